@@ -1,0 +1,114 @@
+"""Strict JSON reading and exact JSON writing, shared by config files, snapshots and imports.
+
+The standard ``json`` module accepts ``NaN``/``Infinity``, keeps the last of duplicate keys and turns ``0.1`` into
+a float. Here numbers with a fraction or exponent become :class:`~decimal.Decimal` (prices stay exact), the
+non-finite constants and duplicate keys are errors, and every error names the source and the line and column.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, PersistenceError
+
+__all__ = ["MAX_DEPTH", "dumps", "loads", "read_text"]
+
+MAX_DEPTH = 64
+"""Deeper nesting than this is refused: no document of ours needs it, and it guards the recursion."""
+
+
+class _Reject(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    raise _Reject(f"{name} is not allowed (numbers must be finite)")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Reject(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _depth(value: Any, limit: int) -> int:
+    stack = [(value, 1)]
+    deepest = 0
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return depth
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
+
+
+def loads(text: str | bytes, source: str = "JSON text", error: Callable[[str], Exception] = ConfigError) -> Any:
+    """Parse ``text`` strictly (see the module doc); raise ``error(message)`` naming ``source`` and the position.
+
+    ``error`` defaults to :class:`ConfigError`; snapshot readers pass ``PersistenceError``.
+    """
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise error(f"{source}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        value = _DECODER.decode(text)
+    except json.JSONDecodeError as exc:
+        raise error(f"{source}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except _Reject as exc:
+        raise error(f"{source}: invalid JSON: {exc}") from None
+    except RecursionError:
+        raise error(f"{source}: invalid JSON: nested too deeply") from None
+    if _depth(value, MAX_DEPTH) > MAX_DEPTH:
+        raise error(f"{source}: invalid JSON: nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)  # exact; readers accept decimal strings for every price
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def dumps(value: Any, *, indent: int | None = 2) -> str:
+    """Serialise ``value``; ``Decimal`` becomes an exact decimal string, ``datetime`` ISO 8601."""
+    return json.dumps(value, indent=indent, default=_default, ensure_ascii=False, allow_nan=False)
+
+
+def read_text(path: Path, max_bytes: int | None = None) -> str | None:
+    """The UTF-8 text of ``path``; ``None`` when it does not exist.
+
+    Raises :class:`PersistenceError` (naming the file, with the ``OSError`` as cause) when it cannot be read, is not
+    UTF-8, or is larger than ``max_bytes``.
+    """
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise PersistenceError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    if max_bytes is not None and len(raw) > max_bytes:
+        raise PersistenceError(f"{path}: larger than the {max_bytes}-byte limit")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PersistenceError(f"{path}: not UTF-8 text (byte {exc.start})") from None

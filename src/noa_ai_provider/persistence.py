@@ -1,0 +1,211 @@
+"""The registry's JSON snapshot format, atomic file writes, the sidecar lock and the autosave thread.
+
+Nothing here knows the registry: it encodes and decodes entries, and writes and reads files.
+
+A snapshot file is ``{"format": "noa-ai-provider/registry", "formatVersion": 1, "savedAt": ..., "models": [...]}``
+where each model is an :class:`~noa_ai_provider.schemas.EnhancedModelRegistryEntry` in camelCase; prices and costs
+are exact decimal strings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from . import jsonio
+from .errors import ConfigError, PersistenceError
+from .schemas import (
+    EnhancedModelRegistryEntry,
+    ExtendedModelInfo,
+    item_label,
+    validate_or_raise,
+)
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "AutoSaver",
+    "atomic_write_text",
+    "decode_entries",
+    "encode_entries",
+    "locked",
+]
+
+logger = logging.getLogger("noa_ai_provider.persistence")
+
+FORMAT = "noa-ai-provider/registry"
+FORMAT_VERSION = 1
+LOCK_TIMEOUT = 30.0
+"""Seconds to wait for another process holding the sidecar lock before giving up with PersistenceError."""
+
+_ENTRY_MARKERS = frozenset({"key", "usageStats", "usage_stats", "registeredAt", "registered_at"})
+
+
+def encode_entries(entries: Sequence[EnhancedModelRegistryEntry], saved_at: datetime) -> str:
+    """The snapshot document for ``entries`` as JSON text (camelCase, exact decimals, no nulls)."""
+    doc = {
+        "format": FORMAT,
+        "formatVersion": FORMAT_VERSION,
+        "savedAt": saved_at.isoformat(),
+        "models": [e.model_dump(mode="json", by_alias=True, exclude_none=True) for e in entries],
+    }
+    return jsonio.dumps(doc)
+
+
+def decode_entries(
+    data: Any, source: str, error: type[Exception] = PersistenceError
+) -> list[EnhancedModelRegistryEntry | ExtendedModelInfo]:
+    """Validate a parsed snapshot (or a bare list of models) into entries and plain model definitions.
+
+    An item that carries registry bookkeeping (``key``, ``usageStats``, ``registeredAt``) is read as a full entry;
+    any other item as a model definition. A full entry's ``key`` must be ``provider:id``. Raises ``error`` (with the
+    source, the model's index and id and the field path) on anything invalid; nothing is partially returned.
+    """
+    if isinstance(data, dict):
+        unknown = set(data) - {"format", "formatVersion", "savedAt", "models"}
+        if unknown:
+            raise error(f"{source}: unknown top-level field(s) {sorted(unknown)}")
+        if data.get("format", FORMAT) != FORMAT:
+            raise error(f"{source}: not a registry snapshot (format {data.get('format')!r})")
+        version = data.get("formatVersion", FORMAT_VERSION)
+        if version != FORMAT_VERSION:
+            raise error(f"{source}: unsupported formatVersion {version!r} (this version reads 1)")
+        if "models" not in data:
+            raise error(f"{source}: missing field 'models'")
+        items = data["models"]
+    else:
+        items = data
+    if not isinstance(items, list):
+        raise error(f"{source}: expected a list of models, got {type(items).__name__}")
+    out: list[EnhancedModelRegistryEntry | ExtendedModelInfo] = []
+    for index, item in enumerate(items):
+        label = item_label(f"{source}: models", index, item)
+        is_entry = isinstance(item, dict) and bool(_ENTRY_MARKERS & item.keys())
+        try:
+            if is_entry:
+                entry = validate_or_raise(EnhancedModelRegistryEntry, item, label)
+                expected = f"{entry.provider}:{entry.id}"
+                if entry.key != expected:
+                    raise ConfigError(f"{label}: key {entry.key!r} should be {expected!r}")
+                out.append(entry)
+            else:
+                out.append(validate_or_raise(ExtendedModelInfo, item, label))
+        except ConfigError as exc:
+            raise error(str(exc)) from None
+    return out
+
+
+@contextlib.contextmanager
+def locked(path: Path, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold the sidecar lock ``<path>.lock`` (never the file that ``os.replace`` swaps), creating its folder.
+
+    Serialises writers across processes; acquired and released in the calling thread.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(f"{path}.lock", timeout=timeout)
+        lock.acquire()
+    except Timeout as exc:
+        raise PersistenceError(f"{path}: lock {path}.lock still held after {timeout} s") from exc
+    except OSError as exc:
+        raise PersistenceError(f"{path}: cannot lock: {exc.strerror or exc}") from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically: a reader sees the old file or the new one, never a mix.
+
+    Writes a temporary file in the same folder, flushes and fsyncs it, keeps the old file's permission bits,
+    ``os.replace``-s it over ``path`` and fsyncs the folder. The temporary file is removed on any failure, and the
+    old file is then untouched. Raises :class:`PersistenceError` naming the file.
+    """
+    folder = path.parent
+    tmp_name: str | None = None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(tmp_name, os.stat(path).st_mode & 0o7777)
+        os.replace(tmp_name, path)
+        tmp_name = None
+        _fsync_dir(folder)
+    except OSError as exc:
+        raise PersistenceError(f"{path}: cannot write: {exc.strerror or exc}") from exc
+    finally:
+        if tmp_name is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the rename itself durable; not every platform lets a directory be opened.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class AutoSaver:
+    """A named daemon thread calling ``save`` every ``interval`` seconds until :meth:`stop`.
+
+    ``save`` decides itself whether anything needs writing. An exception from it is logged and kept in
+    :attr:`last_error` (cleared by the next success); the thread keeps going, so a full disk that frees up later
+    loses nothing. A second :meth:`start` raises ``RuntimeError``.
+    """
+
+    def __init__(self, save: Callable[[], None], interval: float, name: str = "noa-registry-autosave") -> None:
+        if interval <= 0:
+            raise ValueError(f"interval must be > 0, got {interval}")
+        self._save = save
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._started = False
+        self.last_error: BaseException | None = None
+
+    def start(self) -> None:
+        """Start the thread; raises ``RuntimeError`` when already started."""
+        if self._started:
+            raise RuntimeError("autosave thread already started")
+        self._started = True
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._save()
+                self.last_error = None
+            except Exception as exc:
+                self.last_error = exc
+                logger.exception("autosave failed; will retry in %s s", self._interval)
+
+    @property
+    def alive(self) -> bool:
+        """Whether the thread is running."""
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Ask the thread to stop and wait for it (idempotent; safe from the thread itself)."""
+        self._stop.set()
+        if self._started and threading.current_thread() is not self._thread:
+            self._thread.join(timeout)

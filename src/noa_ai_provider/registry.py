@@ -1,0 +1,747 @@
+"""``EnhancedModelRegistry``: composes schemas, cost, rate limits, search, events and persistence.
+
+Concurrency: one lock guards all state and is held only for in-memory work: never while a handler runs, while a
+file is read or written, or while JSON is (de)serialised. Readers get snapshots built under the lock, so a snapshot
+is a consistent view and changing it never changes the registry. Events are emitted after the lock is released, in
+the thread that made the change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import copy
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Self, TypeVar, overload
+
+from . import jsonio
+from .config import read_models_config
+from .cost import UsageCounters, check_token_count, cost_per_token, request_cost
+from .errors import ConfigError, InvalidUsageError, ModelNotFoundError, PersistenceError
+from .events import EventBus, Handler
+from .persistence import AutoSaver, atomic_write_text, decode_entries, encode_entries, locked
+from .ratelimit import ModelLimiter
+from .schemas import (
+    EnhancedModelRegistryConfig,
+    EnhancedModelRegistryEntry,
+    EnhancedModelSearchQuery,
+    EnhancedRegistryStatistics,
+    ExtendedModelInfo,
+    ModelCapability,
+    ModelPerformanceMetrics,
+    ModelStatus,
+    ModelUsageStats,
+    RateLimitCheck,
+    item_label,
+    model_key,
+    utc_from_timestamp,
+    validate_models,
+    validate_or_raise,
+)
+from .search import matches, performance_score, top
+from .versions import compare_versions as _compare_versions
+from .versions import parse_version
+
+__all__ = ["EnhancedModelRegistry"]
+
+logger = logging.getLogger("noa_ai_provider.registry")
+
+_H = TypeVar("_H", bound=Handler)
+
+# Field name by either spelling, for update_model's partial updates.
+_FIELD_BY_NAME: dict[str, str] = {}
+for _name, _info in ExtendedModelInfo.model_fields.items():
+    _FIELD_BY_NAME[_name] = _name
+    if _info.alias:
+        _FIELD_BY_NAME[_info.alias] = _name
+_METRIC_BY_NAME: dict[str, str] = {}
+for _name, _info in ModelPerformanceMetrics.model_fields.items():
+    _METRIC_BY_NAME[_name] = _name
+    if _info.alias:
+        _METRIC_BY_NAME[_info.alias] = _name
+
+
+def _copy_value(value: Any) -> Any:
+    # Metadata is JSON-like almost always; copying dicts and lists by hand is ~10x faster than deepcopy.
+    if isinstance(value, dict):
+        return {k: _copy_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_value(v) for v in value]
+    if value is None or isinstance(value, str | int | float | Decimal | bool):
+        return value
+    return copy.deepcopy(value)
+
+
+class _Record:
+    """The registry's mutable state for one model. Only touched under the registry's lock."""
+
+    __slots__ = (
+        "access_count",
+        "last_accessed",
+        "limiter",
+        "metrics",
+        "model",
+        "registered_at",
+        "updated_at",
+        "usage",
+    )
+
+    def __init__(self, model: ExtendedModelInfo, now: float) -> None:
+        stamp = utc_from_timestamp(now)
+        self.model = model
+        self.registered_at = stamp
+        self.updated_at = stamp
+        self.last_accessed: datetime | None = None
+        self.access_count = 0
+        self.usage = UsageCounters(stamp)
+        self.metrics: ModelPerformanceMetrics | None = None
+        self.limiter = ModelLimiter(model.rate_limit)
+
+    def redefine(self, model: ExtendedModelInfo, now: float) -> None:
+        if model.rate_limit != self.model.rate_limit:
+            self.limiter = ModelLimiter(model.rate_limit, previous=self.limiter)
+        self.model = model
+        self.updated_at = utc_from_timestamp(now)
+
+    def snapshot(self, key: str) -> EnhancedModelRegistryEntry:
+        model = self.model
+        return EnhancedModelRegistryEntry.model_construct(
+            id=model.id,
+            name=model.name,
+            provider=model.provider,
+            version=model.version,
+            context_window=model.context_window,
+            max_tokens=model.max_tokens,
+            capabilities=list(model.capabilities),
+            cost=model.cost.model_copy(),
+            rate_limit=None if model.rate_limit is None else model.rate_limit.model_copy(),
+            metadata=_copy_value(model.metadata),
+            status=model.status,
+            key=key,
+            registered_at=self.registered_at,
+            updated_at=self.updated_at,
+            last_accessed=self.last_accessed,
+            access_count=self.access_count,
+            usage_stats=self.usage.snapshot(model.cost.currency),
+            performance_metrics=None if self.metrics is None else self.metrics.model_copy(),
+        )
+
+
+_OPEN: weakref.WeakSet[EnhancedModelRegistry] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all_at_exit() -> None:
+    for registry in list(_OPEN):
+        try:
+            registry.close()
+        except Exception:  # pragma: no cover - nobody is left to raise to at exit
+            logger.exception("saving %r at interpreter exit failed", registry)
+
+
+class EnhancedModelRegistry:
+    """A thread-safe registry of AI models with cost tracking, rate limits, metrics, search and persistence.
+
+    Every argument is keyword-only and optional (the seed's defaults); ``config`` may carry them instead, and an
+    explicit keyword wins over it. ``clock`` returns seconds since the epoch (default :func:`time.time`) and is the
+    only source of time, so tests can move it.
+
+    With ``auto_save`` (the default) a background thread writes ``persistence_path`` every ``auto_save_interval``
+    seconds when something changed, and :meth:`close` (also on leaving a ``with`` block and at interpreter exit)
+    saves what is pending. With ``auto_load_config`` the models-config file is loaded here, and a missing or
+    invalid file raises.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: EnhancedModelRegistryConfig | Mapping[str, Any] | None = None,
+        persistence_path: str | Path | None = None,
+        auto_save: bool | None = None,
+        auto_save_interval: float | None = None,
+        models_config_path: str | Path | None = None,
+        auto_load_config: bool | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        settings: dict[str, Any] = {}
+        if isinstance(config, EnhancedModelRegistryConfig):
+            settings.update(config.model_dump(exclude_unset=True))
+        elif config is not None:
+            settings.update(
+                validate_or_raise(EnhancedModelRegistryConfig, dict(config), "config").model_dump(exclude_unset=True)
+            )
+        explicit = {
+            "persistence_path": persistence_path,
+            "auto_save": auto_save,
+            "auto_save_interval": auto_save_interval,
+            "models_config_path": models_config_path,
+            "auto_load_config": auto_load_config,
+        }
+        settings.update({k: v for k, v in explicit.items() if v is not None})
+        self.config: EnhancedModelRegistryConfig = validate_or_raise(
+            EnhancedModelRegistryConfig, settings, "EnhancedModelRegistry"
+        )
+        if not callable(clock):
+            raise TypeError("clock must be a callable returning seconds since the epoch")
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._save_lock = threading.Lock()  # orders whole saves; never taken while holding _lock
+        self._records: dict[str, _Record] = {}
+        self._version = 0  # bumped by every change; autosave writes when it differs from _saved_version
+        self._saved_version = 0
+        self._events = EventBus()
+        self._closed = False
+        self._autosaver: AutoSaver | None = None
+        if self.config.auto_load_config:
+            self.load_from_config()
+        if self.config.auto_save:
+            self._autosaver = AutoSaver(self._save_if_dirty, self.config.auto_save_interval)
+            self._autosaver.start()
+            _OPEN.add(self)
+
+    # ------------------------------------------------------------------ properties and lifecycle
+
+    @property
+    def persistence_path(self) -> Path:
+        """Where :meth:`save` writes and :meth:`load` reads."""
+        return self.config.persistence_path
+
+    @property
+    def models_config_path(self) -> Path:
+        """The default file of :meth:`load_from_config`."""
+        return self.config.models_config_path
+
+    @property
+    def dirty(self) -> bool:
+        """Whether something changed since the last successful save (or since creation)."""
+        return self._version != self._saved_version
+
+    def close(self) -> None:
+        """Stop the autosave thread and, when ``auto_save`` is on, save pending changes. Idempotent.
+
+        Raises :class:`PersistenceError` when that final save fails (the changes stay in memory).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        _OPEN.discard(self)
+        if self._autosaver is not None:
+            self._autosaver.stop()
+            self._save_if_dirty()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<EnhancedModelRegistry {len(self._records)} models, path={str(self.persistence_path)!r}>"
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._records
+
+    def _now(self) -> float:
+        return float(self._clock())
+
+    def _get(self, key: str) -> _Record:
+        # Callers hold the lock.
+        record = self._records.get(key)
+        if record is None:
+            raise ModelNotFoundError(key)
+        return record
+
+    # ------------------------------------------------------------------ events
+
+    @overload
+    def on(self, event: str, handler: None = None) -> Callable[[_H], _H]: ...
+
+    @overload
+    def on(self, event: str, handler: _H) -> _H: ...
+
+    def on(self, event: str, handler: Handler | None = None) -> Any:
+        """Connect ``handler`` to ``event``; without ``handler``, return a decorator.
+
+        Handlers are held strongly and called as ``handler(registry, **payload)`` after the change, outside the
+        lock; an exception in a handler is logged and swallowed. Unknown event names raise ``ValueError``.
+        """
+        if handler is None:
+
+            def decorator(func: _H) -> _H:
+                self._events.connect(event, func)
+                return func
+
+            self._events.check(event)  # fail at the decorator line, not later
+            return decorator
+        return self._events.connect(event, handler)
+
+    def off(self, event: str, handler: Handler) -> None:
+        """Disconnect ``handler`` from ``event``."""
+        self._events.disconnect(event, handler)
+
+    # ------------------------------------------------------------------ model management
+
+    def register_model(self, model: ExtendedModelInfo | Mapping[str, Any]) -> str:
+        """Register ``model`` (camelCase dict, snake_case dict or :class:`ExtendedModelInfo`); return its key.
+
+        A new key emits ``model-registered``. An existing key has its definition replaced, keeps its usage stats,
+        metrics and rate-limit history, and emits ``model-updated``. Invalid input raises :class:`ConfigError`
+        naming the field, and changes nothing.
+        """
+        label = item_label("model", 0, model).replace("model[0]", "model")
+        return self._put_models([validate_or_raise(ExtendedModelInfo, model, label)])[0]
+
+    def register_models(self, models: Iterable[ExtendedModelInfo | Mapping[str, Any]]) -> list[str]:
+        """Register several models, all or nothing: one invalid model registers none. Returns their keys."""
+        validated = validate_models(ExtendedModelInfo, _as_list(models), "models")
+        return self._put_models(validated)
+
+    def _put_models(self, models: list[ExtendedModelInfo]) -> list[str]:
+        events: list[tuple[str, str, EnhancedModelRegistryEntry | None]] = []
+        keys: list[str] = []
+        wants = self._events.wants("model-registered") or self._events.wants("model-updated")
+        with self._lock:
+            now = self._now()
+            for model in models:
+                key = model_key(model.provider, model.id)
+                record = self._records.get(key)
+                if record is None:
+                    record = self._records[key] = _Record(model, now)
+                    event = "model-registered"
+                else:
+                    record.redefine(model, now)
+                    event = "model-updated"
+                keys.append(key)
+                events.append((event, key, record.snapshot(key) if wants else None))
+            self._version += 1
+        for event, key, snapshot in events:
+            self._events.emit(self, event, key=key, model=snapshot)
+        return keys
+
+    def get_model(self, key: str) -> EnhancedModelRegistryEntry | None:
+        """The entry under ``key`` (or ``None``), recording an access; the snapshot already counts it."""
+        with self._lock:
+            record = self._records.get(key)
+            if record is None:
+                return None
+            record.access_count += 1
+            record.last_accessed = utc_from_timestamp(self._now())
+            self._version += 1
+            return record.snapshot(key)
+
+    def get_model_by_provider_and_id(self, provider: str, model_id: str) -> EnhancedModelRegistryEntry | None:
+        """The entry of ``provider`` and ``model_id`` (or ``None``), recording an access."""
+        return self.get_model(model_key(provider, model_id))
+
+    def list_models(self) -> list[EnhancedModelRegistryEntry]:
+        """Every entry, in registration order. Records no access."""
+        with self._lock:
+            return [record.snapshot(key) for key, record in self._records.items()]
+
+    def update_model(self, key: str, updates: Mapping[str, Any]) -> None:
+        """Replace the given model fields (either spelling) and emit ``model-updated``.
+
+        ``id`` and ``provider`` cannot change (they make the key); other fields are validated like a new model.
+        Raises :class:`ModelNotFoundError` for an unknown key and :class:`ConfigError` for invalid updates, which
+        change nothing.
+        """
+        if not isinstance(updates, Mapping):
+            raise ConfigError(f"updates must be a mapping, got {type(updates).__name__}")
+        fields: dict[str, Any] = {}
+        for name, value in updates.items():
+            field = _FIELD_BY_NAME.get(name)
+            if field is None:
+                raise ConfigError(f"update of {key!r}: {name}: unknown model field")
+            if field in {"id", "provider"}:
+                raise ConfigError(
+                    f"update of {key!r}: {name}: cannot be changed (it is part of the key); "
+                    "register the model under its new key instead"
+                )
+            fields[field] = value
+        with self._lock:
+            record = self._get(key)
+            merged = record.model.model_dump() | fields
+            model = validate_or_raise(ExtendedModelInfo, merged, f"update of {key!r}")
+            record.redefine(model, self._now())
+            self._version += 1
+            snapshot = record.snapshot(key)
+        self._events.emit(self, "model-updated", key=key, model=snapshot)
+
+    def update_model_status(self, key: str, status: ModelStatus | str) -> None:
+        """Set the status of ``key`` and emit ``model-updated``. Unknown key: :class:`ModelNotFoundError`."""
+        try:
+            status = ModelStatus(status)
+        except ValueError:
+            valid = ", ".join(repr(s.value) for s in ModelStatus)
+            raise ConfigError(f"status: unknown status {status!r}; valid: {valid}") from None
+        with self._lock:
+            record = self._get(key)
+            record.redefine(record.model.model_copy(update={"status": status}), self._now())
+            self._version += 1
+            snapshot = record.snapshot(key)
+        self._events.emit(self, "model-updated", key=key, model=snapshot)
+
+    def unregister_model(self, key: str) -> bool:
+        """Remove ``key``; ``True`` (and ``model-unregistered``) when something was removed."""
+        with self._lock:
+            removed = self._records.pop(key, None) is not None
+            if removed:
+                self._version += 1
+        if removed:
+            self._events.emit(self, "model-unregistered", key=key)
+        return removed
+
+    def clear_registry(self) -> None:
+        """Remove every model (emitting ``model-unregistered`` for each)."""
+        with self._lock:
+            keys = list(self._records)
+            self._records.clear()
+            if keys:
+                self._version += 1
+        for key in keys:
+            self._events.emit(self, "model-unregistered", key=key)
+
+    # ------------------------------------------------------------------ cost tracking
+
+    def record_usage(self, key: str, input_tokens: int, output_tokens: int, success: bool = True) -> Decimal:
+        """Record one request: tokens, exact cost, request counters, rate-limit windows. Returns its cost.
+
+        A failed request (``success=False``) counts as a request and its tokens are charged. Emits
+        ``usage-recorded`` with ``key, input_tokens, output_tokens, cost, total_cost`` (the model's running total).
+        Raises :class:`ModelNotFoundError` for an unknown key and :class:`InvalidUsageError` for negative or
+        non-integer token counts, recording nothing.
+        """
+        input_tokens = check_token_count("input_tokens", input_tokens)
+        output_tokens = check_token_count("output_tokens", output_tokens)
+        if not isinstance(success, bool):
+            raise InvalidUsageError(f"success must be a bool, got {type(success).__name__}")
+        with self._lock:
+            record = self._get(key)
+            cost = request_cost(record.model.cost, input_tokens, output_tokens)
+            record.usage.add(input_tokens, output_tokens, cost, success)
+            record.limiter.record(self._now(), input_tokens + output_tokens)
+            self._version += 1
+            total = record.usage.total_cost
+        self._events.emit(
+            self,
+            "usage-recorded",
+            key=key,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost=cost,
+            total_cost=total,
+        )
+        return cost
+
+    def get_usage_stats(self, key: str) -> ModelUsageStats | None:
+        """A snapshot of the usage counters of ``key``, or ``None``."""
+        with self._lock:
+            record = self._records.get(key)
+            return None if record is None else record.usage.snapshot(record.model.cost.currency)
+
+    def estimate_cost(self, key: str, input_tokens: int, output_tokens: int) -> Decimal:
+        """``(input_tokens * cost.input_tokens + output_tokens * cost.output_tokens) / cost.per``, exactly."""
+        input_tokens = check_token_count("input_tokens", input_tokens)
+        output_tokens = check_token_count("output_tokens", output_tokens)
+        with self._lock:
+            cost = self._get(key).model.cost
+        return request_cost(cost, input_tokens, output_tokens)
+
+    def reset_usage_stats(self, key: str) -> None:
+        """Zero the usage counters of ``key`` (not its rate-limit windows) and emit ``usage-reset``."""
+        with self._lock:
+            self._get(key).usage.reset(utc_from_timestamp(self._now()))
+            self._version += 1
+        self._events.emit(self, "usage-reset", key=key)
+
+    # ------------------------------------------------------------------ rate limiting
+
+    def check_rate_limit(self, key: str, tokens_to_send: int) -> RateLimitCheck:
+        """Whether one more request of ``tokens_to_send`` tokens (input plus expected output) keeps every limit.
+
+        Read-only: reserves nothing. ``reason`` names the binding limit, ``retry_after`` the seconds until it
+        would pass (``None``: never, the request alone is over a limit). See :mod:`noa_ai_provider.ratelimit`.
+        """
+        tokens = check_token_count("tokens_to_send", tokens_to_send)
+        with self._lock:
+            return self._get(key).limiter.check(self._now(), tokens)
+
+    # ------------------------------------------------------------------ versions
+
+    def compare_versions(self, version1: str, version2: str) -> int:
+        """1, 0 or -1 as ``version1`` is above, equal to or below ``version2``; invalid: InvalidVersionError."""
+        return _compare_versions(version1, version2)
+
+    def get_models_by_version_range(self, min_version: str, max_version: str) -> list[EnhancedModelRegistryEntry]:
+        """Models whose version lies in ``[min_version, max_version]``, in registration order."""
+        low, high = parse_version(min_version), parse_version(max_version)
+        with self._lock:
+            return [
+                record.snapshot(key)
+                for key, record in self._records.items()
+                if low <= parse_version(record.model.version) <= high
+            ]
+
+    # ------------------------------------------------------------------ search and ranking
+
+    def search_models(
+        self,
+        query: EnhancedModelSearchQuery | Mapping[str, Any] | None = None,
+        **filters: Any,
+    ) -> list[EnhancedModelRegistryEntry]:
+        """Models matching every given filter, in registration order.
+
+        ``query`` is an :class:`EnhancedModelSearchQuery` or a dict (either spelling); keyword ``filters`` are its
+        fields and override it. An unknown filter or invalid value raises :class:`ConfigError`.
+        """
+        data: dict[str, Any] = {}
+        if isinstance(query, EnhancedModelSearchQuery):
+            data.update(query.model_dump(exclude_unset=True))
+        elif query is not None:
+            if not isinstance(query, Mapping):
+                raise ConfigError(f"query must be a mapping, got {type(query).__name__}")
+            data.update(query)
+        data.update(filters)
+        checked = validate_or_raise(EnhancedModelSearchQuery, data, "search query")
+        with self._lock:
+            return [record.snapshot(key) for key, record in self._records.items() if matches(checked, record.model)]
+
+    def get_models_by_provider(self, provider: str) -> list[EnhancedModelRegistryEntry]:
+        """Models of ``provider``, in registration order."""
+        return self.search_models(provider=provider)
+
+    def get_models_by_capability(self, capability: ModelCapability | str) -> list[EnhancedModelRegistryEntry]:
+        """Models with ``capability``; an unknown capability raises :class:`ConfigError`."""
+        return self.search_models(capability=capability)
+
+    def get_most_cost_effective_models(self, limit: int | None = None) -> list[EnhancedModelRegistryEntry]:
+        """Models by ascending cost per token ``(input + output) / (2 * per)``; ties keep registration order."""
+        with self._lock:
+            ranked = top(
+                self._records.items(),
+                lambda item: cost_per_token(item[1].model.cost),
+                limit,
+                descending=False,
+            )
+            return [record.snapshot(key) for key, record in ranked]
+
+    def get_top_performing_models(self, limit: int | None = None) -> list[EnhancedModelRegistryEntry]:
+        """Models with performance metrics, by descending seed score (see :func:`search.performance_score`)."""
+        with self._lock:
+            scored = [(k, r, r.metrics) for k, r in self._records.items() if r.metrics is not None]
+            ranked = top(
+                scored,
+                lambda item: performance_score(item[2]),
+                limit,
+                descending=True,
+            )
+            return [record.snapshot(key) for key, record, _ in ranked]
+
+    def get_most_used_models(self, limit: int | None = None) -> list[EnhancedModelRegistryEntry]:
+        """Models by descending request count; ties keep registration order."""
+        with self._lock:
+            ranked = top(
+                self._records.items(),
+                lambda item: item[1].usage.request_count,
+                limit,
+                descending=True,
+            )
+            return [record.snapshot(key) for key, record in ranked]
+
+    # ------------------------------------------------------------------ statistics and performance
+
+    def get_statistics(self) -> EnhancedRegistryStatistics:
+        """Counts by provider, capability and status, accesses, and cost and token totals."""
+        providers: dict[str, int] = {}
+        capabilities: dict[str, int] = {}
+        statuses: dict[str, int] = {}
+        by_currency: dict[str, Decimal] = {}
+        accesses = tokens_in = tokens_out = requests = 0
+        total = Decimal(0)
+        with self._lock:
+            for record in self._records.values():
+                model, usage = record.model, record.usage
+                provider = str(model.provider)
+                providers[provider] = providers.get(provider, 0) + 1
+                for capability in model.capabilities:
+                    capabilities[capability.value] = capabilities.get(capability.value, 0) + 1
+                statuses[model.status.value] = statuses.get(model.status.value, 0) + 1
+                accesses += record.access_count
+                tokens_in += usage.total_input_tokens
+                tokens_out += usage.total_output_tokens
+                requests += usage.request_count
+                total += usage.total_cost
+                currency = model.cost.currency
+                by_currency[currency] = by_currency.get(currency, Decimal(0)) + usage.total_cost
+            count = len(self._records)
+        return EnhancedRegistryStatistics.model_construct(
+            total_models=count,
+            provider_counts=providers,
+            capability_counts=capabilities,
+            status_counts=statuses,
+            total_accesses=accesses,
+            average_access_count=accesses / count if count else 0.0,
+            total_cost=total,
+            total_input_tokens=tokens_in,
+            total_output_tokens=tokens_out,
+            total_requests=requests,
+            cost_by_currency=by_currency,
+        )
+
+    def update_performance_metrics(
+        self,
+        key: str,
+        metrics: ModelPerformanceMetrics | Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> None:
+        """Update some of ``average_latency``, ``tokens_per_second``, ``total_inferences``, ``success_rate``
+        (0..1) and ``memory_usage``; fields not given keep their value (0 the first time).
+
+        Raises :class:`ModelNotFoundError` for an unknown key and :class:`ConfigError` for an unknown field or
+        invalid value, changing nothing.
+        """
+        given: dict[str, Any] = {}
+        if isinstance(metrics, ModelPerformanceMetrics):
+            given.update(metrics.model_dump(exclude_unset=True))
+        elif metrics is not None:
+            if not isinstance(metrics, Mapping):
+                raise ConfigError(f"metrics must be a mapping, got {type(metrics).__name__}")
+            given.update(metrics)
+        given.update(fields)
+        updates: dict[str, Any] = {}
+        for name, value in given.items():
+            field = _METRIC_BY_NAME.get(name)
+            if field is None or field == "last_updated":
+                raise ConfigError(f"performance metrics of {key!r}: {name}: unknown field")
+            updates[field] = value
+        with self._lock:
+            record = self._get(key)
+            base = record.metrics.model_dump() if record.metrics is not None else {}
+            merged = base | updates | {"last_updated": utc_from_timestamp(self._now())}
+            record.metrics = validate_or_raise(ModelPerformanceMetrics, merged, f"performance metrics of {key!r}")
+            self._version += 1
+
+    # ------------------------------------------------------------------ persistence
+
+    def _entries_for_save(self) -> tuple[int, list[EnhancedModelRegistryEntry]]:
+        with self._lock:
+            return self._version, [r.snapshot(k) for k, r in self._records.items()]
+
+    def save(self) -> None:
+        """Write the registry to ``persistence_path`` atomically (creating its folder); emit ``registry-saved``.
+
+        The state lock is held only to copy the entries; serialising and writing happen outside it, under the
+        sidecar file lock ``<path>.lock``. Raises :class:`PersistenceError` when the file cannot be written (the
+        old file is then untouched).
+        """
+        path = self.persistence_path
+        with self._save_lock:
+            version, entries = self._entries_for_save()
+            text = encode_entries(entries, utc_from_timestamp(self._now()))
+            with locked(path):
+                atomic_write_text(path, text)
+            with self._lock:
+                self._saved_version = max(self._saved_version, version)
+        self._events.emit(self, "registry-saved", path=str(path))
+
+    def _save_if_dirty(self) -> None:
+        if self.dirty:
+            self.save()
+
+    def load(self) -> int:
+        """Read ``persistence_path``: add or replace its models by key (usage stats, metrics and bookkeeping
+        included), keeping the others. Returns the number of models read; a missing file reads 0.
+
+        A corrupt file raises :class:`PersistenceError` naming the file and position and changes nothing. Emits
+        ``registry-loaded`` with ``path, model_count``.
+        """
+        path = self.persistence_path
+        text = jsonio.read_text(path)
+        if text is None:
+            return 0
+        data = jsonio.loads(text, str(path), error=PersistenceError)
+        items = decode_entries(data, str(path), error=PersistenceError)
+        self._apply(items)
+        self._events.emit(self, "registry-loaded", path=str(path), model_count=len(items))
+        return len(items)
+
+    def _apply(self, items: list[EnhancedModelRegistryEntry | ExtendedModelInfo]) -> None:
+        with self._lock:
+            now = self._now()
+            for item in items:
+                model = (
+                    validate_or_raise(ExtendedModelInfo, item) if isinstance(item, EnhancedModelRegistryEntry) else item
+                )
+                key = model_key(model.provider, model.id)
+                record = self._records.get(key)
+                if record is None:
+                    record = self._records[key] = _Record(model, now)
+                else:
+                    record.redefine(model, now)
+                if isinstance(item, EnhancedModelRegistryEntry):
+                    record.registered_at = item.registered_at
+                    record.updated_at = item.updated_at
+                    record.last_accessed = item.last_accessed
+                    record.access_count = item.access_count
+                    record.usage = UsageCounters.from_stats(item.usage_stats)
+                    record.metrics = item.performance_metrics
+            self._version += 1
+
+    def load_from_config(self, config_path: str | Path | None = None) -> int:
+        """Register every model of a models-config file (default ``models_config_path``); return how many.
+
+        All or nothing: an invalid model registers none (:class:`ConfigError` naming file, index, id and field);
+        a missing or unreadable file raises :class:`PersistenceError`. Models already registered under the same
+        key are replaced and keep their usage; others stay. Emits the model events, then ``config-loaded``.
+        """
+        path = Path(config_path) if config_path is not None else self.models_config_path
+        models = read_models_config(path)
+        self._put_models(models)
+        self._events.emit(self, "config-loaded", path=str(path), model_count=len(models))
+        return len(models)
+
+    def export_to_json(self) -> str:
+        """A full backup as JSON text: models, usage stats, metrics and bookkeeping (exact decimals)."""
+        _, entries = self._entries_for_save()
+        return encode_entries(entries, utc_from_timestamp(self._now()))
+
+    def import_from_json(self, json_text: str) -> int:
+        """Restore from :meth:`export_to_json` text (or a JSON list of model definitions); return the count.
+
+        Models are added or replaced by key; the others stay. Bad JSON or an invalid model raises
+        :class:`ConfigError` and changes nothing.
+        """
+        if not isinstance(json_text, str | bytes):
+            raise ConfigError(f"json_text must be a string, got {type(json_text).__name__}")
+        data = jsonio.loads(json_text, "import_from_json")
+        items = decode_entries(data, "import_from_json", error=ConfigError)
+        self._apply(items)
+        return len(items)
+
+    async def asave(self) -> None:
+        """:meth:`save` in a worker thread, so the event loop is not blocked."""
+        await asyncio.to_thread(self.save)
+
+    async def aload(self) -> int:
+        """:meth:`load` in a worker thread."""
+        return await asyncio.to_thread(self.load)
+
+    async def aload_from_config(self, config_path: str | Path | None = None) -> int:
+        """:meth:`load_from_config` in a worker thread."""
+        return await asyncio.to_thread(self.load_from_config, config_path)
+
+
+def _as_list(models: Iterable[Any]) -> list[Any]:
+    if isinstance(models, Mapping | str | bytes):
+        raise ConfigError(f"models must be a list of models, got {type(models).__name__}")
+    return list(models)

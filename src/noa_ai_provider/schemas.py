@@ -1,0 +1,452 @@
+"""The shapes of the registry: enums, model definitions, costs, limits, stats, queries.
+
+JSON uses the seed's camelCase (``contextWindow``, ``rateLimit.requestsPerMinute``); Python attributes are
+snake_case. Both spellings are accepted on input. Validation is strict where a silent coercion would cost money or
+hide a typo:
+
+- unknown fields are rejected everywhere except inside ``metadata``;
+- integers must be real integers (no strings, booleans or floats such as ``1.0``);
+- prices are :class:`~decimal.Decimal`, given as numbers or decimal strings, finite and ``>= 0``; a float is
+  converted through its shortest ``repr`` so ``0.01`` becomes ``Decimal("0.01")`` exactly.
+
+:func:`validate_or_raise` turns pydantic's errors into one :class:`~noa_ai_provider.errors.ConfigError` whose
+message names every failing field by its JSON path.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from .errors import ConfigError
+from .versions import validate_version
+
+__all__ = [
+    "EnhancedModelRegistryConfig",
+    "EnhancedModelRegistryEntry",
+    "EnhancedModelSearchQuery",
+    "EnhancedRegistryStatistics",
+    "ExtendedModelInfo",
+    "ModelCapability",
+    "ModelCost",
+    "ModelInfo",
+    "ModelPerformanceMetrics",
+    "ModelStatus",
+    "ModelUsageStats",
+    "ProviderType",
+    "RateLimitCheck",
+    "RateLimitConfig",
+    "format_validation_error",
+    "item_label",
+    "model_key",
+    "utc_from_timestamp",
+    "validate_models",
+    "validate_or_raise",
+]
+
+
+class ProviderType(StrEnum):
+    """Known providers. A model's ``provider`` may also be any other non-empty string without ``:``."""
+
+    OPENAI = "openai"
+    CLAUDE = "claude"
+    LLAMA_CPP = "llama.cpp"
+    CUSTOM = "custom"
+
+
+class ModelCapability(StrEnum):
+    """What a model can do. An unknown capability in input is an error listing these values."""
+
+    CHAT_COMPLETION = "chat_completion"
+    TEXT_GENERATION = "text_generation"
+    FUNCTION_CALLING = "function_calling"
+    JSON_MODE = "json_mode"
+    VISION = "vision"
+    EMBEDDINGS = "embeddings"
+    STREAMING = "streaming"
+
+
+class ModelStatus(StrEnum):
+    """Availability of a model."""
+
+    AVAILABLE = "available"
+    LOADING = "loading"
+    LOADED = "loaded"
+    FAILED = "failed"
+    UNLOADED = "unloaded"
+    DEPRECATED = "deprecated"
+
+
+# --------------------------------------------------------------------------- field types
+
+
+def _to_price(value: object) -> Decimal:
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not a boolean")
+    if isinstance(value, Decimal):
+        price = value
+    elif isinstance(value, int):
+        price = Decimal(value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("must be finite (NaN and Infinity are not prices)")
+        # repr is the shortest string that round-trips, so 0.01 becomes Decimal("0.01"), not 0.01000000000000000020...
+        price = Decimal(repr(value))
+    elif isinstance(value, str):
+        try:
+            price = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(f"must be a decimal number, got {value!r}") from None
+    else:
+        raise ValueError(f"must be a number or a decimal string, got {type(value).__name__}")
+    if not price.is_finite():
+        raise ValueError("must be finite (NaN and Infinity are not prices)")
+    if price < 0:
+        raise ValueError(f"must be >= 0, got {price}")
+    return price
+
+
+Price = Annotated[Decimal, PlainValidator(_to_price), PlainSerializer(str, when_used="json")]
+"""A non-negative, finite ``Decimal``; JSON numbers or decimal strings in, decimal strings out."""
+
+
+def _real_number(value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise ValueError(f"must be a number, got {type(value).__name__}")
+    return float(value)
+
+
+NonNegativeFloat = Annotated[float, BeforeValidator(_real_number), Field(ge=0, allow_inf_nan=False)]
+Fraction = Annotated[float, BeforeValidator(_real_number), Field(ge=0, le=1, allow_inf_nan=False)]
+PositiveInt = Annotated[int, Strict(), Field(gt=0)]
+NonNegativeInt = Annotated[int, Strict(), Field(ge=0)]
+NonEmptyStr = Annotated[str, Strict(), Field(min_length=1)]
+Version = Annotated[str, Strict(), AfterValidator(validate_version)]
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+
+
+def _to_provider(value: object) -> ProviderType | str:
+    if isinstance(value, ProviderType):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError("must be a non-empty string")
+    if ":" in value:
+        # The key is f"{provider}:{id}"; a colon in the provider would make two models share a key.
+        raise ValueError(f"must not contain ':', got {value!r}")
+    try:
+        return ProviderType(value)
+    except ValueError:
+        return value  # a custom provider
+
+
+Provider = Annotated[ProviderType | str, PlainValidator(_to_provider), PlainSerializer(str, when_used="json")]
+
+
+def model_key(provider: str, model_id: str) -> str:
+    """The registry key of a model: ``f"{provider}:{id}"``, e.g. ``"openai:gpt-4o"``."""
+    return f"{provider}:{model_id}"
+
+
+def utc_from_timestamp(seconds: float) -> datetime:
+    """The timezone-aware UTC ``datetime`` for ``seconds`` since the epoch."""
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+class _Schema(BaseModel):
+    """Common configuration: camelCase aliases, both spellings accepted, unknown fields rejected."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        extra="forbid",
+        validate_assignment=True,
+        use_enum_values=False,
+    )
+
+
+# --------------------------------------------------------------------------- model definitions
+
+
+class ModelCost(_Schema):
+    """Prices of a model: ``input_tokens`` and ``output_tokens`` cost this much per ``per`` tokens."""
+
+    input_tokens: Price
+    output_tokens: Price
+    currency: NonEmptyStr = "USD"
+    per: PositiveInt = 1000
+    note: str | None = None
+
+
+class RateLimitConfig(_Schema):
+    """Limits of a model over trailing windows; every limit is optional."""
+
+    requests_per_minute: PositiveInt | None = None
+    tokens_per_minute: PositiveInt | None = None
+    requests_per_day: PositiveInt | None = None
+    note: str | None = None
+
+
+class ExtendedModelInfo(_Schema):
+    """A model definition as it appears in a models-config file."""
+
+    id: NonEmptyStr
+    name: NonEmptyStr
+    provider: Provider
+    version: Version
+    context_window: PositiveInt | None = None
+    max_tokens: PositiveInt | None = None
+    capabilities: list[ModelCapability] = Field(default_factory=list)
+    cost: ModelCost
+    rate_limit: RateLimitConfig | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    status: ModelStatus = ModelStatus.AVAILABLE
+
+    @field_validator("capabilities")
+    @classmethod
+    def _dedupe(cls, value: list[ModelCapability]) -> list[ModelCapability]:
+        return list(dict.fromkeys(value))
+
+    @field_validator("metadata")
+    @classmethod
+    def _tags_are_strings(cls, value: dict[str, Any]) -> dict[str, Any]:
+        tags = value.get("tags")
+        if tags is not None and (not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
+            raise ValueError("tags must be a list of strings")
+        return value
+
+
+class ModelInfo(_Schema):
+    """A model of the legacy :class:`~noa_ai_provider.ModelRegistry`: no cost, no rate limit."""
+
+    id: NonEmptyStr
+    provider: Provider
+    name: NonEmptyStr | None = None
+    version: Version | None = None
+    context_window: PositiveInt | None = None
+    max_tokens: PositiveInt | None = None
+    capabilities: list[ModelCapability] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    status: ModelStatus = ModelStatus.AVAILABLE
+
+    @model_validator(mode="after")
+    def _default_name(self) -> ModelInfo:
+        if self.name is None:
+            self.__dict__["name"] = self.id  # bypass validate_assignment's re-entry
+        return self
+
+
+MODEL_FIELDS: frozenset[str] = frozenset(ExtendedModelInfo.model_fields)
+
+
+class ModelUsageStats(_Schema):
+    """Usage counters of one model since ``last_reset``."""
+
+    total_input_tokens: NonNegativeInt = 0
+    total_output_tokens: NonNegativeInt = 0
+    total_cost: Price = Decimal(0)
+    currency: NonEmptyStr = "USD"
+    last_reset: UtcDatetime
+    request_count: NonNegativeInt = 0
+    successful_requests: NonNegativeInt = 0
+    failed_requests: NonNegativeInt = 0
+
+
+class ModelPerformanceMetrics(_Schema):
+    """Performance figures reported by the application (the registry does not measure them)."""
+
+    average_latency: NonNegativeFloat = 0.0
+    tokens_per_second: NonNegativeFloat = 0.0
+    total_inferences: NonNegativeInt = 0
+    success_rate: Fraction = 0.0
+    memory_usage: NonNegativeFloat = 0.0
+    last_updated: UtcDatetime | None = None
+
+
+class EnhancedModelRegistryEntry(ExtendedModelInfo):
+    """A registered model: its definition plus the registry's bookkeeping. Handed out as a snapshot."""
+
+    key: NonEmptyStr
+    registered_at: UtcDatetime
+    updated_at: UtcDatetime
+    last_accessed: UtcDatetime | None = None
+    access_count: NonNegativeInt = 0
+    usage_stats: ModelUsageStats
+    performance_metrics: ModelPerformanceMetrics | None = None
+
+
+# --------------------------------------------------------------------------- queries and results
+
+
+def _valid_regex(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+    return value
+
+
+class EnhancedModelSearchQuery(_Schema):
+    """Search filters; every given filter must hold. See :func:`noa_ai_provider.search.matches`."""
+
+    provider: Provider | None = None
+    capability: ModelCapability | None = None
+    min_context_window: NonNegativeInt | None = None
+    max_context_window: NonNegativeInt | None = None
+    name_pattern: Annotated[str | None, AfterValidator(_valid_regex)] = None
+    tags: list[Annotated[str, Strict()]] | None = None
+    status: ModelStatus | None = None
+    max_cost_per_token: Price | None = None
+    min_version: Version | None = None
+    max_version: Version | None = None
+    exclude_deprecated: Annotated[bool, Strict()] = False
+
+
+class EnhancedRegistryStatistics(_Schema):
+    """Aggregate figures over every registered model.
+
+    ``total_cost`` adds every model's cost whatever its currency (as the seed does); ``cost_by_currency`` keeps
+    them apart.
+    """
+
+    total_models: int
+    provider_counts: dict[str, int]
+    capability_counts: dict[str, int]
+    status_counts: dict[str, int]
+    total_accesses: int
+    average_access_count: float
+    total_cost: Decimal
+    total_input_tokens: int
+    total_output_tokens: int
+    total_requests: int = 0
+    cost_by_currency: dict[str, Decimal] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitCheck:
+    """The answer of ``check_rate_limit``.
+
+    ``reason`` names the limit that would be exceeded (``"requests per minute"``, ``"tokens per minute"``,
+    ``"requests per day"``); ``retry_after`` is the number of seconds until the request would be allowed, or
+    ``None`` when it never can be (more tokens than the per-minute token limit).
+    """
+
+    allowed: bool
+    reason: str | None = None
+    retry_after: float | None = None
+
+
+class EnhancedModelRegistryConfig(_Schema):
+    """Constructor settings of :class:`~noa_ai_provider.EnhancedModelRegistry` (the seed's defaults)."""
+
+    persistence_path: Path = Path("./data/enhanced-model-registry.json")
+    auto_save: Annotated[bool, Strict()] = True
+    auto_save_interval: Annotated[float, BeforeValidator(_real_number), Field(gt=0)] = 60.0
+    models_config_path: Path = Path("./config/models-config.json")
+    auto_load_config: Annotated[bool, Strict()] = False
+
+
+# --------------------------------------------------------------------------- errors
+
+_S = TypeVar("_S", bound=BaseModel)
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.startswith("function-") or part in {"json-or-python[json=...]"}:
+            continue  # pydantic's internal validator names are not part of the field path
+        else:
+            out += f".{part}" if out else part
+    return out or "(root)"
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def format_validation_error(exc: ValidationError, where: str = "") -> str:
+    """One readable message for ``exc``: every failing field as ``path: problem``, prefixed by ``where``."""
+    lines = []
+    for err in exc.errors(include_url=False):
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (not part of the schema)"
+        elif err["type"] == "missing":
+            msg = "required field is missing"
+        elif err["type"].endswith("_type") or err["type"] in {"enum", "literal_error"}:
+            msg = f"{msg} (got {type(err['input']).__name__} {_short(err['input'])})"
+        lines.append(f"{_path(err['loc'])}: {msg}")
+    prefix = f"{where}: " if where else ""
+    if len(lines) == 1:
+        return prefix + lines[0]
+    return prefix + "; ".join(lines)
+
+
+def validate_models(schema: type[_S], items: object, where: str = "models") -> list[_S]:
+    """Validate a list of models, all or nothing; the error names ``where[index] (id ...)`` and the field.
+
+    Raises :class:`ConfigError` when ``items`` is not a list or any item is invalid.
+    """
+    if isinstance(items, tuple):
+        items = list(items)
+    if not isinstance(items, list):
+        raise ConfigError(f"{where}: expected a list of models, got {type(items).__name__}")
+    return [validate_or_raise(schema, item, item_label(where, index, item)) for index, item in enumerate(items)]
+
+
+def item_label(where: str, index: int, item: object) -> str:
+    """``where[index] (id 'x')``: how errors name one model of a list."""
+    ident = item.get("id") if isinstance(item, dict) else getattr(item, "id", None)
+    return f"{where}[{index}]" + (f" (id {ident!r})" if ident is not None else "")
+
+
+def validate_or_raise(schema: type[_S], data: object, where: str = "") -> _S:
+    """Validate ``data`` (a mapping or an instance) as ``schema``; raise ``ConfigError`` naming each field.
+
+    An instance of ``schema`` is re-validated from its dump, so one built with ``model_construct`` or changed
+    attribute by attribute cannot slip past the rules.
+    """
+    if isinstance(data, BaseModel):
+        data = data.model_dump(include=set(schema.model_fields) & set(type(data).model_fields))
+    elif not isinstance(data, dict):
+        raise ConfigError(f"{where + ': ' if where else ''}expected an object, got {type(data).__name__}")
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, where)) from None

@@ -1,0 +1,91 @@
+"""Pure filters and rankings over model definitions: no state, no locks.
+
+The registry applies these to its records under its lock and hands out snapshots of the result.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+from .cost import cost_per_token
+from .schemas import (
+    EnhancedModelSearchQuery,
+    ExtendedModelInfo,
+    ModelPerformanceMetrics,
+    ModelStatus,
+)
+from .versions import parse_version
+
+__all__ = ["matches", "performance_score", "top"]
+
+_T = TypeVar("_T")
+
+
+def matches(query: EnhancedModelSearchQuery, model: ExtendedModelInfo) -> bool:
+    """Whether ``model`` satisfies every filter set in ``query``.
+
+    - ``provider``, ``capability``, ``status``: equality / membership;
+    - ``min_context_window``/``max_context_window``: inclusive; a model without a context window fails them;
+    - ``name_pattern``: a case-insensitive regular expression searched in the name and in the id;
+    - ``tags``: the model's ``metadata["tags"]`` holds all of them;
+    - ``max_cost_per_token``: the seed's ``(input + output) / (2 * per)`` is at most this;
+    - ``min_version``/``max_version``: inclusive, compared as versions;
+    - ``exclude_deprecated``: drops ``DEPRECATED`` models.
+    """
+    if query.provider is not None and model.provider != query.provider:
+        return False
+    if query.capability is not None and query.capability not in model.capabilities:
+        return False
+    if query.status is not None and model.status != query.status:
+        return False
+    if query.exclude_deprecated and model.status == ModelStatus.DEPRECATED:
+        return False
+    if query.min_context_window is not None and (
+        model.context_window is None or model.context_window < query.min_context_window
+    ):
+        return False
+    if query.max_context_window is not None and (
+        model.context_window is None or model.context_window > query.max_context_window
+    ):
+        return False
+    if query.name_pattern is not None:
+        pattern = re.compile(query.name_pattern, re.IGNORECASE)
+        if not (pattern.search(model.name) or pattern.search(model.id)):
+            return False
+    if query.tags:
+        have = model.metadata.get("tags") or []
+        if not all(tag in have for tag in query.tags):
+            return False
+    if query.max_cost_per_token is not None and (cost_per_token(model.cost) > query.max_cost_per_token):
+        return False
+    if query.min_version is not None and parse_version(model.version) < parse_version(query.min_version):
+        return False
+    return not (query.max_version is not None and parse_version(model.version) > parse_version(query.max_version))
+
+
+def performance_score(metrics: ModelPerformanceMetrics) -> float:
+    """The seed's score: ``0.4 * success_rate + 0.3 * min(tps / 100, 1) + 0.3 * min(inferences / 1000, 1)``."""
+    return (
+        0.4 * metrics.success_rate
+        + 0.3 * min(metrics.tokens_per_second / 100, 1.0)
+        + 0.3 * min(metrics.total_inferences / 1000, 1.0)
+    )
+
+
+def top(
+    items: Iterable[_T],
+    key: Callable[[_T], object],
+    limit: int | None,
+    *,
+    descending: bool,
+) -> list[_T]:
+    """``items`` sorted by ``key`` (stable: ties keep their order), cut to ``limit`` when given.
+
+    Raises ``ValueError`` for a negative ``limit``.
+    """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"limit must be a non-negative integer or None, got {limit!r}")
+    ranked = sorted(items, key=key, reverse=descending)  # type: ignore[arg-type]
+    return ranked if limit is None else ranked[:limit]
