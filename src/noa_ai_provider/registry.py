@@ -172,10 +172,10 @@ class EnhancedModelRegistry:
     ) -> None:
         settings: dict[str, Any] = {}
         if isinstance(config, EnhancedModelRegistryConfig):
-            settings.update(config.model_dump(exclude_unset=True))
+            settings.update(config.model_dump(by_alias=False, exclude_unset=True))
         elif config is not None:
             settings.update(
-                validate_or_raise(EnhancedModelRegistryConfig, dict(config), "config").model_dump(exclude_unset=True)
+                validate_or_raise(EnhancedModelRegistryConfig, dict(config), "config").model_dump(by_alias=False, exclude_unset=True)
             )
         explicit = {
             "persistence_path": persistence_path,
@@ -370,7 +370,7 @@ class EnhancedModelRegistry:
             fields[field] = value
         with self._lock:
             record = self._get(key)
-            merged = record.model.model_dump() | fields
+            merged = record.model.model_dump(by_alias=False) | fields
             model = validate_or_raise(ExtendedModelInfo, merged, f"update of {key!r}")
             record.redefine(model, self._now())
             self._version += 1
@@ -506,7 +506,7 @@ class EnhancedModelRegistry:
         """
         data: dict[str, Any] = {}
         if isinstance(query, EnhancedModelSearchQuery):
-            data.update(query.model_dump(exclude_unset=True))
+            data.update(query.model_dump(by_alias=False, exclude_unset=True))
         elif query is not None:
             if not isinstance(query, Mapping):
                 raise ConfigError(f"query must be a mapping, got {type(query).__name__}")
@@ -612,7 +612,7 @@ class EnhancedModelRegistry:
         """
         given: dict[str, Any] = {}
         if isinstance(metrics, ModelPerformanceMetrics):
-            given.update(metrics.model_dump(exclude_unset=True))
+            given.update(metrics.model_dump(by_alias=False, exclude_unset=True))
         elif metrics is not None:
             if not isinstance(metrics, Mapping):
                 raise ConfigError(f"metrics must be a mapping, got {type(metrics).__name__}")
@@ -626,7 +626,7 @@ class EnhancedModelRegistry:
             updates[field] = value
         with self._lock:
             record = self._get(key)
-            base = record.metrics.model_dump() if record.metrics is not None else {}
+            base = record.metrics.model_dump(by_alias=False) if record.metrics is not None else {}
             merged = base | updates | {"last_updated": utc_from_timestamp(self._now())}
             record.metrics = validate_or_raise(ModelPerformanceMetrics, merged, f"performance metrics of {key!r}")
             self._version += 1

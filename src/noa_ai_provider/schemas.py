@@ -443,7 +443,7 @@ def validate_or_raise(schema: type[_S], data: object, where: str = "") -> _S:
     attribute by attribute cannot slip past the rules.
     """
     if isinstance(data, BaseModel):
-        data = data.model_dump(include=set(schema.model_fields) & set(type(data).model_fields))
+        data = data.model_dump(by_alias=False, include=set(schema.model_fields) & set(type(data).model_fields))
     elif not isinstance(data, dict):
         raise ConfigError(f"{where + ': ' if where else ''}expected an object, got {type(data).__name__}")
     try:

@@ -1,0 +1,102 @@
+"""Helpers for tests of code that uses the registry: a fake clock and an event recorder.
+
+Also exposed as pytest fixtures by :mod:`noa_ai_provider.pytest_plugin` (``noa_clock``, ``noa_registry``,
+``noa_events``), installed automatically with the package.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from .events import EVENTS
+from .registry import EnhancedModelRegistry
+
+__all__ = ["EventRecorder", "FakeClock", "RecordedEvent"]
+
+
+class FakeClock:
+    """A clock for ``EnhancedModelRegistry(clock=...)`` that moves only when told. Thread-safe.
+
+    >>> clock = FakeClock(1000.0)
+    >>> clock.advance(59.9)
+    >>> clock()
+    1059.9
+    """
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self._now = float(start)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        """Move forward by ``seconds`` (must be >= 0)."""
+        if seconds < 0:
+            raise ValueError("a clock does not go backwards; use set() to test that on purpose")
+        with self._lock:
+            self._now += seconds
+
+    def set(self, now: float) -> None:
+        """Jump to ``now`` seconds since the epoch."""
+        with self._lock:
+            self._now = float(now)
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """One event: its name and payload (the sender is the registry)."""
+
+    name: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+class EventRecorder:
+    """Records every event of a registry, in order. Thread-safe.
+
+    >>> recorder = EventRecorder()          # doctest: +SKIP
+    >>> recorder.attach(registry)           # doctest: +SKIP
+    >>> recorder.names()                    # doctest: +SKIP
+    ['model-registered', 'usage-recorded']
+    """
+
+    def __init__(self) -> None:
+        self.events: list[RecordedEvent] = []
+        self._lock = threading.Lock()
+        self._handlers: list[tuple[EnhancedModelRegistry, str, Any]] = []
+
+    def attach(self, registry: EnhancedModelRegistry) -> EventRecorder:
+        """Start recording every event of ``registry``; returns ``self``."""
+        for name in EVENTS:
+
+            def handler(sender: object, _name: str = name, **payload: Any) -> None:
+                with self._lock:
+                    self.events.append(RecordedEvent(_name, payload))
+
+            registry.on(name, handler)
+            self._handlers.append((registry, name, handler))
+        return self
+
+    def detach(self) -> None:
+        """Stop recording."""
+        for registry, name, handler in self._handlers:
+            registry.off(name, handler)
+        self._handlers.clear()
+
+    def names(self) -> list[str]:
+        """The names of the recorded events, in order."""
+        with self._lock:
+            return [e.name for e in self.events]
+
+    def of(self, name: str) -> list[dict[str, Any]]:
+        """The payloads of the recorded ``name`` events, in order."""
+        with self._lock:
+            return [e.payload for e in self.events if e.name == name]
+
+    def clear(self) -> None:
+        """Forget what was recorded."""
+        with self._lock:
+            self.events.clear()

@@ -1,0 +1,35 @@
+"""Shared fixtures: a registry on tmp_path with a fake clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from noa_ai_provider import EnhancedModelRegistry
+from noa_ai_provider.testing import FakeClock
+
+from .samples import GPT4, LLAMA, OPUS
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(1_700_000_000.0)
+
+
+@pytest.fixture
+def registry(tmp_path: Path, clock: FakeClock) -> Iterator[EnhancedModelRegistry]:
+    with EnhancedModelRegistry(
+        persistence_path=tmp_path / "data" / "registry.json",
+        models_config_path=tmp_path / "models-config.json",
+        auto_save=False,
+        clock=clock,
+    ) as reg:
+        yield reg
+
+
+@pytest.fixture
+def loaded(registry: EnhancedModelRegistry) -> EnhancedModelRegistry:
+    """The registry with GPT4, OPUS and LLAMA registered, in that order."""
+    registry.register_models([GPT4, OPUS, LLAMA])
+    return registry

@@ -1,0 +1,54 @@
+"""Model definitions in the seed's camelCase, shared by the tests."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+GPT4: dict[str, Any] = {
+    "id": "gpt-4-turbo-preview",
+    "name": "GPT-4 Turbo",
+    "provider": "openai",
+    "version": "1.0.0",
+    "contextWindow": 128000,
+    "maxTokens": 4096,
+    "capabilities": ["chat_completion", "function_calling", "json_mode"],
+    "cost": {"inputTokens": 0.01, "outputTokens": 0.03, "currency": "USD", "per": 1000},
+    "rateLimit": {"requestsPerMinute": 500, "tokensPerMinute": 150000, "requestsPerDay": 10000},
+    "metadata": {"tags": ["recommended", "production"]},
+}
+
+OPUS: dict[str, Any] = {
+    "id": "claude-3-opus-20240229",
+    "name": "Claude 3 Opus",
+    "provider": "claude",
+    "version": "3.0.0",
+    "contextWindow": 200000,
+    "maxTokens": 4096,
+    "capabilities": ["chat_completion", "vision", "function_calling"],
+    "cost": {"inputTokens": 0.015, "outputTokens": 0.075, "currency": "USD", "per": 1000},
+    "rateLimit": {"requestsPerMinute": 50, "tokensPerMinute": 40000, "requestsPerDay": 1000},
+    "metadata": {"tags": ["flagship", "high-performance"]},
+}
+
+LLAMA: dict[str, Any] = {
+    "id": "llama-3.1-8b-instruct",
+    "name": "Llama 3.1 8B Instruct",
+    "provider": "llama.cpp",
+    "version": "3.1.0",
+    "contextWindow": 128000,
+    "maxTokens": 4096,
+    "capabilities": ["chat_completion", "text_generation"],
+    "cost": {"inputTokens": 0, "outputTokens": 0, "currency": "USD", "per": 1000, "note": "Self-hosted"},
+    "rateLimit": {"requestsPerMinute": 1000, "tokensPerMinute": 100000},
+    "metadata": {"tags": ["self-hosted", "open-source", "local"]},
+}
+
+
+def model(base: dict[str, Any] | None = None, **changes: Any) -> dict[str, Any]:
+    """A deep copy of ``base`` (default GPT4) with top-level ``changes``."""
+    out = copy.deepcopy(base if base is not None else GPT4)
+    out.update(changes)
+    return out
+
+
