@@ -12,6 +12,7 @@ from noa_ai_provider.testing import FakeClock
 
 from .samples import GPT4, LLAMA, OPUS
 
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(1_700_000_000.0)

@@ -50,5 +50,3 @@ def model(base: dict[str, Any] | None = None, **changes: Any) -> dict[str, Any]:
     out = copy.deepcopy(base if base is not None else GPT4)
     out.update(changes)
     return out
-
-

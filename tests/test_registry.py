@@ -24,7 +24,11 @@ from noa_ai_provider.testing import EventRecorder, FakeClock
 
 from .samples import GPT4, LLAMA, OPUS, model
 
-K_GPT, K_OPUS, K_LLAMA = "openai:gpt-4-turbo-preview", "claude:claude-3-opus-20240229", "llama.cpp:llama-3.1-8b-instruct"
+K_GPT, K_OPUS, K_LLAMA = (
+    "openai:gpt-4-turbo-preview",
+    "claude:claude-3-opus-20240229",
+    "llama.cpp:llama-3.1-8b-instruct",
+)
 
 
 # ------------------------------------------------------------------ construction
@@ -129,11 +133,14 @@ def test_get_model_records_an_access_and_the_snapshot_counts_it(
     loaded: EnhancedModelRegistry, clock: FakeClock
 ) -> None:
     first = loaded.get_model(K_GPT)
-    assert first is not None and first.access_count == 1
-    assert first.last_accessed is not None and first.last_accessed.timestamp() == clock()
+    assert first is not None
+    assert first.access_count == 1
+    assert first.last_accessed is not None
+    assert first.last_accessed.timestamp() == clock()
     clock.advance(5)
     second = loaded.get_model_by_provider_and_id(ProviderType.OPENAI, "gpt-4-turbo-preview")
-    assert second is not None and second.access_count == 2
+    assert second is not None
+    assert second.access_count == 2
     assert loaded.get_model_by_provider_and_id("openai", "gpt-4-turbo-preview").access_count == 3  # type: ignore[union-attr]
     assert loaded.get_model("openai:nothing") is None
     # Listing records no access.
@@ -204,7 +211,11 @@ def test_update_model_status(loaded: EnhancedModelRegistry) -> None:
     events = EventRecorder().attach(loaded)
     loaded.update_model_status(K_GPT, ModelStatus.DEPRECATED)
     loaded.update_model_status(K_OPUS, "loaded")
-    assert [e.status for e in loaded.list_models()] == [ModelStatus.DEPRECATED, ModelStatus.LOADED, ModelStatus.AVAILABLE]
+    assert [e.status for e in loaded.list_models()] == [
+        ModelStatus.DEPRECATED,
+        ModelStatus.LOADED,
+        ModelStatus.AVAILABLE,
+    ]
     assert events.names() == ["model-updated", "model-updated"]
     with pytest.raises(ConfigError, match="unknown status 'gone'"):
         loaded.update_model_status(K_GPT, "gone")
@@ -238,7 +249,8 @@ def test_float_drift_does_not_happen(loaded: EnhancedModelRegistry) -> None:
     for _ in range(1000):
         loaded.record_usage(K_GPT, 1, 0)
     stats = loaded.get_usage_stats(K_GPT)
-    assert stats is not None and stats.total_cost == Decimal("0.01")  # 1000 * 0.00001
+    assert stats is not None
+    assert stats.total_cost == Decimal("0.01")
 
 
 def test_usage_recorded_payload(loaded: EnhancedModelRegistry) -> None:
@@ -246,21 +258,32 @@ def test_usage_recorded_payload(loaded: EnhancedModelRegistry) -> None:
     loaded.record_usage(K_GPT, 1500, 800)
     loaded.record_usage(K_GPT, 1000, 0, success=False)
     assert events.of("usage-recorded") == [
-        {"key": K_GPT, "input_tokens": 1500, "output_tokens": 800, "cost": Decimal("0.039"), "total_cost": Decimal("0.039")},
-        {"key": K_GPT, "input_tokens": 1000, "output_tokens": 0, "cost": Decimal("0.01"), "total_cost": Decimal("0.049")},
+        {
+            "key": K_GPT,
+            "input_tokens": 1500,
+            "output_tokens": 800,
+            "cost": Decimal("0.039"),
+            "total_cost": Decimal("0.039"),
+        },
+        {
+            "key": K_GPT,
+            "input_tokens": 1000,
+            "output_tokens": 0,
+            "cost": Decimal("0.01"),
+            "total_cost": Decimal("0.049"),
+        },
     ]
 
 
-@pytest.mark.parametrize(
-    "args", [(-1, 0), (0, -1), (1.5, 0), ("10", 0), (True, 0), (None, 0)]
-)
+@pytest.mark.parametrize("args", [(-1, 0), (0, -1), (1.5, 0), ("10", 0), (True, 0), (None, 0)])
 def test_record_usage_rejects_bad_token_counts_and_records_nothing(
     loaded: EnhancedModelRegistry, args: tuple[object, object]
 ) -> None:
     with pytest.raises(InvalidUsageError):
         loaded.record_usage(K_GPT, *args)  # type: ignore[arg-type]
     stats = loaded.get_usage_stats(K_GPT)
-    assert stats is not None and stats.request_count == 0
+    assert stats is not None
+    assert stats.request_count == 0
 
 
 def test_unknown_keys(loaded: EnhancedModelRegistry) -> None:
@@ -293,7 +316,9 @@ def test_reset_usage_stats_keeps_rate_limit_windows(loaded: EnhancedModelRegistr
     clock.advance(1)
     loaded.reset_usage_stats(K_GPT)
     stats = loaded.get_usage_stats(K_GPT)
-    assert stats is not None and stats.request_count == 0 and stats.total_cost == 0
+    assert stats is not None
+    assert stats.request_count == 0
+    assert stats.total_cost == 0
     assert stats.last_reset.timestamp() == clock()
     assert events.names() == ["usage-reset"]
     assert loaded.check_rate_limit(K_GPT, 0).allowed is False
@@ -323,7 +348,8 @@ def test_rate_limit_reasons_and_retry_after(registry: EnhancedModelRegistry, clo
     clock.advance(60)
     check = registry.check_rate_limit(key, 0)
     assert (check.allowed, check.reason) == (False, "requests per day")
-    assert check.retry_after is not None and 86_400 - 130 - 60 <= check.retry_after <= 86_400 - 120 + 60
+    assert check.retry_after is not None
+    assert 86_400 - 130 - 60 <= check.retry_after <= 86_400 - 120 + 60
 
 
 def test_per_minute_window_is_exact_at_the_edges(registry: EnhancedModelRegistry, clock: FakeClock) -> None:
@@ -445,7 +471,7 @@ def test_rankings(loaded: EnhancedModelRegistry) -> None:
     assert [e.key for e in loaded.get_most_cost_effective_models()] == [K_LLAMA, K_GPT, K_OPUS]
     assert [e.key for e in loaded.get_most_cost_effective_models(2)] == [K_LLAMA, K_GPT]
     assert loaded.get_most_cost_effective_models(0) == []
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="non-negative integer"):
         loaded.get_most_cost_effective_models(-1)
 
     loaded.record_usage(K_OPUS, 1, 1)
@@ -503,7 +529,14 @@ def test_statistics_of_an_empty_registry(registry: EnhancedModelRegistry) -> Non
 
 def test_performance_metrics_partial_updates(loaded: EnhancedModelRegistry, clock: FakeClock) -> None:
     loaded.update_performance_metrics(
-        K_GPT, {"averageLatency": 250, "tokensPerSecond": 45, "totalInferences": 1000, "successRate": 0.99, "memoryUsage": 512}
+        K_GPT,
+        {
+            "averageLatency": 250,
+            "tokensPerSecond": 45,
+            "totalInferences": 1000,
+            "successRate": 0.99,
+            "memoryUsage": 512,
+        },
     )
     clock.advance(1)
     loaded.update_performance_metrics(K_GPT, average_latency=300.5)
@@ -511,21 +544,35 @@ def test_performance_metrics_partial_updates(loaded: EnhancedModelRegistry, cloc
     assert metrics is not None
     assert (metrics.average_latency, metrics.tokens_per_second, metrics.total_inferences) == (300.5, 45.0, 1000)
     assert (metrics.success_rate, metrics.memory_usage) == (0.99, 512.0)
-    assert metrics.last_updated is not None and metrics.last_updated.timestamp() == clock()
+    assert metrics.last_updated is not None
+    assert metrics.last_updated.timestamp() == clock()
 
 
 @pytest.mark.parametrize(
     "fields",
-    [{"success_rate": 1.5}, {"success_rate": -0.1}, {"average_latency": float("nan")}, {"total_inferences": 1.5}, {"speed": 1}, {"tokens_per_second": "fast"}],
+    [
+        {"success_rate": 1.5},
+        {"success_rate": -0.1},
+        {"average_latency": float("nan")},
+        {"total_inferences": 1.5},
+        {"speed": 1},
+        {"tokens_per_second": "fast"},
+    ],
 )
-def test_performance_metrics_validation_changes_nothing(loaded: EnhancedModelRegistry, fields: dict[str, object]) -> None:
+def test_performance_metrics_validation_changes_nothing(
+    loaded: EnhancedModelRegistry, fields: dict[str, object]
+) -> None:
     loaded.update_performance_metrics(K_GPT, success_rate=0.5)
     with pytest.raises(ConfigError):
         loaded.update_performance_metrics(K_GPT, **fields)
     metrics = loaded.list_models()[0].performance_metrics
-    assert metrics is not None and metrics.success_rate == 0.5 and metrics.average_latency == 0
+    assert metrics is not None
+    assert metrics.success_rate == 0.5
+    assert metrics.average_latency == 0
 
 
 def test_len_contains_repr(loaded: EnhancedModelRegistry) -> None:
-    assert len(loaded) == 3 and K_GPT in loaded and "x" not in loaded
+    assert len(loaded) == 3
+    assert K_GPT in loaded
+    assert "x" not in loaded
     assert "3 models" in repr(loaded)

@@ -175,7 +175,9 @@ class EnhancedModelRegistry:
             settings.update(config.model_dump(by_alias=False, exclude_unset=True))
         elif config is not None:
             settings.update(
-                validate_or_raise(EnhancedModelRegistryConfig, dict(config), "config").model_dump(by_alias=False, exclude_unset=True)
+                validate_or_raise(EnhancedModelRegistryConfig, dict(config), "config").model_dump(
+                    by_alias=False, exclude_unset=True
+                )
             )
         explicit = {
             "persistence_path": persistence_path,

@@ -1,0 +1,103 @@
+"""The noa-registry command: in-process through main() and as the installed console script."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from noa_ai_provider import EnhancedModelRegistry
+from noa_ai_provider.cli import main
+
+from .samples import GPT4, LLAMA, OPUS
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "models-config.json"
+    path.write_text(json.dumps({"models": [GPT4, OPUS, LLAMA]}))
+    return path
+
+
+def test_models_prints_a_table(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "--config", str(config)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["KEY", "NAME", "VERSION", "CONTEXT", "IN/1M", "OUT/1M", "CUR", "LIMITS", "STATUS"]
+    row = next(line for line in out if line.startswith("openai:gpt-4-turbo-preview"))
+    assert "128,000" in row
+    assert " 10 " in row
+    assert " 30 " in row
+    assert "500 rpm" in row
+    assert out[-1] == f"3 models from {config}"
+
+
+def test_estimate_prints_the_exact_cost(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["estimate", "openai:gpt-4-turbo-preview", "2000", "1000", "--config", str(config)]) == 0
+    assert capsys.readouterr().out == "0.05 USD\n"
+
+
+def test_estimate_unknown_key_and_bad_numbers(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["estimate", "openai:nope", "1", "1", "--config", str(config)]) == 2
+    assert "no model registered under key 'openai:nope'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as caught:
+        main(["estimate", "openai:gpt-4-turbo-preview", "-5", "1", "--config", str(config)])
+    assert caught.value.code == 2
+
+
+def test_bad_config_file_is_one_line_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"id": "x"}]')
+    assert main(["models", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"noa-registry: {bad}: models[0] (id 'x')")
+    assert err.count("\n") == 1
+    assert main(["models", "--config", str(tmp_path / "missing.json")]) == 1
+
+
+def test_report_of_a_saved_registry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "registry.json"
+    with EnhancedModelRegistry(persistence_path=path, auto_save=False) as reg:
+        reg.register_models([GPT4, OPUS, LLAMA])
+        reg.record_usage("openai:gpt-4-turbo-preview", 1500, 800)
+        reg.record_usage("openai:gpt-4-turbo-preview", 100, 0, success=False)
+        reg.record_usage("claude:claude-3-opus-20240229", 100_000, 20_000)
+        reg.save()
+    assert main(["report", "--persistence", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "",
+        "=== Cost Report ===",
+        "Total Cost: $3.04",
+        "Total Input Tokens: 101,600",
+        "Total Output Tokens: 20,800",
+        "Total Requests: 3",
+        "",
+        "=== Cost by Model ===",
+        "Claude 3 Opus: $3.0000 (1 requests)",
+        "GPT-4 Turbo: $0.0400 (2 requests)",
+    ]
+
+
+def test_report_without_a_saved_registry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "--persistence", str(tmp_path / "none.json")]) == 1
+    assert "no saved registry" in capsys.readouterr().err
+
+
+def test_console_script_runs_on_the_bundled_catalogue(tmp_path: Path) -> None:
+    script = shutil.which("noa-registry", path=str(Path(sys.executable).parent))
+    assert script is not None, "the noa-registry console script is not installed"
+    result = subprocess.run([script, "models"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "openai:gpt-4-turbo-preview" in result.stdout
+    module = subprocess.run(
+        [sys.executable, "-m", "noa_ai_provider", "estimate", "openai:gpt-4-turbo-preview", "1000", "1000"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert module.returncode == 0, module.stderr
+    assert module.stdout == "0.04 USD\n"
