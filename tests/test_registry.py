@@ -576,3 +576,16 @@ def test_len_contains_repr(loaded: EnhancedModelRegistry) -> None:
     assert K_GPT in loaded
     assert "x" not in loaded
     assert "3 models" in repr(loaded)
+
+
+def test_snapshots_are_complete_valid_models(loaded: EnhancedModelRegistry) -> None:
+    from noa_ai_provider import EnhancedModelRegistryEntry
+
+    loaded.record_usage(K_GPT, 10, 20)
+    loaded.update_performance_metrics(K_GPT, success_rate=0.5)
+    for entry in loaded.list_models():
+        again = EnhancedModelRegistryEntry.model_validate(entry.model_dump())
+        assert again == entry
+        assert entry.model_fields_set == set(EnhancedModelRegistryEntry.model_fields)
+        assert entry.model_copy(deep=True) == entry
+        assert EnhancedModelRegistryEntry.model_validate_json(entry.model_dump_json()) == entry

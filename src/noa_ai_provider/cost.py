@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Context, Decimal
 
 from .errors import InvalidUsageError
-from .schemas import ModelCost, ModelUsageStats
+from .schemas import ModelCost, ModelUsageStats, construct_trusted
 
 __all__ = ["UsageCounters", "check_token_count", "cost_per_token", "request_cost"]
 
@@ -89,15 +89,18 @@ class UsageCounters:
 
     def snapshot(self, currency: str) -> ModelUsageStats:
         """An independent :class:`ModelUsageStats` with the current values."""
-        return ModelUsageStats.model_construct(
-            total_input_tokens=self.total_input_tokens,
-            total_output_tokens=self.total_output_tokens,
-            total_cost=self.total_cost,
-            currency=currency,
-            last_reset=self.last_reset,
-            request_count=self.request_count,
-            successful_requests=self.successful_requests,
-            failed_requests=self.failed_requests,
+        return construct_trusted(
+            ModelUsageStats,
+            {
+                "total_input_tokens": self.total_input_tokens,
+                "total_output_tokens": self.total_output_tokens,
+                "total_cost": self.total_cost,
+                "currency": currency,
+                "last_reset": self.last_reset,
+                "request_count": self.request_count,
+                "successful_requests": self.successful_requests,
+                "failed_requests": self.failed_requests,
+            },
         )
 
     @classmethod

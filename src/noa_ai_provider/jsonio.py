@@ -39,19 +39,20 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _depth(value: Any, limit: int) -> int:
-    stack = [(value, 1)]
-    deepest = 0
-    while stack:
-        item, depth = stack.pop()
+def _too_deep(value: Any, limit: int) -> bool:
+    # Level by level over containers only: scalars, the bulk of a document, are never queued.
+    level = [value] if isinstance(value, dict | list) else []
+    depth = 0
+    while level:
+        depth += 1
         if depth > limit:
-            return depth
-        deepest = max(deepest, depth)
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
-    return deepest
+            return True
+        below: list[Any] = []
+        for item in level:
+            children = item.values() if isinstance(item, dict) else item
+            below.extend(c for c in children if isinstance(c, dict | list))
+        level = below
+    return False
 
 
 _DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
@@ -75,7 +76,7 @@ def loads(text: str | bytes, source: str = "JSON text", error: Callable[[str], E
         raise error(f"{source}: invalid JSON: {exc}") from None
     except RecursionError:
         raise error(f"{source}: invalid JSON: nested too deeply") from None
-    if _depth(value, MAX_DEPTH) > MAX_DEPTH:
+    if _too_deep(value, MAX_DEPTH):
         raise error(f"{source}: invalid JSON: nested deeper than {MAX_DEPTH} levels")
     return value
 

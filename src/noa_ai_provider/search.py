@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import TypeVar
 
 from .cost import cost_per_token
@@ -51,7 +52,7 @@ def matches(query: EnhancedModelSearchQuery, model: ExtendedModelInfo) -> bool:
     ):
         return False
     if query.name_pattern is not None:
-        pattern = re.compile(query.name_pattern, re.IGNORECASE)
+        pattern = _compiled(query.name_pattern)
         if not (pattern.search(model.name) or pattern.search(model.id)):
             return False
     if query.tags:
@@ -63,6 +64,11 @@ def matches(query: EnhancedModelSearchQuery, model: ExtendedModelInfo) -> bool:
     if query.min_version is not None and parse_version(model.version) < parse_version(query.min_version):
         return False
     return not (query.max_version is not None and parse_version(model.version) > parse_version(query.max_version))
+
+
+@lru_cache(maxsize=256)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern, re.IGNORECASE)
 
 
 def performance_score(metrics: ModelPerformanceMetrics) -> float:
