@@ -42,7 +42,9 @@ from .schemas import (
     RateLimitCheck,
     RateLimitConfig,
     construct_trusted,
+    field_names,
     item_label,
+    merge_arguments,
     model_key,
     utc_from_timestamp,
     validate_models,
@@ -60,17 +62,9 @@ _H = TypeVar("_H", bound=Handler)
 
 _MODEL_FIELDS = tuple(ExtendedModelInfo.model_fields)
 
-# Field name by either spelling, for update_model's partial updates.
-_FIELD_BY_NAME: dict[str, str] = {}
-for _name, _info in ExtendedModelInfo.model_fields.items():
-    _FIELD_BY_NAME[_name] = _name
-    if _info.alias:
-        _FIELD_BY_NAME[_info.alias] = _name
-_METRIC_BY_NAME: dict[str, str] = {}
-for _name, _info in ModelPerformanceMetrics.model_fields.items():
-    _METRIC_BY_NAME[_name] = _name
-    if _info.alias:
-        _METRIC_BY_NAME[_info.alias] = _name
+
+_FIELD_BY_NAME = field_names(ExtendedModelInfo)
+_METRIC_BY_NAME = field_names(ModelPerformanceMetrics)
 
 
 def _copy_value(value: Any) -> Any:
@@ -526,14 +520,7 @@ class EnhancedModelRegistry:
         ``query`` is an :class:`EnhancedModelSearchQuery` or a dict (either spelling); keyword ``filters`` are its
         fields and override it. An unknown filter or invalid value raises :class:`ConfigError`.
         """
-        data: dict[str, Any] = {}
-        if isinstance(query, EnhancedModelSearchQuery):
-            data.update(query.model_dump(by_alias=False, exclude_unset=True))
-        elif query is not None:
-            if not isinstance(query, Mapping):
-                raise ConfigError(f"query must be a mapping, got {type(query).__name__}")
-            data.update(query)
-        data.update(filters)
+        data = merge_arguments("query", query, EnhancedModelSearchQuery, filters)
         checked = validate_or_raise(EnhancedModelSearchQuery, data, "search query")
         with self._lock:
             return [record.snapshot(key) for key, record in self._records.items() if matches(checked, record.model)]
@@ -634,14 +621,7 @@ class EnhancedModelRegistry:
         Raises :class:`ModelNotFoundError` for an unknown key and :class:`ConfigError` for an unknown field or
         invalid value, changing nothing.
         """
-        given: dict[str, Any] = {}
-        if isinstance(metrics, ModelPerformanceMetrics):
-            given.update(metrics.model_dump(by_alias=False, exclude_unset=True))
-        elif metrics is not None:
-            if not isinstance(metrics, Mapping):
-                raise ConfigError(f"metrics must be a mapping, got {type(metrics).__name__}")
-            given.update(metrics)
-        given.update(fields)
+        given = merge_arguments("metrics", metrics, ModelPerformanceMetrics, fields)
         updates: dict[str, Any] = {}
         for name, value in given.items():
             field = _METRIC_BY_NAME.get(name)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -61,8 +62,10 @@ __all__ = [
     "RateLimitCheck",
     "RateLimitConfig",
     "construct_trusted",
+    "field_names",
     "format_validation_error",
     "item_label",
+    "merge_arguments",
     "model_key",
     "utc_from_timestamp",
     "validate_models",
@@ -187,6 +190,34 @@ def construct_trusted(cls: type[_S], fields: dict[str, Any]) -> _S:
     object.__setattr__(obj, "__pydantic_extra__", None)
     object.__setattr__(obj, "__pydantic_private__", None)
     return obj
+
+
+def field_names(schema: type[BaseModel]) -> dict[str, str]:
+    """Each field's snake_case name by that name and by its camelCase alias (for updates in either spelling)."""
+    names: dict[str, str] = {}
+    for name, info in schema.model_fields.items():
+        names[name] = name
+        if info.alias:
+            names[info.alias] = name
+    return names
+
+
+def merge_arguments(
+    what: str, given: BaseModel | Mapping[str, Any] | None, schema: type[BaseModel], keywords: dict[str, Any]
+) -> dict[str, Any]:
+    """The fields a caller set: an instance of ``schema`` or a mapping (or ``None``), overridden by ``keywords``.
+
+    Raises :class:`ConfigError` when ``given`` is neither.
+    """
+    data: dict[str, Any] = {}
+    if isinstance(given, schema):
+        data.update(given.model_dump(by_alias=False, exclude_unset=True))
+    elif given is not None:
+        if not isinstance(given, Mapping):
+            raise ConfigError(f"{what} must be a mapping, got {type(given).__name__}")
+        data.update(given)
+    data.update(keywords)
+    return data
 
 
 def model_key(provider: str, model_id: str) -> str:
