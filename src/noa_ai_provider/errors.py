@@ -12,6 +12,8 @@ __all__ = [
     "InvalidVersionError",
     "ModelNotFoundError",
     "PersistenceError",
+    "RateLimitExceeded",
+    "RateLimitTimeout",
     "RegistryError",
 ]
 
@@ -48,3 +50,26 @@ class InvalidUsageError(RegistryError, ValueError):
 
 class PersistenceError(RegistryError, OSError):
     """A file could not be read, written or parsed; the message names the file."""
+
+
+class RateLimitExceeded(RegistryError):
+    """A request would exceed a rate limit (or a provider's ``retry-after``) and was not admitted.
+
+    ``limit`` names the binding limit (``"requests per minute"``, ``"tokens per minute"``, ``"requests per day"``,
+    ``"tokens per day"``, ``"input tokens per minute"``, ``"output tokens per minute"``, ``"retry-after"``);
+    ``retry_after`` is the number of seconds until it would be admitted, ``None`` when it never can be (the request
+    alone is over a limit).
+    """
+
+    def __init__(self, key: str, limit: str, retry_after: float | None, message: str | None = None) -> None:
+        self.key = key
+        self.limit = limit
+        self.retry_after = retry_after
+        if message is None:
+            when = "never (the request alone exceeds it)" if retry_after is None else f"in {retry_after:.3f} s"
+            message = f"{key}: {limit} limit reached; admitted {when}"
+        super().__init__(message)
+
+
+class RateLimitTimeout(RateLimitExceeded, TimeoutError):
+    """A waiting ``acquire`` reached its ``timeout`` before it was admitted."""

@@ -32,6 +32,7 @@ EVENTS: dict[str, str] = {
     "config-loaded": "a models-config file was loaded; payload: path, model_count",
     "registry-saved": "the registry was written; payload: path",
     "registry-loaded": "a saved registry was read; payload: path, model_count",
+    "rate-limited": "acquire refused a request or made it wait; payload: key, limit, retry_after",
 }
 """Every event name and what its payload holds."""
 

@@ -1,27 +1,35 @@
-"""Rate-limit rules over trailing windows, and the in-memory window store. The clock is injected.
+"""Rate-limit rules over trailing windows, the in-memory window store, and atomic reservations. Clock injected.
 
-Meaning of the limits (what :meth:`ModelLimiter.check` answers):
+What a limit means (what :meth:`ModelLimiter.check` and :meth:`ModelLimiter.reserve` answer):
 
-- A request is allowed when one more request and ``tokens`` more tokens keep every configured limit.
-- Per-minute limits are exact over the trailing 60 s: an event ``age`` seconds old counts while ``age < 60``
-  (59.9 s old counts, 60.0 s and older does not).
-- Per-day limits use one-minute buckets, counted as if every event happened at the end of its bucket. That can
-  refuse up to 60 s early, never late: no 24 h window ever holds more than the limit of admitted requests.
+- A request is admitted when one more request and its tokens keep **every** configured limit; a reservation takes
+  them all at once or none (no limit is consumed when another refuses).
+- Per-minute limits are an exact sliding log over the trailing 60 s: an event ``age`` seconds old counts while
+  ``age < 60`` (59.9 s old counts, 60.0 s and older does not).
+- Per-day limits use one-minute buckets, counted as if every event happened at the end of its bucket: they may
+  refuse up to 60 s early, never late, so no 24 h window ever holds more than the limit.
+- Open reservations count like recorded traffic. Committing corrects a reservation's amounts in place, at the time
+  it was made, so the window's history stays what really happened; cancelling removes it.
+- Provider feedback (remaining counts, reset times, ``retry-after``) can only tighten: a *phantom* amount makes
+  the local window report no more than the provider's remaining until the provider's reset.
 
-Memory: a window keeps only the entries that can still change a decision. Once the newest entries alone exceed the
-limit, older ones are dropped (with every decision unchanged: see :class:`TrailingWindow`); per-day windows hold at
-most one entry per minute; a per-minute token log holds at most ``max_entries`` entries (the request limit + 1
-when there is one), merging its two oldest entries beyond that, which can only make it more conservative. So memory
-per model is bounded by the limits, never by token counts.
+Memory: a window keeps only entries that can still change a decision. The oldest settled entry is dropped once the
+newer settled ones alone exceed the limit (decisions unchanged: while it would still be in the window, so are
+they); per-day windows hold one entry per minute; a per-minute token log holds at most ``max_entries`` entries
+(the request limit + 1 when there is one: traffic within the request limit never reaches it), merging its oldest
+settled entries beyond that, which can only refuse earlier. Memory per model is bounded by the request limits,
+never by token counts.
 
-Every operation is O(1) amortised, and computing ``retry_after`` is O(log n); no timer threads.
+Cost: admission, recording, committing and cancelling are O(1) amortised; computing ``retry_after`` after a
+refusal walks the entries that must expire first. No timer threads: windows expire lazily when read.
 """
 
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from .schemas import RateLimitCheck, RateLimitConfig
 
@@ -29,6 +37,8 @@ __all__ = [
     "DAY",
     "DAY_BUCKET",
     "MINUTE",
+    "REASONS",
+    "Handle",
     "ModelLimiter",
     "TrailingWindow",
 ]
@@ -37,32 +47,55 @@ MINUTE = 60.0
 DAY = 86_400.0
 DAY_BUCKET = 60.0
 _DEFAULT_MAX_ENTRIES = 10_000
-_COMPACT_AT = 1024
+
+REQUESTS, TOKENS, INPUT, OUTPUT = "requests", "tokens", "input", "output"
+
+REASONS: dict[str, tuple[str, str, float]] = {
+    # config field: (reason shown to callers, what it counts, window)
+    "requests_per_minute": ("requests per minute", REQUESTS, MINUTE),
+    "tokens_per_minute": ("tokens per minute", TOKENS, MINUTE),
+    "input_tokens_per_minute": ("input tokens per minute", INPUT, MINUTE),
+    "output_tokens_per_minute": ("output tokens per minute", OUTPUT, MINUTE),
+    "requests_per_day": ("requests per day", REQUESTS, DAY),
+    "tokens_per_day": ("tokens per day", TOKENS, DAY),
+}
+RETRY_AFTER = "retry-after"
+
+
+class _Entry:
+    """An amount at a time in one window. ``window`` is ``None`` once it has left it."""
+
+    __slots__ = ("amount", "pending", "ts", "window")
+
+    def __init__(self, ts: float, amount: int, pending: bool, window: TrailingWindow) -> None:
+        self.ts = ts
+        self.amount = amount
+        self.pending = pending
+        self.window: TrailingWindow | None = window
 
 
 class TrailingWindow:
-    """The sum of amounts added within the trailing ``window`` seconds, checked against ``limit``.
+    """The sum of amounts within the trailing ``window`` seconds, checked against ``limit``.
 
-    Entries are kept as timestamps and running (cumulative) sums, so the total in the window is
-    ``cum[-1] - base`` and the time at which enough has expired is a binary search.
-
-    With ``granularity > 0`` timestamps are rounded up to the end of their ``granularity`` bucket and entries in
-    one bucket merge: conservative, and at most ``window / granularity + 1`` entries.
-
-    Dropping old entries is exact: the oldest entry is dropped only while the newer ones alone sum to more than
-    ``limit``. While any dropped entry would still be in the window, all newer ones are too, so the window is over
-    the limit with or without it; once it has expired, it no longer matters.
+    With ``granularity > 0`` timestamps are rounded up to the end of their bucket and entries in one bucket merge
+    (conservative; at most ``window / granularity + 1`` entries). Not thread-safe: the registry locks.
     """
 
-    __slots__ = ("_base", "_cum", "_head", "_ts", "granularity", "limit", "max_entries", "window")
+    __slots__ = (
+        "_entries",
+        "_phantom",
+        "_phantom_until",
+        "_settled",
+        "_total",
+        "_zeros",
+        "granularity",
+        "limit",
+        "max_entries",
+        "window",
+    )
 
     def __init__(
-        self,
-        window: float,
-        limit: int,
-        *,
-        granularity: float = 0.0,
-        max_entries: int = _DEFAULT_MAX_ENTRIES,
+        self, window: float, limit: int, *, granularity: float = 0.0, max_entries: int = _DEFAULT_MAX_ENTRIES
     ) -> None:
         if limit <= 0 or window <= 0 or granularity < 0 or max_entries < 2:
             raise ValueError("window and limit must be > 0, max_entries >= 2")
@@ -70,13 +103,15 @@ class TrailingWindow:
         self.limit = limit
         self.granularity = granularity
         self.max_entries = max_entries
-        self._ts: list[float] = []
-        self._cum: list[int] = []
-        self._head = 0  # entries before _head are gone; compacted from time to time
-        self._base = 0  # running sum up to (not including) the entry at _head
+        self._entries: deque[_Entry] = deque()
+        self._total = 0  # sum of the amounts held
+        self._settled = 0  # the part of _total that can no longer change
+        self._zeros = 0  # settled entries of amount 0 (cancelled reservations), compacted away in bulk
+        self._phantom = 0  # provider-reported usage we have not seen, counted until _phantom_until
+        self._phantom_until = 0.0
 
     def __len__(self) -> int:
-        return len(self._ts) - self._head
+        return len(self._entries)
 
     def _stamp(self, now: float) -> float:
         if self.granularity:
@@ -84,144 +119,232 @@ class TrailingWindow:
         return now
 
     def _expire(self, now: float) -> None:
-        ts, cum, head = self._ts, self._cum, self._head
+        entries = self._entries
         cutoff = now - self.window
-        n = len(ts)
-        while head < n and ts[head] <= cutoff:
-            self._base = cum[head]
-            head += 1
-        self._head = head
-        if head >= _COMPACT_AT and head * 2 >= n:
-            del ts[:head], cum[:head]
-            self._head = 0
+        while entries and entries[0].ts <= cutoff:
+            self._drop_oldest()
+        if self._phantom and now >= self._phantom_until:
+            self._phantom = 0
+
+    def _drop_oldest(self) -> None:
+        entry = self._entries.popleft()
+        self._total -= entry.amount
+        if not entry.pending:
+            self._settled -= entry.amount
+            if entry.amount == 0:
+                self._zeros -= 1
+        entry.window = None
 
     def total(self, now: float) -> int:
-        """The amount within the window at ``now``."""
+        """The amount counted at ``now``, provider phantom included."""
         self._expire(now)
-        return (self._cum[-1] - self._base) if len(self) else 0
+        return self._total + self._phantom
 
-    def add(self, now: float, amount: int) -> None:
-        """Count ``amount`` at ``now`` (a zero amount changes nothing)."""
-        if amount <= 0:
-            return
+    def add(self, now: float, amount: int, *, pending: bool = False) -> _Entry | None:
+        """Count ``amount`` at ``now``; return the entry (a handle) when ``pending``, to correct it later.
+
+        A settled zero amount changes nothing and returns ``None``.
+        """
         self._expire(now)
-        self._append(self._stamp(now), amount)
-
-    def _append(self, stamp: float, amount: int) -> None:
-        ts, cum = self._ts, self._cum
-        if len(self) and stamp <= ts[-1]:
-            # Same bucket, or the clock stepped back: merge into the newest entry (it expires no earlier).
-            cum[-1] += amount
-        else:
-            # When every entry has expired, _base equals cum[-1] (or the lists were compacted away).
-            cum.append((cum[-1] if cum else self._base) + amount)
-            ts.append(stamp)
+        if amount <= 0 and not pending:
+            return None
+        entries = self._entries
+        stamp = self._stamp(now)
+        if entries and stamp <= entries[-1].ts:
+            last = entries[-1]
+            if self.granularity or not (pending or last.pending):
+                # Same bucket, or a settled amount at the same instant: merge (expires no earlier).
+                last.amount += amount
+                self._total += amount
+                if not last.pending:
+                    self._settled += amount
+                return last
+            stamp = last.ts  # the clock stepped back: keep the log sorted (counts a little longer)
+        # Per-day buckets are never "pending": many reservations share one, and trimming never applies there.
+        entry = _Entry(stamp, amount, pending and not self.granularity, self)
+        entries.append(entry)
+        self._total += amount
+        if not entry.pending:
+            self._settled += amount
         self._trim()
+        return entry
 
     def _trim(self) -> None:
-        ts, cum = self._ts, self._cum
-        last = cum[-1]
-        head = self._head
-        n = len(ts)
-        # Drop the oldest while the newer entries alone exceed the limit (exact, see the class doc).
-        while head < n - 1 and last - cum[head] > self.limit:
-            self._base = cum[head]
-            head += 1
-        # Beyond max_entries, merge the two oldest: the older one's amount moves to the newer timestamp,
-        # so it counts a little longer (conservative).
-        while n - head > self.max_entries:
-            head += 1
-        self._head = head
+        entries = self._entries
+        # Drop the oldest settled entry while the newer settled ones alone exceed the limit (exact).
+        while len(entries) > 1 and not entries[0].pending and self._settled - entries[0].amount > self.limit:
+            self._drop_oldest()
+        if len(entries) > self.max_entries:
+            if self._zeros * 2 > len(entries):
+                self._compact()
+            # Merge the two oldest settled entries: the older amount moves to the newer time (conservative).
+            while len(entries) > self.max_entries and not (entries[0].pending or entries[1].pending):
+                first = entries.popleft()
+                entries[0].amount += first.amount
+                if first.amount == 0:
+                    self._zeros -= 1
+                first.window = None
+
+    def _compact(self) -> None:
+        kept: deque[_Entry] = deque()
+        for entry in self._entries:
+            if entry.pending or entry.amount:
+                kept.append(entry)
+            else:
+                entry.window = None
+        self._entries = kept
+        self._zeros = 0
+
+    def correct(self, entry: _Entry, delta: int) -> None:
+        """Change a held entry by ``delta`` (a commit's correction, or minus its amount to cancel) and settle it.
+
+        An entry that has already left the window changes nothing any more.
+        """
+        entry.amount += delta
+        if entry.window is not self:
+            entry.pending = False
+            return
+        self._total += delta
+        if entry.pending:
+            entry.pending = False
+            self._settled += entry.amount
+        else:
+            self._settled += delta  # a per-day bucket shared by several requests
+        if entry.amount == 0 and not self.granularity:
+            if entry is self._entries[-1]:
+                self._entries.pop()  # the common cancel: the newest entry goes at once
+                entry.window = None
+            else:
+                self._zeros += 1
+
+    def adopt(self, entries: Iterable[_Entry]) -> None:
+        """Take over ``entries`` (oldest first, from a window being replaced), keeping them as handles."""
+        for entry in entries:
+            if self._entries and entry.ts < self._entries[-1].ts:
+                entry.ts = self._entries[-1].ts
+            entry.window = self
+            self._entries.append(entry)
+            self._total += entry.amount
+            if not entry.pending:
+                self._settled += entry.amount
+                if entry.amount == 0:
+                    self._zeros += 1
+        self._trim()
 
     def entries(self) -> list[tuple[float, int]]:
         """The entries held, oldest first, as ``(timestamp, amount)``."""
-        ts, cum, head = self._ts, self._cum, self._head
-        previous = self._base
-        out = []
-        for i in range(head, len(ts)):
-            out.append((ts[i], cum[i] - previous))
-            previous = cum[i]
-        return out
+        return [(e.ts, e.amount) for e in self._entries]
 
-    def refill(self, entries: list[tuple[float, int]]) -> None:
-        """Add ``entries`` (from :meth:`entries` of another window, oldest first) as they are."""
+    def refill(self, entries: Iterable[tuple[float, int]]) -> None:
+        """Add ``(timestamp, amount)`` entries as they are (oldest first), e.g. from :meth:`entries`."""
         for stamp, amount in entries:
             if amount > 0:
-                self._append(stamp, amount)
+                self.adopt([_Entry(stamp, amount, False, self)])
+
+    def tighten(self, now: float, remaining: int, reset_at: float) -> None:
+        """Count no more than ``remaining`` as free until ``reset_at`` (a provider's report); never loosens
+        below what was recorded here. A newer report replaces the previous one."""
+        self._expire(now)
+        self._phantom = 0
+        missing = self.limit - max(remaining, 0) - self._total
+        if missing > 0 and reset_at > now:
+            self._phantom = missing
+            self._phantom_until = min(reset_at, now + self.window)
 
     def wait(self, now: float, amount: int) -> float | None:
-        """Seconds until ``amount`` more fits in the window; 0 when it fits now, ``None`` when it never can."""
+        """Seconds until ``amount`` more fits; 0 when it fits now, ``None`` when it never can."""
         if amount > self.limit:
             return None
         self._expire(now)
-        if not len(self):
-            return 0.0
-        excess = self._cum[-1] - self._base + amount - self.limit
+        excess = self._total + self._phantom + amount - self.limit
         if excess <= 0:
             return 0.0
-        # The first entry whose expiry frees at least `excess`.
-        index = bisect_left(self._cum, self._base + excess, self._head)
-        return max(self._ts[index] + self.window - now, 0.0)
+        freed = 0
+        phantom = self._phantom
+        for entry in self._entries:
+            expires = entry.ts + self.window
+            if phantom and self._phantom_until <= expires:
+                freed += phantom
+                phantom = 0
+                if freed >= excess:
+                    return max(self._phantom_until - now, 0.0)
+            freed += entry.amount
+            if freed >= excess:
+                return max(expires - now, 0.0)
+        if phantom:
+            return max(self._phantom_until - now, 0.0)
+        return None  # pragma: no cover - amount <= limit guarantees an answer above
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Limit:
+    field: str
     reason: str
-    counts_tokens: bool
+    kind: str
     window: TrailingWindow
+    learned: bool = False
+
+
+def _amount(kind: str, input_tokens: int, output_tokens: int) -> int:
+    if kind == REQUESTS:
+        return 1
+    if kind == TOKENS:
+        return input_tokens + output_tokens
+    return input_tokens if kind == INPUT else output_tokens
+
+
+@dataclass(slots=True)
+class Handle:
+    """What a reservation holds in a limiter: per window, the entry and the amount it put there."""
+
+    parts: list[tuple[str, _Entry, int]] = field(default_factory=list)
 
 
 class ModelLimiter:
     """The windows of one model, built from its :class:`RateLimitConfig`. Not thread-safe (the registry locks)."""
 
-    __slots__ = ("_limits", "config")
+    __slots__ = ("_limits", "blocked_until", "config")
 
     def __init__(self, config: RateLimitConfig | None, previous: ModelLimiter | None = None) -> None:
-        """Windows for ``config``; with ``previous``, each limit keeps that limiter's history of the same kind.
-
-        Carrying history over means a changed limit (e.g. a hot-reloaded config) still sees the traffic of the
-        last minute and day. History that the old, smaller limit had already dropped stays dropped.
-        """
+        """Windows for ``config``; with ``previous``, each limit of the same kind takes over that limiter's
+        history and open reservations (a changed or hot-reloaded limit still sees the last minute and day).
+        Limits learned from provider headers are kept unless ``config`` now sets them."""
         self.config = config
+        self.blocked_until: float = previous.blocked_until if previous is not None else 0.0
         limits: list[_Limit] = []
-        if config is not None:
-            rpm, tpm, rpd = (
-                config.requests_per_minute,
-                config.tokens_per_minute,
-                config.requests_per_day,
-            )
-            if rpm is not None:
-                limits.append(_Limit("requests per minute", False, TrailingWindow(MINUTE, rpm)))
-            if tpm is not None:
-                # Within the request limit a minute holds at most rpm token entries; keep exactly that many.
-                cap = rpm + 1 if rpm is not None else _DEFAULT_MAX_ENTRIES
-                limits.append(_Limit("tokens per minute", True, TrailingWindow(MINUTE, tpm, max_entries=cap)))
-            if rpd is not None:
-                limits.append(
-                    _Limit(
-                        "requests per day",
-                        False,
-                        TrailingWindow(DAY, rpd, granularity=DAY_BUCKET),
-                    )
-                )
-        self._limits = tuple(limits)
+        rpm = config.requests_per_minute if config is not None else None
+        for name, (reason, kind, span) in REASONS.items():
+            limit = getattr(config, name) if config is not None else None
+            if limit is not None:
+                limits.append(_Limit(name, reason, kind, _window(span, limit, kind, rpm)))
         if previous is not None:
-            old = {limit.reason: limit.window for limit in previous._limits}
-            for limit in self._limits:
-                if limit.reason in old:
-                    limit.window.refill(old[limit.reason].entries())
+            have = {limit.field for limit in limits}
+            limits.extend(old for old in previous._limits if old.learned and old.field not in have)
+            old_by_field = {old.field: old for old in previous._limits}
+            for limit in limits:
+                old = old_by_field.get(limit.field)
+                if old is not None and old is not limit:
+                    limit.window.adopt(old.window._entries)
+                    old.window._entries = deque()
+        self._limits: list[_Limit] = limits
 
     @property
     def limited(self) -> bool:
-        """Whether any limit is configured."""
+        """Whether any limit applies."""
         return bool(self._limits)
 
-    def check(self, now: float, tokens: int) -> RateLimitCheck:
-        """Would one more request of ``tokens`` tokens keep every limit? Read-only."""
+    def learned_limits(self) -> dict[str, int]:
+        """Limits learned from provider headers (config field name to limit)."""
+        return {limit.field: limit.window.limit for limit in self._limits if limit.learned}
+
+    def check(self, now: float, input_tokens: int, output_tokens: int = 0) -> RateLimitCheck:
+        """Would one more request of these tokens keep every limit? Read-only."""
         worst: float | None = 0.0
         reason = None
+        if now < self.blocked_until:
+            worst, reason = self.blocked_until - now, RETRY_AFTER
         for limit in self._limits:
-            wait = limit.window.wait(now, tokens if limit.counts_tokens else 1)
+            wait = limit.window.wait(now, _amount(limit.kind, input_tokens, output_tokens))
             if wait is None:
                 if worst is not None:
                     worst, reason = None, limit.reason
@@ -231,14 +354,80 @@ class ModelLimiter:
             return _ALLOWED
         return RateLimitCheck(allowed=False, reason=reason, retry_after=worst)
 
-    def record(self, now: float, tokens: int) -> None:
-        """Count one request of ``tokens`` tokens at ``now``."""
+    def reserve(self, now: float, input_tokens: int, output_tokens: int) -> Handle | RateLimitCheck:
+        """Take one request and these tokens from every window at once, or nothing: the handle, or the refusal."""
+        if self._limits or now < self.blocked_until:
+            check = self.check(now, input_tokens, output_tokens)
+            if not check.allowed:
+                return check
+        handle = Handle()
         for limit in self._limits:
-            limit.window.add(now, tokens if limit.counts_tokens else 1)
+            amount = _amount(limit.kind, input_tokens, output_tokens)
+            entry = limit.window.add(now, amount, pending=True)
+            assert entry is not None  # pending adds always return their entry
+            handle.parts.append((limit.kind, entry, amount))
+        return handle
+
+    @staticmethod
+    def settle(handle: Handle, input_tokens: int, output_tokens: int) -> None:
+        """Correct a reservation to what was really used, at its original time. Idempotent."""
+        for kind, entry, reserved in handle.parts:
+            _correct(entry, _amount(kind, input_tokens, output_tokens) - reserved)
+        handle.parts = []
+
+    @staticmethod
+    def release(handle: Handle) -> None:
+        """Give a reservation back: it no longer counts anywhere. Idempotent."""
+        for _, entry, reserved in handle.parts:
+            _correct(entry, -reserved)
+        handle.parts = []
+
+    def record(self, now: float, input_tokens: int, output_tokens: int = 0) -> None:
+        """Count one request of these tokens at ``now`` (traffic that happened, admitted or not)."""
+        for limit in self._limits:
+            limit.window.add(now, _amount(limit.kind, input_tokens, output_tokens))
+
+    def block_until(self, until: float) -> None:
+        """Admit nothing before ``until`` (a provider's ``retry-after``)."""
+        self.blocked_until = max(self.blocked_until, until)
+
+    def apply_report(self, now: float, field_name: str, limit: int | None, remaining: int, reset_at: float) -> None:
+        """Tighten the window ``field_name`` (e.g. ``"tokens_per_minute"``) to a provider's ``remaining``.
+
+        Without a configured limit of that kind, one is learned from the provider's ``limit``.
+        """
+        current = next((lim for lim in self._limits if lim.field == field_name), None)
+        if current is None:
+            if limit is None or limit <= 0:
+                return
+            reason, kind, span = REASONS[field_name]
+            rpm = next((lim.window.limit for lim in self._limits if lim.field == "requests_per_minute"), None)
+            current = _Limit(field_name, reason, kind, _window(span, limit, kind, rpm), learned=True)
+            self._limits.append(current)
+        elif current.learned and limit is not None and limit > 0 and limit != current.window.limit:
+            current.window.limit = limit
+        current.window.tighten(now, remaining, reset_at)
 
     def entry_count(self) -> int:
         """Entries held in all windows (for memory checks)."""
         return sum(len(limit.window) for limit in self._limits)
+
+
+def _correct(entry: _Entry, delta: int) -> None:
+    if entry.window is None:
+        entry.amount += delta
+        entry.pending = False
+    else:
+        entry.window.correct(entry, delta)
+
+
+def _window(span: float, limit: int, kind: str, rpm: int | None) -> TrailingWindow:
+    if span == DAY:
+        return TrailingWindow(DAY, limit, granularity=DAY_BUCKET)
+    if kind == REQUESTS:
+        return TrailingWindow(span, limit, max_entries=limit + 1)
+    # Within the request limit a minute holds at most rpm token entries; keep exactly that many.
+    return TrailingWindow(span, limit, max_entries=rpm + 1 if rpm is not None else _DEFAULT_MAX_ENTRIES)
 
 
 _ALLOWED = RateLimitCheck(allowed=True)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import copy
 import logging
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -24,10 +26,19 @@ from typing import Any, Self, TypeVar, overload
 from . import jsonio
 from .config import read_models_config
 from .cost import UsageCounters, check_token_count, cost_per_token, request_cost
-from .errors import ConfigError, InvalidUsageError, ModelNotFoundError, PersistenceError
+from .errors import (
+    ConfigError,
+    InvalidUsageError,
+    ModelNotFoundError,
+    PersistenceError,
+    RateLimitExceeded,
+    RateLimitTimeout,
+)
 from .events import EventBus, Handler
+from .headers import ProviderLimits, parse_rate_limit_headers
 from .persistence import AutoSaver, atomic_write_text, decode_entries, encode_entries, locked
 from .ratelimit import ModelLimiter
+from .reservation import Reservation
 from .schemas import (
     EnhancedModelRegistryConfig,
     EnhancedModelRegistryEntry,
@@ -208,6 +219,8 @@ class EnhancedModelRegistry:
             raise TypeError("clock must be a callable returning seconds since the epoch")
         self._clock = clock
         self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)  # acquire(wait=True) sleeps on it
+        self._waiters: dict[str, deque[_Waiter]] = {}
         self._save_lock = threading.Lock()  # orders whole saves; never taken while holding _lock
         self._records: dict[str, _Record] = {}
         self._version = 0  # bumped by every change; autosave writes when it differs from _saved_version
@@ -445,7 +458,7 @@ class EnhancedModelRegistry:
             record = self._get(key)
             cost = request_cost(record.model.cost, input_tokens, output_tokens)
             record.usage.add(input_tokens, output_tokens, cost, success)
-            record.limiter.record(self._now(), input_tokens + output_tokens)
+            record.limiter.record(self._now(), input_tokens, output_tokens)
             self._version += 1
             total = record.usage.total_cost
         self._events.emit(
@@ -482,15 +495,230 @@ class EnhancedModelRegistry:
 
     # ------------------------------------------------------------------ rate limiting
 
-    def check_rate_limit(self, key: str, tokens_to_send: int) -> RateLimitCheck:
+    def check_rate_limit(self, key: str, tokens_to_send: int, *, output_tokens: int | None = None) -> RateLimitCheck:
         """Whether one more request of ``tokens_to_send`` tokens (input plus expected output) keeps every limit.
 
-        Read-only: reserves nothing. ``reason`` names the binding limit, ``retry_after`` the seconds until it
-        would pass (``None``: never, the request alone is over a limit). See :mod:`noa_ai_provider.ratelimit`.
+        Read-only: reserves nothing, but counts open reservations. ``output_tokens`` says how much of
+        ``tokens_to_send`` is expected output (for separate input/output limits; default: all of it is input).
+        ``reason`` names the binding limit, ``retry_after`` the seconds until it would pass (``None``: never, the
+        request alone is over a limit). To check and reserve in one step, use :meth:`acquire`.
         """
         tokens = check_token_count("tokens_to_send", tokens_to_send)
+        out = 0 if output_tokens is None else check_token_count("output_tokens", output_tokens)
+        if out > tokens:
+            raise InvalidUsageError(f"output_tokens ({out}) cannot exceed tokens_to_send ({tokens})")
         with self._lock:
-            return self._get(key).limiter.check(self._now(), tokens)
+            return self._get(key).limiter.check(self._now(), tokens - out, out)
+
+    def acquire(
+        self,
+        key: str,
+        input_tokens: int,
+        max_output_tokens: int = 0,
+        *,
+        wait: bool = False,
+        timeout: float | None = None,
+    ) -> Reservation:
+        """Check every limit of ``key`` and reserve one request plus ``input_tokens + max_output_tokens`` tokens,
+        all at once or nothing. Returns a :class:`Reservation` to commit (or cancel) when the call is done.
+
+        Not admitted and ``wait=False``: raises :class:`RateLimitExceeded` (``.limit``, ``.retry_after``) and emits
+        ``rate-limited``. ``wait=True``: blocks until admitted or until ``timeout`` seconds of the registry's clock
+        have passed (:class:`RateLimitTimeout`); waiters are served first come, first served, so a big request is not
+        starved by small ones (and a non-waiting call does not overtake them). A request that can never fit (over a
+        per-minute limit by itself) raises at once. Thread-safe; see :meth:`acquire_async` for event loops.
+        """
+        inp, out, timeout = _acquire_args(input_tokens, max_output_tokens, timeout)
+        waiter: _Waiter | None = None
+        announced = False
+        deadline: float | None = None
+        try:
+            while True:
+                with self._lock:
+                    now = self._now()
+                    if deadline is None and timeout is not None:
+                        deadline = now + timeout
+                    result = self._attempt(key, inp, out, waiter, now)
+                    if isinstance(result, Reservation):
+                        return result
+                    failure = _failure(key, result, wait, deadline, now, timeout)
+                    if failure is None:
+                        if waiter is None:
+                            waiter = _Waiter(inp, out)
+                            self._waiters.setdefault(key, deque()).append(waiter)
+                        if announced:
+                            self._cond.wait(self._delay(result, deadline, now))
+                            continue
+                self._events.emit(self, "rate-limited", key=key, limit=result.reason, retry_after=result.retry_after)
+                if failure is not None:
+                    raise failure
+                announced = True
+        finally:
+            if waiter is not None:
+                self._drop_waiter(key, waiter)
+
+    async def acquire_async(
+        self,
+        key: str,
+        input_tokens: int,
+        max_output_tokens: int = 0,
+        *,
+        wait: bool = False,
+        timeout: float | None = None,
+    ) -> Reservation:
+        """:meth:`acquire` for event loops: waiting awaits instead of blocking the loop (same queue, same order)."""
+        inp, out, timeout = _acquire_args(input_tokens, max_output_tokens, timeout)
+        waiter: _Waiter | None = None
+        announced = False
+        deadline: float | None = None
+        try:
+            while True:
+                delay = None
+                with self._lock:
+                    now = self._now()
+                    if deadline is None and timeout is not None:
+                        deadline = now + timeout
+                    result = self._attempt(key, inp, out, waiter, now)
+                    if isinstance(result, Reservation):
+                        return result
+                    failure = _failure(key, result, wait, deadline, now, timeout)
+                    if failure is None:
+                        if waiter is None:
+                            waiter = _Waiter(inp, out, asyncio.get_running_loop())
+                            self._waiters.setdefault(key, deque()).append(waiter)
+                        if announced:
+                            delay = self._delay(result, deadline, now)
+                if delay is not None:
+                    assert waiter is not None
+                    assert waiter.event is not None
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(waiter.event.wait(), delay)
+                    waiter.event.clear()
+                    continue
+                self._events.emit(self, "rate-limited", key=key, limit=result.reason, retry_after=result.retry_after)
+                if failure is not None:
+                    raise failure
+                announced = True
+        finally:
+            if waiter is not None:
+                self._drop_waiter(key, waiter)
+
+    def _attempt(
+        self, key: str, inp: int, out: int, waiter: _Waiter | None, now: float
+    ) -> Reservation | RateLimitCheck:
+        # Under the lock. First come, first served: only the head of the queue (or anyone when nobody waits) may
+        # take capacity; the others hear the head's reason.
+        record = self._get(key)
+        queue = self._waiters.get(key)
+        if queue and queue[0] is not waiter:
+            head = queue[0]
+            check = record.limiter.check(now, head.input_tokens, head.output_tokens)
+            if check.allowed:  # the head is about to be admitted: wait for it
+                return RateLimitCheck(allowed=False, reason="queued behind earlier waiters", retry_after=0.0)
+            return check
+        result = record.limiter.reserve(now, inp, out)
+        if isinstance(result, RateLimitCheck):
+            return result
+        if queue:
+            queue.popleft()
+            if not queue:
+                del self._waiters[key]
+            self._wake(key)  # the next waiter may fit too
+        return Reservation(self, key, record, result, inp, out, now, utc_from_timestamp(now))
+
+    def _delay(self, check: RateLimitCheck, deadline: float | None, now: float) -> float:
+        # Seconds of real time to sleep before trying again. With an injected clock we cannot know how fast it
+        # moves, so we look again soon; commits, cancels and header updates wake waiters at once anyway.
+        delay = check.retry_after if check.retry_after else _POLL
+        if deadline is not None:
+            delay = min(delay, max(deadline - now, 0.0))
+        if self._clock is not time.time:
+            delay = min(delay, _POLL)
+        return max(delay, 0.0005)
+
+    def _wake(self, key: str) -> None:
+        # Under the lock: every waiter of `key` looks again (thread waiters via the condition, async ones via
+        # their loop).
+        queue = self._waiters.get(key)
+        if not queue:
+            return
+        self._cond.notify_all()
+        for waiter in queue:
+            waiter.wake()
+
+    def _drop_waiter(self, key: str, waiter: _Waiter) -> None:
+        with self._lock:
+            queue = self._waiters.get(key)
+            if queue is not None and waiter in queue:
+                was_head = queue[0] is waiter
+                queue.remove(waiter)
+                if not queue:
+                    del self._waiters[key]
+                elif was_head:
+                    self._wake(key)
+
+    def _settle_reservation(
+        self, reservation: Reservation, input_tokens: int, output_tokens: int, success: bool
+    ) -> Decimal:
+        inp = check_token_count("input_tokens", input_tokens)
+        out = check_token_count("output_tokens", output_tokens)
+        if not isinstance(success, bool):
+            raise InvalidUsageError(f"success must be a bool, got {type(success).__name__}")
+        key = reservation.key
+        with self._lock:
+            record = self._records.get(key)
+            if record is None:
+                ModelLimiter.release(reservation._handle)
+                reservation.state = "cancelled"
+                raise ModelNotFoundError(key)
+            if record is reservation._record:
+                ModelLimiter.settle(reservation._handle, inp, out)
+            else:  # unregistered and registered again meanwhile: count it in the new windows, now
+                ModelLimiter.release(reservation._handle)
+                record.limiter.record(self._now(), inp, out)
+            cost = request_cost(record.model.cost, inp, out)
+            record.usage.add(inp, out, cost, success)
+            self._version += 1
+            total = record.usage.total_cost
+            self._wake(key)
+        self._events.emit(
+            self,
+            "usage-recorded",
+            key=key,
+            input_tokens=inp,
+            output_tokens=out,
+            cost=cost,
+            total_cost=total,
+        )
+        return cost
+
+    def _release_reservation(self, reservation: Reservation) -> None:
+        with self._lock:
+            ModelLimiter.release(reservation._handle)
+            self._wake(reservation.key)
+
+    def update_rate_limits_from_headers(self, key: str, headers: Mapping[str, str]) -> ProviderLimits:
+        """Tighten the local windows of ``key`` to what the provider reported in a response's headers.
+
+        Reads OpenAI's ``x-ratelimit-{limit,remaining,reset}-{requests,tokens}``, Anthropic's
+        ``anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset}`` and
+        ``retry-after``. When the provider reports less remaining than the local window, the window counts the
+        difference until the provider's reset; a limit the model does not configure is learned from the header.
+        After a ``retry-after`` nothing is admitted until then. Returns what was read; a header that cannot be read
+        raises :class:`InvalidUsageError` and changes nothing.
+        """
+        now = self._now()
+        report = parse_rate_limit_headers(headers, now)
+        with self._lock:
+            limiter = self._get(key).limiter
+            for field_name, dim in _REPORTED:
+                got = getattr(report, dim)
+                if got is not None:
+                    limiter.apply_report(now, field_name, got.limit, got.remaining, got.reset_at)
+            if report.retry_after:
+                limiter.block_until(now + report.retry_after)
+            self._wake(key)
+        return report
 
     # ------------------------------------------------------------------ versions
 
@@ -746,6 +974,57 @@ class EnhancedModelRegistry:
     async def aload_from_config(self, config_path: str | Path | None = None) -> int:
         """:meth:`load_from_config` in a worker thread."""
         return await asyncio.to_thread(self.load_from_config, config_path)
+
+
+_POLL = 0.05
+_REPORTED = (
+    ("requests_per_minute", "requests"),
+    ("tokens_per_minute", "tokens"),
+    ("input_tokens_per_minute", "input_tokens"),
+    ("output_tokens_per_minute", "output_tokens"),
+)
+
+
+class _Waiter:
+    """A caller queued in ``acquire(wait=True)``; async ones are woken through their event loop."""
+
+    __slots__ = ("event", "input_tokens", "loop", "output_tokens")
+
+    def __init__(self, input_tokens: int, output_tokens: int, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+        self.loop = loop
+        self.event = asyncio.Event() if loop is not None else None
+
+    def wake(self) -> None:
+        if self.loop is not None and self.event is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody to wake
+                self.loop.call_soon_threadsafe(self.event.set)
+
+
+def _acquire_args(input_tokens: int, max_output_tokens: int, timeout: float | None) -> tuple[int, int, float | None]:
+    inp = check_token_count("input_tokens", input_tokens)
+    out = check_token_count("max_output_tokens", max_output_tokens)
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout >= 0:
+            raise InvalidUsageError(f"timeout must be a number >= 0 or None, got {timeout!r}")
+        timeout = float(timeout)
+    return inp, out, timeout
+
+
+def _failure(
+    key: str, check: RateLimitCheck, wait: bool, deadline: float | None, now: float, timeout: float | None
+) -> RateLimitExceeded | None:
+    reason = check.reason or "rate limit"
+    if check.retry_after is None:
+        return RateLimitExceeded(key, reason, None)
+    if not wait:
+        return RateLimitExceeded(key, reason, check.retry_after)
+    if deadline is not None and now >= deadline:
+        return RateLimitTimeout(
+            key, reason, check.retry_after, f"{key}: not admitted within {timeout} s ({reason} limit)"
+        )
+    return None
 
 
 def _as_list(models: Iterable[Any]) -> list[Any]:

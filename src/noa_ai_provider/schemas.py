@@ -258,11 +258,18 @@ class ModelCost(_Schema):
 
 
 class RateLimitConfig(_Schema):
-    """Limits of a model over trailing windows; every limit is optional."""
+    """Limits of a model over trailing windows; every limit is optional.
+
+    ``tokens_*`` count input plus output tokens; ``input_tokens_per_minute`` and ``output_tokens_per_minute``
+    count them apart (as Anthropic does).
+    """
 
     requests_per_minute: PositiveInt | None = None
     tokens_per_minute: PositiveInt | None = None
     requests_per_day: PositiveInt | None = None
+    tokens_per_day: PositiveInt | None = None
+    input_tokens_per_minute: PositiveInt | None = None
+    output_tokens_per_minute: PositiveInt | None = None
     note: str | None = None
 
 

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from noa_ai_provider import EnhancedModelRegistry
-from noa_ai_provider.ratelimit import _COMPACT_AT, DAY, DAY_BUCKET, MINUTE, TrailingWindow
+from noa_ai_provider.ratelimit import DAY, DAY_BUCKET, MINUTE, TrailingWindow
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -463,11 +463,11 @@ def _bound(rpm: int | None, tpm: int | None, rpd: int | None) -> int:
 
 
 def assert_storage_bounded(limiter: Any, bound: int) -> None:
-    """The lists behind the windows are compacted: dropped entries do not pile up (internals)."""
+    """What the windows store is what they hold: dropped entries do not pile up (internals)."""
     for limit in limiter._limits:
         window = limit.window
-        assert len(window._ts) == len(window._cum)
-        assert len(window._ts) <= _COMPACT_AT + 2 * bound
+        assert len(window._entries) == len(window)
+        assert len(window) <= bound
 
 
 @pytest.mark.slow
