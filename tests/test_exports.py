@@ -27,7 +27,15 @@ CONTRACT = {
     "InvalidVersionError",
     "PersistenceError",
 }
-EXTRA = {"InvalidUsageError", "ModelInfo", "compare_versions", "__version__"}
+EXTRA = {
+    "InvalidUsageError",
+    "ModelInfo",
+    "RateLimitExceeded",
+    "RateLimitTimeout",
+    "Reservation",
+    "compare_versions",
+    "__version__",
+}
 
 
 def test_all_is_sorted_and_exactly_the_public_names() -> None:

@@ -12,10 +12,13 @@ from .errors import (
     InvalidVersionError,
     ModelNotFoundError,
     PersistenceError,
+    RateLimitExceeded,
+    RateLimitTimeout,
     RegistryError,
 )
 from .legacy import ModelRegistry
 from .registry import EnhancedModelRegistry
+from .reservation import Reservation
 from .schemas import (
     EnhancedModelRegistryConfig,
     EnhancedModelRegistryEntry,
@@ -61,7 +64,10 @@ __all__ = [
     "ProviderType",
     "RateLimitCheck",
     "RateLimitConfig",
+    "RateLimitExceeded",
+    "RateLimitTimeout",
     "RegistryError",
+    "Reservation",
     "__version__",
     "compare_versions",
 ]

@@ -180,9 +180,10 @@ class TrailingWindow:
             # Merge the two oldest settled entries: the older amount moves to the newer time (conservative).
             while len(entries) > self.max_entries and not (entries[0].pending or entries[1].pending):
                 first = entries.popleft()
-                entries[0].amount += first.amount
-                if first.amount == 0:
-                    self._zeros -= 1
+                second = entries[0]
+                if first.amount == 0 or second.amount == 0:
+                    self._zeros -= 1  # one zero entry fewer either way
+                second.amount += first.amount
                 first.window = None
 
     def _compact(self) -> None:

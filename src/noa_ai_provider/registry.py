@@ -350,6 +350,7 @@ class EnhancedModelRegistry:
                 else:
                     record.redefine(model, now)
                     event = "model-updated"
+                    self._wake(key)  # limits may have changed
                 keys.append(key)
                 events.append((event, key, record.snapshot(key) if wants else None))
             self._version += 1
@@ -403,6 +404,7 @@ class EnhancedModelRegistry:
             model = validate_or_raise(ExtendedModelInfo, merged, f"update of {key!r}")
             record.redefine(model, self._now())
             self._version += 1
+            self._wake(key)
             snapshot = record.snapshot(key)
         self._events.emit(self, "model-updated", key=key, model=snapshot)
 
@@ -426,6 +428,7 @@ class EnhancedModelRegistry:
             removed = self._records.pop(key, None) is not None
             if removed:
                 self._version += 1
+                self._wake(key)  # its waiters learn that it is gone
         if removed:
             self._events.emit(self, "model-unregistered", key=key)
         return removed
@@ -437,6 +440,8 @@ class EnhancedModelRegistry:
             self._records.clear()
             if keys:
                 self._version += 1
+            for key in keys:
+                self._wake(key)
         for key in keys:
             self._events.emit(self, "model-unregistered", key=key)
 
@@ -923,6 +928,7 @@ class EnhancedModelRegistry:
                     record = self._records[key] = _Record(model, now)
                 else:
                     record.redefine(model, now)
+                    self._wake(key)
                 if isinstance(item, EnhancedModelRegistryEntry):
                     record.registered_at = item.registered_at
                     record.updated_at = item.updated_at

@@ -9,13 +9,14 @@ charged, as providers do) and leaving it without a decision cancels.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Protocol
 
-from .errors import InvalidUsageError
+from .errors import InvalidUsageError, ModelNotFoundError
 from .ratelimit import Handle
 
 __all__ = ["Reservation"]
@@ -124,5 +125,7 @@ class Reservation:
             return
         if exc_type is None:
             self.cancel()
-        else:
+            return
+        # If the model is gone (the reservation was released), the caller's exception matters more.
+        with contextlib.suppress(ModelNotFoundError):
             self.commit(0, success=False)
