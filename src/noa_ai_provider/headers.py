@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -51,9 +52,13 @@ def parse_duration(text: str) -> float:
     """
     text = text.strip()
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(seconds) or seconds < 0:
+            raise InvalidUsageError(f"not a duration: {text!r}")
+        return seconds
     parts = _DURATION.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
         raise InvalidUsageError(f"not a duration: {text!r}")
@@ -73,13 +78,17 @@ def _rfc3339(text: str) -> float:
 def _retry_after(text: str, now: float) -> float:
     text = text.strip()
     try:
-        return max(float(text), 0.0)
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(seconds):
+            raise InvalidUsageError(f"header retry-after: not a finite number of seconds: {text!r}")
+        return max(seconds, 0.0)
     try:
         return max(parsedate_to_datetime(text).timestamp() - now, 0.0)
     except (TypeError, ValueError):
-        raise InvalidUsageError(f"retry-after is neither seconds nor an HTTP date: {text!r}") from None
+        raise InvalidUsageError(f"header retry-after: neither seconds nor an HTTP date: {text!r}") from None
 
 
 def _int(name: str, text: str) -> int:
@@ -95,12 +104,15 @@ def _report(
     if remaining not in lower:
         return None
     reset_text = lower.get(reset)
-    if reset_text is None:
-        reset_at = now + 60.0  # providers' limits are per minute unless they say otherwise
-    elif absolute:
-        reset_at = _rfc3339(reset_text)
-    else:
-        reset_at = now + parse_duration(reset_text)
+    try:
+        if reset_text is None:
+            reset_at = now + 60.0  # providers' limits are per minute unless they say otherwise
+        elif absolute:
+            reset_at = _rfc3339(reset_text)
+        else:
+            reset_at = now + parse_duration(reset_text)
+    except InvalidUsageError as exc:
+        raise InvalidUsageError(f"header {reset}: {exc}") from None
     return LimitReport(
         limit=_int(limit, lower[limit]) if limit in lower else None,
         remaining=_int(remaining, lower[remaining]),

@@ -171,6 +171,10 @@ class TrailingWindow:
 
     def _trim(self) -> None:
         entries = self._entries
+        if self.granularity:
+            # Buckets are bounded by their count, and a bucket may hold open reservations that a cancel will
+            # take back: dropping older buckets because of them would forget real traffic. Never trim here.
+            return
         # Drop the oldest settled entry while the newer settled ones alone exceed the limit (exact).
         while len(entries) > 1 and not entries[0].pending and self._settled - entries[0].amount > self.limit:
             self._drop_oldest()

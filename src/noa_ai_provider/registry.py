@@ -616,6 +616,9 @@ class EnhancedModelRegistry:
         record = self._get(key)
         queue = self._waiters.get(key)
         if queue and queue[0] is not waiter:
+            own = record.limiter.check(now, inp, out)
+            if own.retry_after is None and not own.allowed:
+                return own  # can never fit: say so now rather than queue it forever
             head = queue[0]
             check = record.limiter.check(now, head.input_tokens, head.output_tokens)
             if check.allowed:  # the head is about to be admitted: wait for it
