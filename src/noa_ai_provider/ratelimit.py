@@ -30,6 +30,7 @@ import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from .schemas import RateLimitCheck, RateLimitConfig
 
@@ -38,6 +39,7 @@ __all__ = [
     "DAY_BUCKET",
     "MINUTE",
     "REASONS",
+    "Entry",
     "Handle",
     "ModelLimiter",
     "TrailingWindow",
@@ -62,16 +64,13 @@ REASONS: dict[str, tuple[str, str, float]] = {
 RETRY_AFTER = "retry-after"
 
 
-class _Entry:
-    """An amount at a time in one window. ``window`` is ``None`` once it has left it."""
-
-    __slots__ = ("amount", "pending", "ts", "window")
-
-    def __init__(self, ts: float, amount: int, pending: bool, window: TrailingWindow) -> None:
-        self.ts = ts
-        self.amount = amount
-        self.pending = pending
-        self.window: TrailingWindow | None = window
+# Entries, oldest first. A settled entry is a tuple (timestamp, amount): no per-entry object for the garbage
+# collector to track, which keeps long runs as fast as short ones. A pending entry (an open reservation) is a list
+# [timestamp, amount, seq, window]: `seq - window._head_seq` is its position, and `window` is None once it has left
+# the window. Per-day buckets are always lists [timestamp, amount, open reservations, window] (they absorb
+# corrections; at most one per minute).
+_TS, _AMOUNT, _SEQ, _WINDOW = 0, 1, 2, 3
+Entry = list[Any]
 
 
 class TrailingWindow:
@@ -83,9 +82,10 @@ class TrailingWindow:
 
     __slots__ = (
         "_entries",
+        "_head_seq",
+        "_pending",
         "_phantom",
         "_phantom_until",
-        "_settled",
         "_total",
         "_zeros",
         "granularity",
@@ -103,15 +103,18 @@ class TrailingWindow:
         self.limit = limit
         self.granularity = granularity
         self.max_entries = max_entries
-        self._entries: deque[_Entry] = deque()
+        self._entries: deque[Any] = deque()
+        self._head_seq = 0  # the sequence number of _entries[0]
         self._total = 0  # sum of the amounts held
-        self._settled = 0  # the part of _total that can no longer change
-        self._zeros = 0  # settled entries of amount 0 (cancelled reservations), compacted away in bulk
+        # Exact windows: the part of _total held by open reservations (it may still change). Per-day windows:
+        # how many open reservations their buckets hold.
+        self._pending = 0
+        self._zeros = 0  # settled entries of amount 0 (cancelled reservations)
         self._phantom = 0  # provider-reported usage we have not seen, counted until _phantom_until
         self._phantom_until = 0.0
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._entries) - self._zeros
 
     def _stamp(self, now: float) -> float:
         if self.granularity:
@@ -121,130 +124,184 @@ class TrailingWindow:
     def _expire(self, now: float) -> None:
         entries = self._entries
         cutoff = now - self.window
-        while entries and entries[0].ts <= cutoff:
+        while entries and entries[0][_TS] <= cutoff:
             self._drop_oldest()
         if self._phantom and now >= self._phantom_until:
             self._phantom = 0
 
     def _drop_oldest(self) -> None:
         entry = self._entries.popleft()
-        self._total -= entry.amount
-        if not entry.pending:
-            self._settled -= entry.amount
-            if entry.amount == 0:
-                self._zeros -= 1
-        entry.window = None
+        self._head_seq += 1
+        amount = entry[_AMOUNT]
+        self._total -= amount
+        if type(entry) is list:
+            # An open reservation, or a per-day bucket with its count of open reservations in the _SEQ slot.
+            self._pending -= entry[_SEQ] if self.granularity else amount
+            entry[_WINDOW] = None
+        elif amount == 0:
+            self._zeros -= 1
 
     def total(self, now: float) -> int:
         """The amount counted at ``now``, provider phantom included."""
         self._expire(now)
         return self._total + self._phantom
 
-    def add(self, now: float, amount: int, *, pending: bool = False) -> _Entry | None:
-        """Count ``amount`` at ``now``; return the entry (a handle) when ``pending``, to correct it later.
+    def add(self, now: float, amount: int, *, pending: bool = False) -> Entry | None:
+        """Count ``amount`` at ``now``; when ``pending``, return a handle to correct it later.
 
         A settled zero amount changes nothing and returns ``None``.
         """
         self._expire(now)
-        if amount <= 0 and not pending:
-            return None
         entries = self._entries
         stamp = self._stamp(now)
-        if entries and stamp <= entries[-1].ts:
+        if self.granularity:
+            if entries and stamp <= entries[-1][_TS]:
+                bucket: Entry = entries[-1]
+                bucket[_AMOUNT] += amount
+            else:
+                bucket = [stamp, amount, 0, self]
+                entries.append(bucket)
+            self._total += amount
+            if pending:
+                bucket[_SEQ] += 1  # buckets count their open reservations here
+                self._pending += 1
+                return bucket
+            self._trim_buckets()
+            return None
+        if entries and stamp <= entries[-1][_TS]:
             last = entries[-1]
-            if self.granularity or not (pending or last.pending):
-                # Same bucket, or a settled amount at the same instant: merge (expires no earlier).
-                last.amount += amount
-                self._total += amount
-                if not last.pending:
-                    self._settled += amount
-                return last
-            stamp = last.ts  # the clock stepped back: keep the log sorted (counts a little longer)
-        # Per-day buckets are never "pending": many reservations share one, and trimming never applies there.
-        entry = _Entry(stamp, amount, pending and not self.granularity, self)
-        entries.append(entry)
-        self._total += amount
-        if not entry.pending:
-            self._settled += amount
-        self._trim()
-        return entry
+            if not pending and type(last) is tuple:
+                if amount > 0:  # a settled amount at the same instant merges (it expires at the same time)
+                    if last[_AMOUNT] == 0:
+                        self._zeros -= 1
+                    entries[-1] = (last[_TS], last[_AMOUNT] + amount)
+                    self._total += amount
+                return None
+            stamp = last[_TS]  # the clock stepped back: keep the log sorted (counts a little longer)
+        if pending:
+            entry: Entry = [stamp, amount, self._head_seq + len(entries), self]
+            entries.append(entry)
+            self._total += amount
+            self._pending += amount
+            self._trim()
+            return entry
+        if amount > 0:
+            entries.append((stamp, amount))
+            self._total += amount
+            self._trim()
+        return None
 
     def _trim(self) -> None:
         entries = self._entries
-        if self.granularity:
-            # Buckets are bounded by their count, and a bucket may hold open reservations that a cancel will
-            # take back: dropping older buckets because of them would forget real traffic. Never trim here.
-            return
-        # Drop the oldest settled entry while the newer settled ones alone exceed the limit (exact).
-        while len(entries) > 1 and not entries[0].pending and self._settled - entries[0].amount > self.limit:
+        # Drop the oldest settled entry while the newer settled ones alone exceed the limit (exact: while it would
+        # still be in the window, so are they).
+        settled = self._total - self._pending
+        while len(entries) > 1 and type(entries[0]) is tuple and settled - entries[0][_AMOUNT] > self.limit:
+            settled -= entries[0][_AMOUNT]
             self._drop_oldest()
-        if len(entries) > self.max_entries:
-            if self._zeros * 2 > len(entries):
-                self._compact()
-            # Merge the two oldest settled entries: the older amount moves to the newer time (conservative).
-            while len(entries) > self.max_entries and not (entries[0].pending or entries[1].pending):
-                first = entries.popleft()
-                second = entries[0]
-                if first.amount == 0 or second.amount == 0:
-                    self._zeros -= 1  # one zero entry fewer either way
-                second.amount += first.amount
-                first.window = None
+        if len(entries) - self._zeros <= self.max_entries:
+            return
+        if self._zeros * 2 > len(entries):
+            self._compact()
+        # Beyond max_entries, fold the oldest settled entry into the next: exact for a zero amount, otherwise the
+        # older amount moves to the newer time (conservative: it counts a little longer).
+        while len(entries) - self._zeros > self.max_entries and type(entries[0]) is tuple:
+            first = entries[0]
+            if first[_AMOUNT] == 0:
+                self._drop_oldest()
+                continue
+            second = entries[1]
+            if type(second) is not tuple:
+                break
+            entries.popleft()
+            self._head_seq += 1
+            if second[_AMOUNT] == 0:
+                self._zeros -= 1
+            entries[0] = (second[_TS], second[_AMOUNT] + first[_AMOUNT])
+
+    def _trim_buckets(self) -> None:
+        # A bucket may hold open reservations that a cancel will take back, and dropping older buckets because of
+        # them would forget real traffic: trim by the limit only while no reservation is open here.
+        if self._pending:
+            return
+        entries = self._entries
+        while len(entries) > 1 and self._total - entries[0][_AMOUNT] > self.limit:
+            self._drop_oldest()
 
     def _compact(self) -> None:
-        kept: deque[_Entry] = deque()
+        # Remove cancelled (zero) entries everywhere; open reservations get their new positions.
+        kept: deque[Any] = deque()
         for entry in self._entries:
-            if entry.pending or entry.amount:
+            if type(entry) is list:
+                entry[_SEQ] = self._head_seq + len(kept)
                 kept.append(entry)
-            else:
-                entry.window = None
+            elif entry[_AMOUNT]:
+                kept.append(entry)
         self._entries = kept
         self._zeros = 0
 
-    def correct(self, entry: _Entry, delta: int) -> None:
+    def correct(self, entry: Entry, delta: int) -> None:
         """Change a held entry by ``delta`` (a commit's correction, or minus its amount to cancel) and settle it.
 
-        An entry that has already left the window changes nothing any more.
+        An entry that has already left the window only records the change.
         """
-        entry.amount += delta
-        if entry.window is not self:
-            entry.pending = False
+        if entry[_WINDOW] is not self:
+            entry[_AMOUNT] += delta
             return
         self._total += delta
-        if entry.pending:
-            entry.pending = False
-            self._settled += entry.amount
-        else:
-            self._settled += delta  # a per-day bucket shared by several requests
-        if entry.amount == 0 and not self.granularity:
-            if entry is self._entries[-1]:
-                self._entries.pop()  # the common cancel: the newest entry goes at once
-                entry.window = None
-            else:
-                self._zeros += 1
+        if self.granularity:
+            entry[_AMOUNT] += delta  # a bucket shared by several requests
+            entry[_SEQ] -= 1
+            self._pending -= 1
+            self._trim_buckets()
+            return
+        entries = self._entries
+        position = entry[_SEQ] - self._head_seq
+        amount = entry[_AMOUNT] + delta
+        self._pending -= entry[_AMOUNT]
+        entry[_AMOUNT] = amount
+        entry[_WINDOW] = None  # the handle is used up
+        if amount == 0 and position == len(entries) - 1:
+            entries.pop()  # the common cancel: the newest entry goes at once
+            return
+        entries[position] = (entry[_TS], amount)
+        if amount == 0:
+            self._zeros += 1
+            self._trim()
 
-    def adopt(self, entries: Iterable[_Entry]) -> None:
-        """Take over ``entries`` (oldest first, from a window being replaced), keeping them as handles."""
+    def adopt(self, entries: Iterable[Any]) -> None:
+        """Take over ``entries`` (oldest first, from a window being replaced), keeping open reservations' handles."""
+        mine = self._entries
         for entry in entries:
-            if self._entries and entry.ts < self._entries[-1].ts:
-                entry.ts = self._entries[-1].ts
-            entry.window = self
-            self._entries.append(entry)
-            self._total += entry.amount
-            if not entry.pending:
-                self._settled += entry.amount
-                if entry.amount == 0:
-                    self._zeros += 1
-        self._trim()
+            if mine and entry[_TS] < mine[-1][_TS]:  # keep the log sorted (counts a little longer)
+                if type(entry) is tuple:
+                    entry = (mine[-1][_TS], entry[_AMOUNT])
+                else:
+                    entry[_TS] = mine[-1][_TS]
+            amount = entry[_AMOUNT]
+            if type(entry) is list:
+                entry[_WINDOW] = self
+                if self.granularity:
+                    self._pending += entry[_SEQ]
+                else:
+                    entry[_SEQ] = self._head_seq + len(mine)
+                    self._pending += amount
+            elif amount == 0:
+                self._zeros += 1
+            mine.append(entry)
+            self._total += amount
+        if not self.granularity:
+            self._trim()
 
     def entries(self) -> list[tuple[float, int]]:
         """The entries held, oldest first, as ``(timestamp, amount)``."""
-        return [(e.ts, e.amount) for e in self._entries]
+        return [(e[_TS], e[_AMOUNT]) for e in self._entries if e[_AMOUNT] or type(e) is list]
 
     def refill(self, entries: Iterable[tuple[float, int]]) -> None:
         """Add ``(timestamp, amount)`` entries as they are (oldest first), e.g. from :meth:`entries`."""
         for stamp, amount in entries:
             if amount > 0:
-                self.adopt([_Entry(stamp, amount, False, self)])
+                self.adopt([[stamp, amount, 0, self]] if self.granularity else [(stamp, amount)])
 
     def tighten(self, now: float, remaining: int, reset_at: float) -> None:
         """Count no more than ``remaining`` as free until ``reset_at`` (a provider's report); never loosens
@@ -267,13 +324,13 @@ class TrailingWindow:
         freed = 0
         phantom = self._phantom
         for entry in self._entries:
-            expires = entry.ts + self.window
+            expires: float = entry[_TS] + self.window
             if phantom and self._phantom_until <= expires:
                 freed += phantom
                 phantom = 0
                 if freed >= excess:
                     return max(self._phantom_until - now, 0.0)
-            freed += entry.amount
+            freed += entry[_AMOUNT]
             if freed >= excess:
                 return max(expires - now, 0.0)
         if phantom:
@@ -302,7 +359,7 @@ def _amount(kind: str, input_tokens: int, output_tokens: int) -> int:
 class Handle:
     """What a reservation holds in a limiter: per window, the entry and the amount it put there."""
 
-    parts: list[tuple[str, _Entry, int]] = field(default_factory=list)
+    parts: list[tuple[str, Entry, int]] = field(default_factory=list)
 
 
 class ModelLimiter:
@@ -330,7 +387,7 @@ class ModelLimiter:
                 old = old_by_field.get(limit.field)
                 if old is not None and old is not limit:
                     limit.window.adopt(old.window._entries)
-                    old.window._entries = deque()
+                    old.window._entries = deque()  # the entries (and open reservations' handles) moved
         self._limits: list[_Limit] = limits
 
     @property
@@ -418,12 +475,12 @@ class ModelLimiter:
         return sum(len(limit.window) for limit in self._limits)
 
 
-def _correct(entry: _Entry, delta: int) -> None:
-    if entry.window is None:
-        entry.amount += delta
-        entry.pending = False
+def _correct(entry: Entry, delta: int) -> None:
+    window = entry[_WINDOW]
+    if window is None:
+        entry[_AMOUNT] += delta
     else:
-        entry.window.correct(entry, delta)
+        window.correct(entry, delta)
 
 
 def _window(span: float, limit: int, kind: str, rpm: int | None) -> TrailingWindow:
