@@ -141,6 +141,11 @@ class TrailingWindow:
         elif amount == 0:
             self._zeros -= 1
 
+    def fits(self, now: float, amount: int) -> bool:
+        """Whether ``amount`` more fits in the window at ``now``."""
+        self._expire(now)
+        return self._total + self._phantom + amount <= self.limit
+
     def total(self, now: float) -> int:
         """The amount counted at ``now``, provider phantom included."""
         self._expire(now)
@@ -183,13 +188,20 @@ class TrailingWindow:
             entries.append(entry)
             self._total += amount
             self._pending += amount
-            self._trim()
+            # Open reservations are never trimmed; only the entry cap can call for work.
+            if len(entries) - self._zeros > self.max_entries:
+                self._trim()
             return entry
         if amount > 0:
             entries.append((stamp, amount))
             self._total += amount
-            self._trim()
+            self._trim_if_needed()
         return None
+
+    def _trim_if_needed(self) -> None:
+        # The cheap test first: most calls have nothing to trim.
+        if self._total - self._pending > self.limit or len(self._entries) - self._zeros > self.max_entries:
+            self._trim()
 
     def _trim(self) -> None:
         entries = self._entries
@@ -267,7 +279,7 @@ class TrailingWindow:
         entries[position] = (entry[_TS], amount)
         if amount == 0:
             self._zeros += 1
-            self._trim()
+        self._trim_if_needed()
 
     def adopt(self, entries: Iterable[Any]) -> None:
         """Take over ``entries`` (oldest first, from a window being replaced), keeping open reservations' handles."""
@@ -359,7 +371,7 @@ def _amount(kind: str, input_tokens: int, output_tokens: int) -> int:
 class Handle:
     """What a reservation holds in a limiter: per window, the entry and the amount it put there."""
 
-    parts: list[tuple[str, Entry, int]] = field(default_factory=list)
+    parts: list[tuple[str, Any, int]] = field(default_factory=list)
 
 
 class ModelLimiter:
@@ -418,23 +430,30 @@ class ModelLimiter:
 
     def reserve(self, now: float, input_tokens: int, output_tokens: int) -> Handle | RateLimitCheck:
         """Take one request and these tokens from every window at once, or nothing: the handle, or the refusal."""
-        if self._limits or now < self.blocked_until:
-            check = self.check(now, input_tokens, output_tokens)
-            if not check.allowed:
-                return check
-        handle = Handle()
-        for limit in self._limits:
-            amount = _amount(limit.kind, input_tokens, output_tokens)
-            entry = limit.window.add(now, amount, pending=True)
-            assert entry is not None  # pending adds always return their entry
-            handle.parts.append((limit.kind, entry, amount))
-        return handle
+        limits = self._limits
+        if now < self.blocked_until:
+            return self.check(now, input_tokens, output_tokens)
+        amounts = {REQUESTS: 1, TOKENS: input_tokens + output_tokens, INPUT: input_tokens, OUTPUT: output_tokens}
+        # First every window must fit (a refusal then costs nothing), then each takes its share.
+        for limit in limits:
+            if not limit.window.fits(now, amounts[limit.kind]):
+                return self.check(now, input_tokens, output_tokens)
+        parts = []
+        for limit in limits:
+            amount = amounts[limit.kind]
+            parts.append((limit.kind, limit.window.add(now, amount, pending=True), amount))
+        return Handle(parts)
 
     @staticmethod
     def settle(handle: Handle, input_tokens: int, output_tokens: int) -> None:
         """Correct a reservation to what was really used, at its original time. Idempotent."""
+        amounts = {REQUESTS: 1, TOKENS: input_tokens + output_tokens, INPUT: input_tokens, OUTPUT: output_tokens}
         for kind, entry, reserved in handle.parts:
-            _correct(entry, _amount(kind, input_tokens, output_tokens) - reserved)
+            window = entry[_WINDOW]
+            if window is None:
+                entry[_AMOUNT] += amounts[kind] - reserved
+            else:
+                window.correct(entry, amounts[kind] - reserved)
         handle.parts = []
 
     @staticmethod

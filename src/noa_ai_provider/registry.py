@@ -466,15 +466,16 @@ class EnhancedModelRegistry:
             record.limiter.record(self._now(), input_tokens, output_tokens)
             self._version += 1
             total = record.usage.total_cost
-        self._events.emit(
-            self,
-            "usage-recorded",
-            key=key,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cost=cost,
-            total_cost=total,
-        )
+        if self._events.wants("usage-recorded"):  # skip building the payload when nobody listens
+            self._events.emit(
+                self,
+                "usage-recorded",
+                key=key,
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                cost=cost,
+                total_cost=total,
+            )
         return cost
 
     def get_usage_stats(self, key: str) -> ModelUsageStats | None:
@@ -632,7 +633,7 @@ class EnhancedModelRegistry:
             if not queue:
                 del self._waiters[key]
             self._wake(key)  # the next waiter may fit too
-        return Reservation(self, key, record, result, inp, out, now, utc_from_timestamp(now))
+        return Reservation(self, key, record, result, inp, out, now)
 
     def _delay(self, check: RateLimitCheck, deadline: float | None, now: float) -> float:
         # Seconds of real time to sleep before trying again. With an injected clock we cannot know how fast it
@@ -666,14 +667,18 @@ class EnhancedModelRegistry:
                     self._wake(key)
 
     def _settle_reservation(
-        self, reservation: Reservation, input_tokens: int, output_tokens: int, success: bool
+        self, reservation: Reservation, input_tokens: int | None, output_tokens: int, success: bool
     ) -> Decimal:
-        inp = check_token_count("input_tokens", input_tokens)
+        inp = reservation.input_tokens if input_tokens is None else check_token_count("input_tokens", input_tokens)
         out = check_token_count("output_tokens", output_tokens)
         if not isinstance(success, bool):
             raise InvalidUsageError(f"success must be a bool, got {type(success).__name__}")
         key = reservation.key
         with self._lock:
+            if reservation.state != "open":
+                if reservation.cost is not None:
+                    return reservation.cost  # committed before: idempotent
+                raise InvalidUsageError(f"reservation for {key} was cancelled; it cannot be committed")
             record = self._records.get(key)
             if record is None:
                 ModelLimiter.release(reservation._handle)
@@ -688,21 +693,27 @@ class EnhancedModelRegistry:
             record.usage.add(inp, out, cost, success)
             self._version += 1
             total = record.usage.total_cost
+            reservation.cost = cost
+            reservation.state = "committed"
             self._wake(key)
-        self._events.emit(
-            self,
-            "usage-recorded",
-            key=key,
-            input_tokens=inp,
-            output_tokens=out,
-            cost=cost,
-            total_cost=total,
-        )
+        if self._events.wants("usage-recorded"):
+            self._events.emit(
+                self,
+                "usage-recorded",
+                key=key,
+                input_tokens=inp,
+                output_tokens=out,
+                cost=cost,
+                total_cost=total,
+            )
         return cost
 
     def _release_reservation(self, reservation: Reservation) -> None:
         with self._lock:
+            if reservation.state != "open":
+                return
             ModelLimiter.release(reservation._handle)
+            reservation.state = "cancelled"
             self._wake(reservation.key)
 
     def update_rate_limits_from_headers(self, key: str, headers: Mapping[str, str]) -> ProviderLimits:

@@ -10,13 +10,12 @@ charged, as providers do) and leaving it without a decision cancels.
 from __future__ import annotations
 
 import contextlib
-import threading
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Protocol
 
-from .errors import InvalidUsageError, ModelNotFoundError
+from .errors import ModelNotFoundError
 from .ratelimit import Handle
 
 __all__ = ["Reservation"]
@@ -26,7 +25,7 @@ OPEN, COMMITTED, CANCELLED = "open", "committed", "cancelled"
 
 class _Settler(Protocol):
     def _settle_reservation(
-        self, reservation: Reservation, input_tokens: int, output_tokens: int, success: bool
+        self, reservation: Reservation, input_tokens: int | None, output_tokens: int, success: bool
     ) -> Decimal: ...
 
     def _release_reservation(self, reservation: Reservation) -> None: ...
@@ -35,20 +34,19 @@ class _Settler(Protocol):
 class Reservation:
     """An admitted request, held in the rate-limit windows until committed or cancelled. Thread-safe.
 
-    Attributes: ``key``, ``input_tokens`` and ``max_output_tokens`` (as reserved), ``reserved_at`` (UTC),
-    ``state`` (``"open"``, ``"committed"``, ``"cancelled"``) and ``cost`` (after commit).
+    Attributes: ``key``, ``input_tokens`` and ``max_output_tokens`` (as reserved), ``timestamp`` (the registry
+    clock's seconds when admitted) and ``reserved_at`` (the same as a UTC datetime), ``state`` (``"open"``,
+    ``"committed"``, ``"cancelled"``) and ``cost`` (after commit). Its state changes under the registry's lock.
     """
 
     __slots__ = (
         "_handle",
-        "_lock",
         "_owner",
         "_record",
         "cost",
         "input_tokens",
         "key",
         "max_output_tokens",
-        "reserved_at",
         "state",
         "timestamp",
     )
@@ -62,19 +60,21 @@ class Reservation:
         input_tokens: int,
         max_output_tokens: int,
         timestamp: float,
-        reserved_at: datetime,
     ) -> None:
         self._owner = owner
         self._record = record
         self._handle = handle
-        self._lock = threading.Lock()
         self.key = key
         self.input_tokens = input_tokens
         self.max_output_tokens = max_output_tokens
         self.timestamp = timestamp
-        self.reserved_at = reserved_at
         self.state = OPEN
         self.cost: Decimal | None = None
+
+    @property
+    def reserved_at(self) -> datetime:
+        """When the reservation was admitted, as a timezone-aware UTC datetime."""
+        return datetime.fromtimestamp(self.timestamp, UTC)
 
     def __repr__(self) -> str:
         return (
@@ -95,25 +95,11 @@ class Reservation:
         nothing. Raises :class:`InvalidUsageError` after :meth:`cancel`, and ``ModelNotFoundError`` when the model
         was unregistered meanwhile (the reservation is then released).
         """
-        with self._lock:
-            if self.state == COMMITTED:
-                assert self.cost is not None
-                return self.cost
-            if self.state == CANCELLED:
-                raise InvalidUsageError(f"reservation for {self.key} was cancelled; it cannot be committed")
-            used_input = self.input_tokens if input_tokens is None else input_tokens
-            cost = self._owner._settle_reservation(self, used_input, output_tokens, success)
-            self.cost = cost
-            self.state = COMMITTED
-            return cost
+        return self._owner._settle_reservation(self, input_tokens, output_tokens, success)
 
     def cancel(self) -> None:
         """Give the reservation back (nothing is recorded). No-op when already committed or cancelled."""
-        with self._lock:
-            if self.state != OPEN:
-                return
-            self._owner._release_reservation(self)
-            self.state = CANCELLED
+        self._owner._release_reservation(self)
 
     def __enter__(self) -> Reservation:
         return self
