@@ -18,6 +18,7 @@ oracle's ``now - t < 60`` is the implementation's ``t > now - 60`` (see test_rat
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 import random
 import sys
@@ -269,9 +270,7 @@ tokens = st.one_of(st.integers(min_value=0, max_value=400), st.sampled_from([0, 
 index = st.integers(min_value=0, max_value=50).map(float)
 
 
-def steps_strategy(
-    advance: st.SearchStrategy[float], *, cancel: bool = True, record: bool = True
-) -> st.SearchStrategy[list[Step]]:
+def steps_strategy(advance: st.SearchStrategy[float]) -> st.SearchStrategy[list[Step]]:
     choices = [
         st.tuples(st.just("advance"), advance, st.just(0), st.just(0)),
         st.tuples(st.just("wait"), st.just(0.0), st.just(0), st.just(0)),
@@ -280,11 +279,9 @@ def steps_strategy(
         st.tuples(st.just("check"), st.just(0.0), tokens, tokens),
         st.tuples(st.just("commit"), index, tokens, tokens),
         st.tuples(st.just("recommit"), index, tokens, tokens),
+        st.tuples(st.just("cancel"), index, st.just(0), st.just(0)),
+        st.tuples(st.just("record"), st.just(0.0), tokens, tokens),
     ]
-    if cancel:
-        choices.append(st.tuples(st.just("cancel"), index, st.just(0), st.just(0)))
-    if record:
-        choices.append(st.tuples(st.just("record"), st.just(0.0), tokens, tokens))
     return st.lists(st.one_of(choices), min_size=1, max_size=60)
 
 
@@ -516,7 +513,7 @@ def hammer(registry: EnhancedModelRegistry, key: str) -> tuple[list[tuple[float,
                     with lock:
                         counts["cancelled"] += 1
                 elif fate < 0.25:
-                    with contextlib_suppress(Failure), reservation:
+                    with contextlib.suppress(Failure), reservation:
                         raise Failure  # a failed request: its reserved input is charged, no output
                     assert reservation.state == "committed"
                     with lock:
@@ -541,17 +538,6 @@ def hammer(registry: EnhancedModelRegistry, key: str) -> tuple[list[tuple[float,
     assert not [t for t in threads if t.is_alive()], "threads did not finish (deadlock?)"
     assert not errors, errors
     return history, counts
-
-
-class contextlib_suppress:  # a tiny local twin of contextlib.suppress, for one exception type
-    def __init__(self, kind: type[BaseException]) -> None:
-        self.kind = kind
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> bool:
-        return exc_type is not None and issubclass(exc_type, self.kind)
 
 
 def check_history_offline(history: list[tuple[float, int, int]]) -> None:
