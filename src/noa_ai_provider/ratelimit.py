@@ -50,9 +50,10 @@ DAY = 86_400.0
 DAY_BUCKET = 60.0
 _DEFAULT_MAX_ENTRIES = 10_000
 
-REQUESTS, TOKENS, INPUT, OUTPUT = "requests", "tokens", "input", "output"
+# What a limit counts; an index into the (requests, tokens, input, output) amounts of a request.
+REQUESTS, TOKENS, INPUT, OUTPUT = 0, 1, 2, 3
 
-REASONS: dict[str, tuple[str, str, float]] = {
+REASONS: dict[str, tuple[str, int, float]] = {
     # config field: (reason shown to callers, what it counts, window)
     "requests_per_minute": ("requests per minute", REQUESTS, MINUTE),
     "tokens_per_minute": ("tokens per minute", TOKENS, MINUTE),
@@ -150,6 +151,21 @@ class TrailingWindow:
         """The amount counted at ``now``, provider phantom included."""
         self._expire(now)
         return self._total + self._phantom
+
+    def push_pending(self, now: float, amount: int) -> Entry:
+        """``add(now, amount, pending=True)`` right after :meth:`fits` expired the window at ``now``."""
+        entries = self._entries
+        if self.granularity or (entries and now <= entries[-1][_TS]):
+            entry = self.add(now, amount, pending=True)
+            assert entry is not None
+            return entry
+        entry = [now, amount, self._head_seq + len(entries), self]
+        entries.append(entry)
+        self._total += amount
+        self._pending += amount
+        if len(entries) - self._zeros > self.max_entries:
+            self._trim()
+        return entry
 
     def add(self, now: float, amount: int, *, pending: bool = False) -> Entry | None:
         """Count ``amount`` at ``now``; when ``pending``, return a handle to correct it later.
@@ -279,7 +295,8 @@ class TrailingWindow:
         entries[position] = (entry[_TS], amount)
         if amount == 0:
             self._zeros += 1
-        self._trim_if_needed()
+        if self._total - self._pending > self.limit or len(entries) - self._zeros > self.max_entries:
+            self._trim()
 
     def adopt(self, entries: Iterable[Any]) -> None:
         """Take over ``entries`` (oldest first, from a window being replaced), keeping open reservations' handles."""
@@ -354,24 +371,20 @@ class TrailingWindow:
 class _Limit:
     field: str
     reason: str
-    kind: str
+    kind: int
     window: TrailingWindow
     learned: bool = False
 
 
-def _amount(kind: str, input_tokens: int, output_tokens: int) -> int:
-    if kind == REQUESTS:
-        return 1
-    if kind == TOKENS:
-        return input_tokens + output_tokens
-    return input_tokens if kind == INPUT else output_tokens
+def _amount(kind: int, input_tokens: int, output_tokens: int) -> int:
+    return (1, input_tokens + output_tokens, input_tokens, output_tokens)[kind]
 
 
 @dataclass(slots=True)
 class Handle:
     """What a reservation holds in a limiter: per window, the entry and the amount it put there."""
 
-    parts: list[tuple[str, Any, int]] = field(default_factory=list)
+    parts: list[tuple[int, Any, int]] = field(default_factory=list)
 
 
 class ModelLimiter:
@@ -433,7 +446,7 @@ class ModelLimiter:
         limits = self._limits
         if now < self.blocked_until:
             return self.check(now, input_tokens, output_tokens)
-        amounts = {REQUESTS: 1, TOKENS: input_tokens + output_tokens, INPUT: input_tokens, OUTPUT: output_tokens}
+        amounts = (1, input_tokens + output_tokens, input_tokens, output_tokens)
         # First every window must fit (a refusal then costs nothing), then each takes its share.
         for limit in limits:
             if not limit.window.fits(now, amounts[limit.kind]):
@@ -441,13 +454,13 @@ class ModelLimiter:
         parts = []
         for limit in limits:
             amount = amounts[limit.kind]
-            parts.append((limit.kind, limit.window.add(now, amount, pending=True), amount))
+            parts.append((limit.kind, limit.window.push_pending(now, amount), amount))
         return Handle(parts)
 
     @staticmethod
     def settle(handle: Handle, input_tokens: int, output_tokens: int) -> None:
         """Correct a reservation to what was really used, at its original time. Idempotent."""
-        amounts = {REQUESTS: 1, TOKENS: input_tokens + output_tokens, INPUT: input_tokens, OUTPUT: output_tokens}
+        amounts = (1, input_tokens + output_tokens, input_tokens, output_tokens)
         for kind, entry, reserved in handle.parts:
             window = entry[_WINDOW]
             if window is None:
@@ -502,7 +515,7 @@ def _correct(entry: Entry, delta: int) -> None:
         window.correct(entry, delta)
 
 
-def _window(span: float, limit: int, kind: str, rpm: int | None) -> TrailingWindow:
+def _window(span: float, limit: int, kind: int, rpm: int | None) -> TrailingWindow:
     if span == DAY:
         return TrailingWindow(DAY, limit, granularity=DAY_BUCKET)
     if kind == REQUESTS:
