@@ -28,6 +28,14 @@ CONTRACT = {
     "PersistenceError",
 }
 EXTRA = {
+    "BudgetExceededError",
+    "BudgetStatus",
+    "PriceTier",
+    "ServiceTierPrices",
+    "UnpricedModelError",
+    "UsageHistoryEntry",
+    "usage_from_anthropic",
+    "usage_from_openai",
     "InvalidUsageError",
     "ModelInfo",
     "RateLimitExceeded",

@@ -7,6 +7,7 @@ metrics, search and ranking, JSON persistence with autosave, config loading, and
 from importlib.metadata import PackageNotFoundError, version
 
 from .errors import (
+    BudgetExceededError,
     ConfigError,
     InvalidUsageError,
     InvalidVersionError,
@@ -15,11 +16,13 @@ from .errors import (
     RateLimitExceeded,
     RateLimitTimeout,
     RegistryError,
+    UnpricedModelError,
 )
 from .legacy import ModelRegistry
 from .registry import EnhancedModelRegistry
 from .reservation import Reservation
 from .schemas import (
+    BudgetStatus,
     EnhancedModelRegistryConfig,
     EnhancedModelRegistryEntry,
     EnhancedModelSearchQuery,
@@ -31,10 +34,14 @@ from .schemas import (
     ModelPerformanceMetrics,
     ModelStatus,
     ModelUsageStats,
+    PriceTier,
     ProviderType,
     RateLimitCheck,
     RateLimitConfig,
+    ServiceTierPrices,
+    UsageHistoryEntry,
 )
+from .usage import usage_from_anthropic, usage_from_openai
 from .versions import compare_versions
 
 try:
@@ -43,6 +50,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0.0.0"
 
 __all__ = [
+    "BudgetExceededError",
+    "BudgetStatus",
     "ConfigError",
     "EnhancedModelRegistry",
     "EnhancedModelRegistryConfig",
@@ -61,6 +70,7 @@ __all__ = [
     "ModelStatus",
     "ModelUsageStats",
     "PersistenceError",
+    "PriceTier",
     "ProviderType",
     "RateLimitCheck",
     "RateLimitConfig",
@@ -68,6 +78,11 @@ __all__ = [
     "RateLimitTimeout",
     "RegistryError",
     "Reservation",
+    "ServiceTierPrices",
+    "UnpricedModelError",
+    "UsageHistoryEntry",
     "__version__",
     "compare_versions",
+    "usage_from_anthropic",
+    "usage_from_openai",
 ]

@@ -79,9 +79,9 @@ def cmd_models(args: argparse.Namespace) -> int:
             e.name,
             e.version,
             f"{e.context_window:,}" if e.context_window else "-",
-            _per_million(e.cost.input_tokens, e.cost.per),
-            _per_million(e.cost.output_tokens, e.cost.per),
-            e.cost.currency,
+            _per_million(e.cost.input_tokens, e.cost.per) if e.cost else "?",
+            _per_million(e.cost.output_tokens, e.cost.per) if e.cost else "?",
+            e.cost.currency if e.cost else "-",
             _limits(e),
             e.status.value,
         ]
@@ -99,7 +99,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     registry.load_from_config()
     cost = registry.estimate_cost(args.key, args.input_tokens, args.output_tokens)
     entry = registry.get_model(args.key)
-    currency = entry.cost.currency if entry is not None else ""
+    currency = entry.cost.currency if entry is not None and entry.cost is not None else ""
     print(f"{cost} {currency}".rstrip())
     return 0
 

@@ -8,13 +8,29 @@ cost computed over the whole.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Context, Decimal
+from typing import Any
 
 from .errors import InvalidUsageError
-from .schemas import ModelCost, ModelUsageStats, construct_trusted
+from .schemas import (
+    ModelCost,
+    ModelUsageStats,
+    PriceTier,
+    ServiceTierPrices,
+    UsageHistoryEntry,
+    construct_trusted,
+)
 
-__all__ = ["UsageCounters", "check_token_count", "cost_per_token", "request_cost"]
+__all__ = [
+    "MAX_HISTORY_DAYS",
+    "UsageCounters",
+    "UsageHistory",
+    "check_token_count",
+    "cost_per_token",
+    "request_cost",
+    "worst_case_cost",
+]
 
 _CTX = Context(prec=60)
 
@@ -30,23 +46,85 @@ def check_token_count(name: str, value: object) -> int:
     return value
 
 
-def request_cost(cost: ModelCost, input_tokens: int, output_tokens: int) -> Decimal:
-    """The exact cost of one request.
+def _prices(cost: ModelCost, input_tokens: int, service_tier: str | None) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    # (input, output, cache read, cache write) prices for a request of `input_tokens`, at `service_tier`.
+    base: ModelCost | ServiceTierPrices = cost
+    if service_tier is not None:
+        tiers = cost.service_tiers or {}
+        if service_tier not in tiers:
+            have = ", ".join(sorted(tiers)) or "none"
+            raise InvalidUsageError(f"service_tier {service_tier!r} is not priced for this model (priced: {have})")
+        base = tiers[service_tier]
+    chosen: ModelCost | ServiceTierPrices | PriceTier = base
+    for tier in base.tiers or ():  # sorted by threshold; the highest one exceeded wins
+        if input_tokens > tier.above_input_tokens:
+            chosen = tier
+    price_in = chosen.input_tokens
+    cached = chosen.cached_input_tokens
+    write = chosen.cache_write_tokens
+    return (
+        price_in,
+        chosen.output_tokens,
+        price_in if cached is None else cached,
+        price_in if write is None else write,
+    )
+
+
+def request_cost(
+    cost: ModelCost,
+    input_tokens: int,
+    output_tokens: int,
+    cached_input_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    service_tier: str | None = None,
+) -> Decimal:
+    """The exact cost of one request; ``input_tokens`` includes the cached and cache-write tokens.
+
+    The tier is chosen by ``input_tokens`` (the whole request bills at the highest tier whose threshold it
+    exceeds, strictly); cache reads and writes bill at their prices, falling back to the input price.
 
     >>> from decimal import Decimal
     >>> c = ModelCost(input_tokens=Decimal("0.01"), output_tokens=Decimal("0.03"))
     >>> request_cost(c, 2000, 1000)
     Decimal('0.05')
+
+    Raises :class:`InvalidUsageError` when cached plus cache-write tokens exceed ``input_tokens`` or the service
+    tier is not priced.
     """
+    uncached = input_tokens - cached_input_tokens - cache_write_tokens
+    if uncached < 0:
+        raise InvalidUsageError(
+            f"cached_input_tokens ({cached_input_tokens}) + cache_write_tokens ({cache_write_tokens}) exceed "
+            f"input_tokens ({input_tokens}); input_tokens includes them"
+        )
+    if cost.tiers is None and cost.cached_input_tokens is None and service_tier is None and uncached == input_tokens:
+        # The plain case, kept short: it is the hot path of record_usage.
+        total = _CTX.add(
+            _CTX.multiply(input_tokens, cost.input_tokens), _CTX.multiply(output_tokens, cost.output_tokens)
+        )
+        return _CTX.divide(total, cost.per)
+    price_in, price_out, price_cached, price_write = _prices(cost, input_tokens, service_tier)
     total = _CTX.add(
-        _CTX.multiply(input_tokens, cost.input_tokens),
-        _CTX.multiply(output_tokens, cost.output_tokens),
+        _CTX.add(_CTX.multiply(uncached, price_in), _CTX.multiply(output_tokens, price_out)),
+        _CTX.add(_CTX.multiply(cached_input_tokens, price_cached), _CTX.multiply(cache_write_tokens, price_write)),
     )
     return _CTX.divide(total, cost.per)
 
 
-def cost_per_token(cost: ModelCost) -> Decimal:
-    """The seed's average price of one token: ``(input + output) / (2 * per)``."""
+def worst_case_cost(
+    cost: ModelCost, input_tokens: int, max_output_tokens: int, service_tier: str | None = None
+) -> Decimal:
+    """The most a request can cost: every input token at the full (uncached) price of its tier, plus
+    ``max_output_tokens`` (what a budget reserves before the call)."""
+    price_in, price_out, _, _ = _prices(cost, input_tokens, service_tier)
+    total = _CTX.add(_CTX.multiply(input_tokens, price_in), _CTX.multiply(max_output_tokens, price_out))
+    return _CTX.divide(total, cost.per)
+
+
+def cost_per_token(cost: ModelCost | None) -> Decimal | None:
+    """The seed's average price of one token, ``(input + output) / (2 * per)``; ``None`` for an unpriced model."""
+    if cost is None:
+        return None
     return _CTX.divide(_CTX.add(cost.input_tokens, cost.output_tokens), 2 * cost.per)
 
 
@@ -58,6 +136,8 @@ class UsageCounters:
         "last_reset",
         "request_count",
         "successful_requests",
+        "total_cache_write_tokens",
+        "total_cached_input_tokens",
         "total_cost",
         "total_input_tokens",
         "total_output_tokens",
@@ -70,16 +150,22 @@ class UsageCounters:
         """Zero every counter and set ``last_reset`` to ``now``."""
         self.total_input_tokens = 0
         self.total_output_tokens = 0
+        self.total_cached_input_tokens = 0
+        self.total_cache_write_tokens = 0
         self.total_cost = Decimal(0)
         self.request_count = 0
         self.successful_requests = 0
         self.failed_requests = 0
         self.last_reset = now
 
-    def add(self, input_tokens: int, output_tokens: int, cost: Decimal, success: bool) -> None:
+    def add(
+        self, input_tokens: int, output_tokens: int, cost: Decimal, success: bool, cached: int = 0, written: int = 0
+    ) -> None:
         """Count one request."""
         self.total_input_tokens += input_tokens
         self.total_output_tokens += output_tokens
+        self.total_cached_input_tokens += cached
+        self.total_cache_write_tokens += written
         self.total_cost = _CTX.add(self.total_cost, cost)
         self.request_count += 1
         if success:
@@ -94,6 +180,8 @@ class UsageCounters:
             {
                 "total_input_tokens": self.total_input_tokens,
                 "total_output_tokens": self.total_output_tokens,
+                "total_cached_input_tokens": self.total_cached_input_tokens,
+                "total_cache_write_tokens": self.total_cache_write_tokens,
                 "total_cost": self.total_cost,
                 "currency": currency,
                 "last_reset": self.last_reset,
@@ -109,8 +197,76 @@ class UsageCounters:
         counters = cls(stats.last_reset)
         counters.total_input_tokens = stats.total_input_tokens
         counters.total_output_tokens = stats.total_output_tokens
+        counters.total_cached_input_tokens = stats.total_cached_input_tokens
+        counters.total_cache_write_tokens = stats.total_cache_write_tokens
         counters.total_cost = stats.total_cost
         counters.request_count = stats.request_count
         counters.successful_requests = stats.successful_requests
         counters.failed_requests = stats.failed_requests
         return counters
+
+
+MAX_HISTORY_DAYS = 400
+"""Days of per-model usage history kept (the oldest days are dropped beyond this)."""
+
+
+class UsageHistory:
+    """Per UTC day totals of one model: tokens, requests and cost. Bounded to :data:`MAX_HISTORY_DAYS` days.
+
+    Not thread-safe: the registry holds its lock around every call.
+    """
+
+    __slots__ = ("_days",)
+
+    def __init__(self) -> None:
+        # day -> [input, output, cached, cache write, requests, cost]; insertion order is date order in practice
+        self._days: dict[date, list[Any]] = {}
+
+    def add(self, day: date, inp: int, out: int, cached: int, written: int, cost: Decimal) -> None:
+        """Count one request on ``day``."""
+        totals = self._days.get(day)
+        if totals is None:
+            totals = self._days[day] = [0, 0, 0, 0, 0, Decimal(0)]
+            if len(self._days) > MAX_HISTORY_DAYS:
+                del self._days[min(self._days)]
+        totals[0] += inp
+        totals[1] += out
+        totals[2] += cached
+        totals[3] += written
+        totals[4] += 1
+        totals[5] = _CTX.add(totals[5], cost)
+
+    def cost_between(self, start: date | None, end: date | None) -> Decimal:
+        """The cost recorded on days in ``[start, end)`` (open bounds when ``None``)."""
+        total = Decimal(0)
+        for day, totals in self._days.items():
+            if (start is None or day >= start) and (end is None or day < end):
+                total = _CTX.add(total, totals[5])
+        return total
+
+    def entries(self, key: str, since: date | None = None) -> list[UsageHistoryEntry]:
+        """The days from ``since`` on (all when ``None``), oldest first."""
+        return [
+            construct_trusted(
+                UsageHistoryEntry,
+                {
+                    "key": key,
+                    "date": day,
+                    "input_tokens": t[0],
+                    "output_tokens": t[1],
+                    "cached_input_tokens": t[2],
+                    "cache_write_tokens": t[3],
+                    "requests": t[4],
+                    "cost": t[5],
+                },
+            )
+            for day, t in sorted(self._days.items())
+            if since is None or day >= since
+        ]
+
+    def load(self, entries: list[UsageHistoryEntry]) -> None:
+        """Replace the history with ``entries`` (validated, e.g. from a saved snapshot)."""
+        self._days = {
+            e.date: [e.input_tokens, e.output_tokens, e.cached_input_tokens, e.cache_write_tokens, e.requests, e.cost]
+            for e in sorted(entries, key=lambda e: e.date)[-MAX_HISTORY_DAYS:]
+        }

@@ -7,6 +7,7 @@ either: ``except KeyError`` still catches :class:`ModelNotFoundError`.
 from __future__ import annotations
 
 __all__ = [
+    "BudgetExceededError",
     "ConfigError",
     "InvalidUsageError",
     "InvalidVersionError",
@@ -15,6 +16,7 @@ __all__ = [
     "RateLimitExceeded",
     "RateLimitTimeout",
     "RegistryError",
+    "UnpricedModelError",
 ]
 
 
@@ -73,3 +75,38 @@ class RateLimitExceeded(RegistryError):
 
 class RateLimitTimeout(RateLimitExceeded, TimeoutError):
     """A waiting ``acquire`` reached its ``timeout`` before it was admitted."""
+
+
+class UnpricedModelError(RegistryError, ValueError):
+    """The model has no known price (``cost`` is null), so a cost cannot be computed; it is never taken as $0."""
+
+
+class BudgetExceededError(RegistryError):
+    """A request would take a budget past its limit (counting the worst case of open reservations).
+
+    ``budget_key`` is the model key of the budget (``None`` for the global one), ``period`` its period, ``limit`` and
+    ``spent`` and ``reserved`` the amounts, ``needed`` the worst-case cost of the refused request.
+    """
+
+    def __init__(
+        self,
+        key: str,
+        budget_key: str | None,
+        period: str,
+        limit: object,
+        spent: object,
+        reserved: object,
+        needed: object,
+    ) -> None:
+        self.key = key
+        self.budget_key = budget_key
+        self.period = period
+        self.limit = limit
+        self.spent = spent
+        self.reserved = reserved
+        self.needed = needed
+        scope = "global" if budget_key is None else f"{budget_key}"
+        super().__init__(
+            f"{key}: the {period} budget ({scope}) of {limit} would be exceeded: spent {spent}, reserved {reserved}, "
+            f"this request up to {needed}"
+        )

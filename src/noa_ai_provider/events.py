@@ -33,6 +33,8 @@ EVENTS: dict[str, str] = {
     "registry-saved": "the registry was written; payload: path",
     "registry-loaded": "a saved registry was read; payload: path, model_count",
     "rate-limited": "acquire refused a request or made it wait; payload: key, limit, retry_after",
+    "budget-warning": "a budget's spend reached its warn_at share; payload: key (None: global), period, limit, spent",
+    "budget-exceeded": "a budget's spend passed its limit; payload: key (None: global), period, limit, spent",
 }
 """Every event name and what its payload holds."""
 

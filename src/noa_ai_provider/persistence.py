@@ -26,6 +26,7 @@ from .errors import ConfigError, PersistenceError
 from .schemas import (
     EnhancedModelRegistryEntry,
     ExtendedModelInfo,
+    UsageHistoryEntry,
     item_label,
     validate_or_raise,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "AutoSaver",
     "atomic_write_text",
     "decode_entries",
+    "decode_history",
     "encode_entries",
     "locked",
 ]
@@ -50,16 +52,30 @@ LOCK_TIMEOUT = 30.0
 _ENTRY_MARKERS = frozenset({"key", "usageStats", "usage_stats", "registeredAt", "registered_at"})
 
 
-def encode_entries(entries: Sequence[EnhancedModelRegistryEntry], saved_at: datetime) -> str:
-    """The snapshot document for ``entries`` as JSON text (camelCase, exact decimals, no nulls)."""
-    doc = {
+def encode_entries(
+    entries: Sequence[EnhancedModelRegistryEntry],
+    saved_at: datetime,
+    history: Sequence[UsageHistoryEntry] = (),
+) -> str:
+    """The snapshot document for ``entries`` (and their daily usage ``history``) as JSON text: camelCase, exact
+    decimals, no nulls."""
+    doc: dict[str, Any] = {
         "format": FORMAT,
         "formatVersion": FORMAT_VERSION,
         "savedAt": saved_at.isoformat(),
-        "models": [e.model_dump(mode="json", by_alias=True, exclude_none=True) for e in entries],
+        "models": [_dump(e) for e in entries],
     }
+    if history:
+        doc["usageHistory"] = [h.model_dump(mode="json", by_alias=True) for h in history]
     # Compact: with an indent the standard library falls back to its pure-Python encoder (about 4x slower).
     return jsonio.dumps(doc, indent=None)
+
+
+def _dump(entry: EnhancedModelRegistryEntry) -> dict[str, Any]:
+    data = entry.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if entry.cost is None:
+        data["cost"] = None  # required even when unknown: null says "unpriced"
+    return data
 
 
 def decode_entries(
@@ -72,7 +88,7 @@ def decode_entries(
     source, the model's index and id and the field path) on anything invalid; nothing is partially returned.
     """
     if isinstance(data, dict):
-        unknown = set(data) - {"format", "formatVersion", "savedAt", "models"}
+        unknown = set(data) - {"format", "formatVersion", "savedAt", "models", "usageHistory"}
         if unknown:
             raise error(f"{source}: unknown top-level field(s) {sorted(unknown)}")
         if data.get("format", FORMAT) != FORMAT:
@@ -100,6 +116,22 @@ def decode_entries(
                 out.append(entry)
             else:
                 out.append(validate_or_raise(ExtendedModelInfo, item, label))
+        except ConfigError as exc:
+            raise error(str(exc)) from None
+    return out
+
+
+def decode_history(data: Any, source: str, error: type[Exception] = PersistenceError) -> list[UsageHistoryEntry]:
+    """The validated ``usageHistory`` of a parsed snapshot (empty when it has none)."""
+    if not isinstance(data, dict) or "usageHistory" not in data:
+        return []
+    rows = data["usageHistory"]
+    if not isinstance(rows, list):
+        raise error(f"{source}: usageHistory: expected a list, got {type(rows).__name__}")
+    out = []
+    for index, row in enumerate(rows):
+        try:
+            out.append(validate_or_raise(UsageHistoryEntry, row, f"{source}: usageHistory[{index}]"))
         except ConfigError as exc:
             raise error(str(exc)) from None
     return out

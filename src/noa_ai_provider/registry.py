@@ -17,29 +17,34 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Self, TypeVar, overload
+from typing import Any, NamedTuple, Self, TypeVar, overload
 
 from . import jsonio
+from .budget import PERIODS, BudgetState
 from .config import read_models_config
-from .cost import UsageCounters, check_token_count, cost_per_token, request_cost
+from .cost import UsageCounters, UsageHistory, check_token_count, cost_per_token, request_cost, worst_case_cost
 from .errors import (
+    BudgetExceededError,
     ConfigError,
     InvalidUsageError,
     ModelNotFoundError,
     PersistenceError,
     RateLimitExceeded,
     RateLimitTimeout,
+    UnpricedModelError,
 )
 from .events import EventBus, Handler
 from .headers import ProviderLimits, parse_rate_limit_headers
-from .persistence import AutoSaver, atomic_write_text, decode_entries, encode_entries, locked
+from .persistence import AutoSaver, atomic_write_text, decode_entries, decode_history, encode_entries, locked
 from .ratelimit import ModelLimiter
 from .reservation import Reservation
 from .schemas import (
+    SERVICE_TIERS,
+    BudgetStatus,
     EnhancedModelRegistryConfig,
     EnhancedModelRegistryEntry,
     EnhancedModelSearchQuery,
@@ -52,6 +57,8 @@ from .schemas import (
     ModelUsageStats,
     RateLimitCheck,
     RateLimitConfig,
+    ServiceTierPrices,
+    UsageHistoryEntry,
     construct_trusted,
     field_names,
     item_label,
@@ -97,11 +104,36 @@ def _clone(model: _M) -> _M:
     return construct_trusted(type(model), dict(model.__dict__))
 
 
+def _clone_cost(cost: ModelCost) -> ModelCost:
+    fields = dict(cost.__dict__)
+    if cost.tiers is not None:
+        fields["tiers"] = [_clone_any(t) for t in cost.tiers]
+    if cost.service_tiers is not None:
+        fields["service_tiers"] = {name: _clone_service(p) for name, p in cost.service_tiers.items()}
+    return construct_trusted(ModelCost, fields)
+
+
+def _clone_any(model: Any) -> Any:
+    return construct_trusted(type(model), dict(model.__dict__))
+
+
+def _clone_service(prices: ServiceTierPrices) -> ServiceTierPrices:
+    fields = dict(prices.__dict__)
+    if prices.tiers is not None:
+        fields["tiers"] = [_clone_any(t) for t in prices.tiers]
+    return construct_trusted(ServiceTierPrices, fields)
+
+
+def _currency(model: ExtendedModelInfo) -> str:
+    return "USD" if model.cost is None else model.cost.currency
+
+
 class _Record:
     """The registry's mutable state for one model. Only touched under the registry's lock."""
 
     __slots__ = (
         "access_count",
+        "history",
         "last_accessed",
         "limiter",
         "metrics",
@@ -120,6 +152,7 @@ class _Record:
         self.last_accessed: datetime | None = None
         self.access_count = 0
         self.usage = UsageCounters(stamp)
+        self.history = UsageHistory()
         self.metrics: ModelPerformanceMetrics | None = None
         self.limiter = ModelLimiter(model.rate_limit)
         self.unit_cost = cost_per_token(model.cost)  # ranked on often, changes only with the definition
@@ -144,7 +177,7 @@ class _Record:
                 "context_window": model.context_window,
                 "max_tokens": model.max_tokens,
                 "capabilities": list(model.capabilities),
-                "cost": _clone(model.cost),
+                "cost": None if model.cost is None else _clone_cost(model.cost),
                 "rate_limit": None if model.rate_limit is None else _clone(model.rate_limit),
                 "metadata": _copy_value(model.metadata),
                 "status": model.status,
@@ -153,7 +186,7 @@ class _Record:
                 "updated_at": self.updated_at,
                 "last_accessed": self.last_accessed,
                 "access_count": self.access_count,
-                "usage_stats": self.usage.snapshot(model.cost.currency),
+                "usage_stats": self.usage.snapshot(_currency(model)),
                 "performance_metrics": None if self.metrics is None else _clone(self.metrics),
             },
         )
@@ -221,6 +254,7 @@ class EnhancedModelRegistry:
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)  # acquire(wait=True) sleeps on it
         self._waiters: dict[str, deque[_Waiter]] = {}
+        self._budgets: dict[tuple[str | None, str], BudgetState] = {}
         self._save_lock = threading.Lock()  # orders whole saves; never taken while holding _lock
         self._records: dict[str, _Record] = {}
         self._version = 0  # bumped by every change; autosave writes when it differs from _saved_version
@@ -447,50 +481,193 @@ class EnhancedModelRegistry:
 
     # ------------------------------------------------------------------ cost tracking
 
-    def record_usage(self, key: str, input_tokens: int, output_tokens: int, success: bool = True) -> Decimal:
-        """Record one request: tokens, exact cost, request counters, rate-limit windows. Returns its cost.
+    def record_usage(
+        self,
+        key: str,
+        input_tokens: int,
+        output_tokens: int,
+        success: bool = True,
+        *,
+        cached_input_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        service_tier: str | None = None,
+    ) -> Decimal:
+        """Record one request: tokens, exact cost, request counters, rate-limit windows, budgets, daily history.
+        Returns its cost.
 
-        A failed request (``success=False``) counts as a request and its tokens are charged. Emits
-        ``usage-recorded`` with ``key, input_tokens, output_tokens, cost, total_cost`` (the model's running total).
-        Raises :class:`ModelNotFoundError` for an unknown key and :class:`InvalidUsageError` for negative or
-        non-integer token counts, recording nothing.
+        ``input_tokens`` includes ``cached_input_tokens`` (cache reads) and ``cache_write_tokens``; each bills at
+        its price (see :func:`noa_ai_provider.cost.request_cost`), ``service_tier`` picks the ``batch``, ``flex``
+        or ``priority`` prices. A failed request (``success=False``) counts as a request and its tokens are
+        charged. Emits ``usage-recorded`` with ``key, input_tokens, output_tokens, cost, total_cost`` (the model's
+        running total), and ``budget-warning`` / ``budget-exceeded`` when a budget crosses a threshold.
+        Raises :class:`ModelNotFoundError` for an unknown key, :class:`UnpricedModelError` for a model without
+        a price, and :class:`InvalidUsageError` for bad token counts or tiers, recording nothing.
         """
-        input_tokens = check_token_count("input_tokens", input_tokens)
-        output_tokens = check_token_count("output_tokens", output_tokens)
-        if not isinstance(success, bool):
-            raise InvalidUsageError(f"success must be a bool, got {type(success).__name__}")
+        usage = _usage_args(input_tokens, output_tokens, success, cached_input_tokens, cache_write_tokens, service_tier)
         with self._lock:
             record = self._get(key)
-            cost = request_cost(record.model.cost, input_tokens, output_tokens)
-            record.usage.add(input_tokens, output_tokens, cost, success)
-            record.limiter.record(self._now(), input_tokens, output_tokens)
-            self._version += 1
-            total = record.usage.total_cost
+            now = self._now()
+            cost = self._price(key, record, usage)
+            record.limiter.record(now, usage.input_tokens, usage.output_tokens)
+            total, budget_events = self._charge(key, record, usage, cost, now)
+        self._emit_usage(key, usage, cost, total, budget_events)
+        return cost
+
+    def _price(self, key: str, record: _Record, usage: _Usage) -> Decimal:
+        cost = record.model.cost
+        if cost is None:
+            raise UnpricedModelError(f"{key} has no price (cost is null); set one to record or estimate its cost")
+        return request_cost(
+            cost,
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cached_input_tokens,
+            usage.cache_write_tokens,
+            usage.service_tier,
+        )
+
+    def _charge(
+        self, key: str, record: _Record, usage: _Usage, cost: Decimal, now: float
+    ) -> tuple[Decimal, list[tuple[str, dict[str, Any]]]]:
+        # Under the lock: counters, daily history and budgets take one request. Returns the model's new total and
+        # the budget events to emit once the lock is released.
+        record.usage.add(
+            usage.input_tokens,
+            usage.output_tokens,
+            cost,
+            usage.success,
+            usage.cached_input_tokens,
+            usage.cache_write_tokens,
+        )
+        stamp = utc_from_timestamp(now)
+        record.history.add(
+            stamp.date(),
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cached_input_tokens,
+            usage.cache_write_tokens,
+            cost,
+        )
+        events: list[tuple[str, dict[str, Any]]] = []
+        for budget in self._budgets.values():
+            if budget.applies(key):
+                budget.roll(stamp)
+                for event in budget.charge(cost):
+                    payload = {"key": budget.key, "period": budget.period, "limit": budget.limit, "spent": budget.spent}
+                    events.append((event, payload))
+        self._version += 1
+        return record.usage.total_cost, events
+
+    def _emit_usage(
+        self, key: str, usage: _Usage, cost: Decimal, total: Decimal, budget_events: list[tuple[str, dict[str, Any]]]
+    ) -> None:
         if self._events.wants("usage-recorded"):  # skip building the payload when nobody listens
             self._events.emit(
                 self,
                 "usage-recorded",
                 key=key,
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
                 cost=cost,
                 total_cost=total,
             )
-        return cost
+        for event, payload in budget_events:
+            self._events.emit(self, event, **payload)
 
     def get_usage_stats(self, key: str) -> ModelUsageStats | None:
         """A snapshot of the usage counters of ``key``, or ``None``."""
         with self._lock:
             record = self._records.get(key)
-            return None if record is None else record.usage.snapshot(record.model.cost.currency)
+            return None if record is None else record.usage.snapshot(_currency(record.model))
 
-    def estimate_cost(self, key: str, input_tokens: int, output_tokens: int) -> Decimal:
-        """``(input_tokens * cost.input_tokens + output_tokens * cost.output_tokens) / cost.per``, exactly."""
-        input_tokens = check_token_count("input_tokens", input_tokens)
-        output_tokens = check_token_count("output_tokens", output_tokens)
+    def estimate_cost(
+        self,
+        key: str,
+        input_tokens: int,
+        output_tokens: int,
+        *,
+        cached_input_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        service_tier: str | None = None,
+    ) -> Decimal:
+        """The exact cost of a request, without recording it: ``(input * input price + output * output price) /
+        per`` in the simple case; cache reads and writes, long-context tiers and service tiers as for
+        :meth:`record_usage`. Raises :class:`UnpricedModelError` for a model without a price (never $0)."""
+        usage = _usage_args(input_tokens, output_tokens, True, cached_input_tokens, cache_write_tokens, service_tier)
         with self._lock:
-            cost = self._get(key).model.cost
-        return request_cost(cost, input_tokens, output_tokens)
+            record = self._get(key)
+            return self._price(key, record, usage)
+
+    # ------------------------------------------------------------------ budgets and history
+
+    def set_budget(
+        self,
+        amount: Decimal | int | float | str,
+        *,
+        period: str = "month",
+        key: str | None = None,
+        warn_at: Decimal | float | str = Decimal("0.8"),
+    ) -> None:
+        """Set (or replace) the budget of ``key`` (``None``: every model together) for ``period``: ``"day"``,
+        ``"week"``, ``"month"`` (UTC calendar periods; weeks start on Monday) or ``"total"``.
+
+        What was already recorded in the current period (from the daily usage history) counts at once.
+        ``budget-warning`` is emitted when spend reaches ``warn_at * amount``, ``budget-exceeded`` when it passes
+        ``amount`` (each once per period). :meth:`acquire` reserves the worst case of a request against every
+        budget that applies and raises :class:`BudgetExceededError` when it could cross one. Raises
+        :class:`ConfigError` for a bad amount, period or threshold, and :class:`ModelNotFoundError` for an
+        unknown key.
+        """
+        limit = _decimal_arg("amount", amount)
+        threshold = _decimal_arg("warn_at", warn_at)
+        if threshold > 1:
+            raise ConfigError(f"warn_at must be between 0 and 1, got {threshold}")
+        if period not in PERIODS:
+            raise ConfigError(f"period must be one of {', '.join(PERIODS)}; got {period!r}")
+        with self._lock:
+            if key is not None:
+                self._get(key)
+            stamp = utc_from_timestamp(self._now())
+            budget = BudgetState(limit, period, key, threshold, stamp)
+            start = budget.start.date() if budget.start is not None else None
+            end = budget.end.date() if budget.end is not None else None
+            for model_key_, record in self._records.items():
+                if budget.applies(model_key_):
+                    budget.spent += record.history.cost_between(start, end)
+            budget.warned = budget.spent >= limit * threshold
+            budget.exceeded = budget.spent > limit
+            old = self._budgets.get((key, period))
+            if old is not None:
+                budget.reserved = old.reserved
+            self._budgets[(key, period)] = budget
+
+    def remove_budget(self, *, period: str = "month", key: str | None = None) -> bool:
+        """Remove a budget; ``True`` when there was one."""
+        with self._lock:
+            return self._budgets.pop((key, period), None) is not None
+
+    def get_budget_status(self) -> list[BudgetStatus]:
+        """Every budget: spend and reservations in its current period, the limit and the period's end."""
+        with self._lock:
+            stamp = utc_from_timestamp(self._now())
+            out = []
+            for budget in self._budgets.values():
+                budget.roll(stamp)
+                out.append(budget.status())
+            return out
+
+    def get_usage_history(
+        self, key: str | None = None, *, since: date | datetime | None = None
+    ) -> list[UsageHistoryEntry]:
+        """Per model and UTC day: tokens, requests and cost, oldest day first (for ``key``, or every model in
+        registration order within a day). ``since`` (a date, inclusive) drops earlier days. Kept across save and
+        load; at most :data:`~noa_ai_provider.cost.MAX_HISTORY_DAYS` days per model."""
+        first = since.date() if isinstance(since, datetime) else since
+        with self._lock:
+            if key is not None:
+                return self._get(key).history.entries(key, first)
+            rows = [e for k, r in self._records.items() for e in r.history.entries(k, first)]
+        return sorted(rows, key=lambda e: e.date)  # stable: registration order within a day
 
     def reset_usage_stats(self, key: str) -> None:
         """Zero the usage counters of ``key`` (not its rate-limit windows) and emit ``usage-reset``."""
@@ -625,6 +802,7 @@ class EnhancedModelRegistry:
             if check.allowed:  # the head is about to be admitted: wait for it
                 return RateLimitCheck(allowed=False, reason="queued behind earlier waiters", retry_after=0.0)
             return check
+        holds = self._hold_budgets(key, record, inp, out, now) if self._budgets else []
         result = record.limiter.reserve(now, inp, out)
         if isinstance(result, RateLimitCheck):
             return result
@@ -633,7 +811,11 @@ class EnhancedModelRegistry:
             if not queue:
                 del self._waiters[key]
             self._wake(key)  # the next waiter may fit too
-        return Reservation(self, key, record, result, inp, out, now)
+        reservation = Reservation(self, key, record, result, inp, out, now)
+        for budget_id, amount in holds:
+            self._budgets[budget_id].reserved += amount
+        reservation._budget_holds = holds
+        return reservation
 
     def _delay(self, check: RateLimitCheck, deadline: float | None, now: float) -> float:
         # Seconds of real time to sleep before trying again. With an injected clock we cannot know how fast it
@@ -667,12 +849,17 @@ class EnhancedModelRegistry:
                     self._wake(key)
 
     def _settle_reservation(
-        self, reservation: Reservation, input_tokens: int | None, output_tokens: int, success: bool
+        self,
+        reservation: Reservation,
+        input_tokens: int | None,
+        output_tokens: int,
+        success: bool,
+        cached_input_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        service_tier: str | None = None,
     ) -> Decimal:
-        inp = reservation.input_tokens if input_tokens is None else check_token_count("input_tokens", input_tokens)
-        out = check_token_count("output_tokens", output_tokens)
-        if not isinstance(success, bool):
-            raise InvalidUsageError(f"success must be a bool, got {type(success).__name__}")
+        inp = reservation.input_tokens if input_tokens is None else input_tokens
+        usage = _usage_args(inp, output_tokens, success, cached_input_tokens, cache_write_tokens, service_tier)
         key = reservation.key
         with self._lock:
             if reservation.state != "open":
@@ -681,38 +868,60 @@ class EnhancedModelRegistry:
                 raise InvalidUsageError(f"reservation for {key} was cancelled; it cannot be committed")
             record = self._records.get(key)
             if record is None:
-                ModelLimiter.release(reservation._handle)
+                self._release_holds(reservation)
                 reservation.state = "cancelled"
                 raise ModelNotFoundError(key)
+            cost = self._price(key, record, usage)  # may raise (unpriced): the reservation then stays open
+            now = self._now()
             if record is reservation._record:
-                ModelLimiter.settle(reservation._handle, inp, out)
+                ModelLimiter.settle(reservation._handle, usage.input_tokens, usage.output_tokens)
             else:  # unregistered and registered again meanwhile: count it in the new windows, now
                 ModelLimiter.release(reservation._handle)
-                record.limiter.record(self._now(), inp, out)
-            cost = request_cost(record.model.cost, inp, out)
-            record.usage.add(inp, out, cost, success)
-            self._version += 1
-            total = record.usage.total_cost
+                record.limiter.record(now, usage.input_tokens, usage.output_tokens)
+            self._release_budgets(reservation)
+            total, budget_events = self._charge(key, record, usage, cost, now)
             reservation.cost = cost
             reservation.state = "committed"
             self._wake(key)
-        if self._events.wants("usage-recorded"):
-            self._events.emit(
-                self,
-                "usage-recorded",
-                key=key,
-                input_tokens=inp,
-                output_tokens=out,
-                cost=cost,
-                total_cost=total,
-            )
+        self._emit_usage(key, usage, cost, total, budget_events)
         return cost
+
+    def _release_holds(self, reservation: Reservation) -> None:
+        ModelLimiter.release(reservation._handle)
+        self._release_budgets(reservation)
+
+    def _release_budgets(self, reservation: Reservation) -> None:
+        # Budgets are found again by (key, period): set_budget may have replaced the object meanwhile.
+        for budget_id, amount in reservation._budget_holds:
+            budget = self._budgets.get(budget_id)
+            if budget is not None:
+                budget.reserved = max(budget.reserved - amount, Decimal(0))
+        reservation._budget_holds = []
+
+    def _hold_budgets(self, key: str, record: _Record, inp: int, out: int, now: float) -> list[tuple[Any, Decimal]]:
+        # Under the lock: the worst case of the request against every budget that applies, or BudgetExceededError.
+        # Nothing is taken here; the caller adds the amounts once the rate limits admitted the request.
+        applying = [(bid, b) for bid, b in self._budgets.items() if b.applies(key)]
+        if not applying:
+            return []
+        cost = record.model.cost
+        if cost is None:
+            raise UnpricedModelError(f"{key} has no price, so a budget cannot be checked; set one (0 if free)")
+        worst = worst_case_cost(cost, inp, out)
+        stamp = utc_from_timestamp(now)
+        for _, budget in applying:
+            budget.roll(stamp)
+            if not budget.fits(worst):
+                raise BudgetExceededError(
+                    key, budget.key, budget.period, budget.limit, budget.spent, budget.reserved, worst
+                )
+        return [(bid, worst) for bid, _ in applying]
 
     def _release_reservation(self, reservation: Reservation) -> None:
         with self._lock:
             if reservation.state != "open":
                 return
-            ModelLimiter.release(reservation._handle)
+            self._release_holds(reservation)
             reservation.state = "cancelled"
             self._wake(reservation.key)
 
@@ -785,7 +994,7 @@ class EnhancedModelRegistry:
         with self._lock:
             ranked = top(
                 self._records.items(),
-                lambda item: item[1].unit_cost,
+                lambda item: (item[1].unit_cost is None, item[1].unit_cost or 0),
                 limit,
                 descending=False,
             )
@@ -839,7 +1048,7 @@ class EnhancedModelRegistry:
                 tokens_out += usage.total_output_tokens
                 requests += usage.request_count
                 total += usage.total_cost
-                currency = model.cost.currency
+                currency = _currency(model)
                 by_currency[currency] = by_currency.get(currency, Decimal(0)) + usage.total_cost
             count = len(self._records)
         return EnhancedRegistryStatistics.model_construct(
@@ -884,9 +1093,11 @@ class EnhancedModelRegistry:
 
     # ------------------------------------------------------------------ persistence
 
-    def _entries_for_save(self) -> tuple[int, list[EnhancedModelRegistryEntry]]:
+    def _entries_for_save(self) -> tuple[int, list[EnhancedModelRegistryEntry], list[UsageHistoryEntry]]:
         with self._lock:
-            return self._version, [r.snapshot(k) for k, r in self._records.items()]
+            entries = [r.snapshot(k) for k, r in self._records.items()]
+            history = [h for k, r in self._records.items() for h in r.history.entries(k)]
+            return self._version, entries, history
 
     def save(self) -> None:
         """Write the registry to ``persistence_path`` atomically (creating its folder); emit ``registry-saved``.
@@ -897,8 +1108,8 @@ class EnhancedModelRegistry:
         """
         path = self.persistence_path
         with self._save_lock:
-            version, entries = self._entries_for_save()
-            text = encode_entries(entries, utc_from_timestamp(self._now()))
+            version, entries, history = self._entries_for_save()
+            text = encode_entries(entries, utc_from_timestamp(self._now()), history)
             with locked(path):
                 atomic_write_text(path, text)
             with self._lock:
@@ -922,11 +1133,16 @@ class EnhancedModelRegistry:
             return 0
         data = jsonio.loads(text, str(path), error=PersistenceError)
         items = decode_entries(data, str(path), error=PersistenceError)
-        self._apply(items)
+        self._apply(items, decode_history(data, str(path), error=PersistenceError))
         self._events.emit(self, "registry-loaded", path=str(path), model_count=len(items))
         return len(items)
 
-    def _apply(self, items: list[EnhancedModelRegistryEntry | ExtendedModelInfo]) -> None:
+    def _apply(
+        self, items: list[EnhancedModelRegistryEntry | ExtendedModelInfo], history: Sequence[UsageHistoryEntry] = ()
+    ) -> None:
+        by_key: dict[str, list[UsageHistoryEntry]] = {}
+        for row in history:
+            by_key.setdefault(row.key, []).append(row)
         with self._lock:
             now = self._now()
             for item in items:
@@ -950,6 +1166,7 @@ class EnhancedModelRegistry:
                     record.access_count = item.access_count
                     record.usage = UsageCounters.from_stats(item.usage_stats)
                     record.metrics = item.performance_metrics
+                    record.history.load(by_key.get(key, []))
             self._version += 1
 
     def load_from_config(self, config_path: str | Path | None = None) -> int:
@@ -967,8 +1184,8 @@ class EnhancedModelRegistry:
 
     def export_to_json(self) -> str:
         """A full backup as JSON text: models, usage stats, metrics and bookkeeping (exact decimals)."""
-        _, entries = self._entries_for_save()
-        return encode_entries(entries, utc_from_timestamp(self._now()))
+        _, entries, history = self._entries_for_save()
+        return encode_entries(entries, utc_from_timestamp(self._now()), history)
 
     def import_from_json(self, json_text: str) -> int:
         """Restore from :meth:`export_to_json` text (or a JSON list of model definitions); return the count.
@@ -980,7 +1197,7 @@ class EnhancedModelRegistry:
             raise ConfigError(f"json_text must be a string, got {type(json_text).__name__}")
         data = jsonio.loads(json_text, "import_from_json")
         items = decode_entries(data, "import_from_json", error=ConfigError)
-        self._apply(items)
+        self._apply(items, decode_history(data, "import_from_json", error=ConfigError))
         return len(items)
 
     async def asave(self) -> None:
@@ -994,6 +1211,51 @@ class EnhancedModelRegistry:
     async def aload_from_config(self, config_path: str | Path | None = None) -> int:
         """:meth:`load_from_config` in a worker thread."""
         return await asyncio.to_thread(self.load_from_config, config_path)
+
+
+class _Usage(NamedTuple):
+    input_tokens: int
+    output_tokens: int
+    success: bool
+    cached_input_tokens: int
+    cache_write_tokens: int
+    service_tier: str | None
+
+
+def _usage_args(
+    input_tokens: int,
+    output_tokens: int,
+    success: bool,
+    cached_input_tokens: int,
+    cache_write_tokens: int,
+    service_tier: str | None,
+) -> _Usage:
+    inp = check_token_count("input_tokens", input_tokens)
+    out = check_token_count("output_tokens", output_tokens)
+    cached = check_token_count("cached_input_tokens", cached_input_tokens) if cached_input_tokens else 0
+    written = check_token_count("cache_write_tokens", cache_write_tokens) if cache_write_tokens else 0
+    if not isinstance(success, bool):
+        raise InvalidUsageError(f"success must be a bool, got {type(success).__name__}")
+    if cached + written > inp:
+        raise InvalidUsageError(
+            f"cached_input_tokens ({cached}) + cache_write_tokens ({written}) exceed input_tokens ({inp}); "
+            "input_tokens includes them"
+        )
+    if service_tier is not None and service_tier not in SERVICE_TIERS:
+        raise InvalidUsageError(f"service_tier must be one of {', '.join(SERVICE_TIERS)} or None, got {service_tier!r}")
+    return _Usage(inp, out, success, cached, written, service_tier)
+
+
+def _decimal_arg(name: str, value: object) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | float | str):
+        raise ConfigError(f"{name} must be a number, got {type(value).__name__}")
+    try:
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    except ArithmeticError:
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+    if not number.is_finite() or number < 0:
+        raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
+    return number
 
 
 _POLL = 0.05

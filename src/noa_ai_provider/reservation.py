@@ -13,7 +13,7 @@ import contextlib
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Protocol
+from typing import Any, Protocol
 
 from .errors import ModelNotFoundError
 from .ratelimit import Handle
@@ -25,7 +25,14 @@ OPEN, COMMITTED, CANCELLED = "open", "committed", "cancelled"
 
 class _Settler(Protocol):
     def _settle_reservation(
-        self, reservation: Reservation, input_tokens: int | None, output_tokens: int, success: bool
+        self,
+        reservation: Reservation,
+        input_tokens: int | None,
+        output_tokens: int,
+        success: bool,
+        cached_input_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        service_tier: str | None = None,
     ) -> Decimal: ...
 
     def _release_reservation(self, reservation: Reservation) -> None: ...
@@ -40,6 +47,7 @@ class Reservation:
     """
 
     __slots__ = (
+        "_budget_holds",
         "_handle",
         "_owner",
         "_record",
@@ -64,6 +72,7 @@ class Reservation:
         self._owner = owner
         self._record = record
         self._handle = handle
+        self._budget_holds: list[tuple[Any, Decimal]] = []  # (budget id, worst-case cost) held in budgets
         self.key = key
         self.input_tokens = input_tokens
         self.max_output_tokens = max_output_tokens
@@ -87,15 +96,29 @@ class Reservation:
         """Neither committed nor cancelled yet."""
         return self.state == OPEN
 
-    def commit(self, output_tokens: int, *, input_tokens: int | None = None, success: bool = True) -> Decimal:
+    def commit(
+        self,
+        output_tokens: int,
+        *,
+        input_tokens: int | None = None,
+        success: bool = True,
+        cached_input_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        service_tier: str | None = None,
+    ) -> Decimal:
         """Record the real usage (``input_tokens`` defaults to the reserved count) and return its cost.
+
+        Cache and service-tier arguments are as for :meth:`EnhancedModelRegistry.record_usage`; budgets held by
+        the reservation are corrected from its worst case to the actual cost.
 
         The rate-limit windows are corrected at the reservation's time; cost, counters and ``usage-recorded`` are
         exactly as :meth:`EnhancedModelRegistry.record_usage`. Committing again returns the first cost and records
         nothing. Raises :class:`InvalidUsageError` after :meth:`cancel`, and ``ModelNotFoundError`` when the model
         was unregistered meanwhile (the reservation is then released).
         """
-        return self._owner._settle_reservation(self, input_tokens, output_tokens, success)
+        return self._owner._settle_reservation(
+            self, input_tokens, output_tokens, success, cached_input_tokens, cache_write_tokens, service_tier
+        )
 
     def cancel(self) -> None:
         """Give the reservation back (nothing is recorded). No-op when already committed or cancelled."""

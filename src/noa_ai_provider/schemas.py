@@ -20,10 +20,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from datetime import date as date_type
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -47,6 +48,7 @@ from .versions import validate_version
 _S = TypeVar("_S", bound=BaseModel)
 
 __all__ = [
+    "BudgetStatus",
     "EnhancedModelRegistryConfig",
     "EnhancedModelRegistryEntry",
     "EnhancedModelSearchQuery",
@@ -58,9 +60,12 @@ __all__ = [
     "ModelPerformanceMetrics",
     "ModelStatus",
     "ModelUsageStats",
+    "PriceTier",
     "ProviderType",
     "RateLimitCheck",
     "RateLimitConfig",
+    "ServiceTierPrices",
+    "UsageHistoryEntry",
     "construct_trusted",
     "field_names",
     "format_validation_error",
@@ -247,11 +252,57 @@ class _Schema(BaseModel):
 # --------------------------------------------------------------------------- model definitions
 
 
-class ModelCost(_Schema):
-    """Prices of a model: ``input_tokens`` and ``output_tokens`` cost this much per ``per`` tokens."""
+class PriceTier(_Schema):
+    """Long-context prices: when a request's input exceeds ``above_input_tokens`` (strictly), every token of that
+    request bills at these prices. A missing cache price falls back to this tier's input price."""
+
+    above_input_tokens: NonNegativeInt
+    input_tokens: Price
+    output_tokens: Price
+    cached_input_tokens: Price | None = None
+    cache_write_tokens: Price | None = None
+
+
+def _check_tiers(tiers: list[PriceTier] | None) -> list[PriceTier] | None:
+    if tiers:
+        thresholds = [t.above_input_tokens for t in tiers]
+        if len(set(thresholds)) != len(thresholds):
+            raise ValueError(f"tier thresholds must be distinct, got {thresholds}")
+        tiers = sorted(tiers, key=lambda t: t.above_input_tokens)
+    return tiers
+
+
+Tiers = Annotated[list[PriceTier] | None, AfterValidator(_check_tiers)]
+
+
+class ServiceTierPrices(_Schema):
+    """A full set of prices for a service tier (``batch``, ``flex``, ``priority``), in the model's ``per``."""
 
     input_tokens: Price
     output_tokens: Price
+    cached_input_tokens: Price | None = None
+    cache_write_tokens: Price | None = None
+    tiers: Tiers = None
+
+
+ServiceTier = Literal["batch", "flex", "priority"]
+SERVICE_TIERS: tuple[str, ...] = ("batch", "flex", "priority")
+
+
+class ModelCost(_Schema):
+    """Prices of a model, per ``per`` tokens.
+
+    ``input_tokens`` and ``output_tokens`` are the base prices; ``cached_input_tokens`` (cache reads) and
+    ``cache_write_tokens`` (cache creation) default to the input price when missing (an explicit 0 means free);
+    ``tiers`` are long-context prices; ``service_tiers`` full price sets for ``batch``, ``flex`` and ``priority``.
+    """
+
+    input_tokens: Price
+    output_tokens: Price
+    cached_input_tokens: Price | None = None
+    cache_write_tokens: Price | None = None
+    tiers: Tiers = None
+    service_tiers: dict[ServiceTier, ServiceTierPrices] | None = None
     currency: NonEmptyStr = "USD"
     per: PositiveInt = 1000
     note: str | None = None
@@ -283,7 +334,7 @@ class ExtendedModelInfo(_Schema):
     context_window: PositiveInt | None = None
     max_tokens: PositiveInt | None = None
     capabilities: list[ModelCapability] = Field(default_factory=list)
-    cost: ModelCost
+    cost: ModelCost | None  # required; null marks a model whose price is unknown (estimates raise, never $0)
     rate_limit: RateLimitConfig | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     status: ModelStatus = ModelStatus.AVAILABLE
@@ -330,6 +381,8 @@ class ModelUsageStats(_Schema):
 
     total_input_tokens: NonNegativeInt = 0
     total_output_tokens: NonNegativeInt = 0
+    total_cached_input_tokens: NonNegativeInt = 0  # part of total_input_tokens read from the provider's cache
+    total_cache_write_tokens: NonNegativeInt = 0  # part of total_input_tokens written to the cache
     total_cost: Price = Decimal(0)
     currency: NonEmptyStr = "USD"
     last_reset: UtcDatetime
@@ -407,6 +460,33 @@ class EnhancedRegistryStatistics(_Schema):
     total_output_tokens: int
     total_requests: int = 0
     cost_by_currency: dict[str, Decimal] = Field(default_factory=dict)
+
+
+class BudgetStatus(_Schema):
+    """Where a budget stands: ``spent`` in the current period, ``reserved`` by open reservations (worst case)."""
+
+    key: str | None  # the model key, or None for the global budget
+    period: Literal["day", "week", "month", "total"]
+    limit: Decimal
+    spent: Decimal
+    reserved: Decimal
+    remaining: Decimal  # limit - spent - reserved (may be negative once exceeded)
+    warn_at: Decimal
+    period_start: datetime | None
+    period_end: datetime | None
+
+
+class UsageHistoryEntry(_Schema):
+    """One model's usage on one UTC day."""
+
+    key: str
+    date: date_type
+    input_tokens: NonNegativeInt = 0
+    output_tokens: NonNegativeInt = 0
+    cached_input_tokens: NonNegativeInt = 0
+    cache_write_tokens: NonNegativeInt = 0
+    requests: NonNegativeInt = 0
+    cost: Price = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,8 +59,10 @@ def matches(query: EnhancedModelSearchQuery, model: ExtendedModelInfo) -> bool:
         have = model.metadata.get("tags") or []
         if not all(tag in have for tag in query.tags):
             return False
-    if query.max_cost_per_token is not None and (cost_per_token(model.cost) > query.max_cost_per_token):
-        return False
+    if query.max_cost_per_token is not None:
+        unit = cost_per_token(model.cost)
+        if unit is None or unit > query.max_cost_per_token:  # an unpriced model is not known to be cheap
+            return False
     if query.min_version is not None and parse_version(model.version) < parse_version(query.min_version):
         return False
     return not (query.max_version is not None and parse_version(model.version) > parse_version(query.max_version))
