@@ -101,3 +101,13 @@ def test_console_script_runs_on_the_bundled_catalogue(tmp_path: Path) -> None:
     )
     assert module.returncode == 0, module.stderr
     assert module.stdout == "0.04 USD\n"
+
+
+def test_estimate_with_cache_and_service_tier(capsys: pytest.CaptureFixture[str]) -> None:
+    # Bundled catalogue: gpt-4o at $2.50 / $10 per 1M, cached input $1.25, batch at half price.
+    assert main(["estimate", "openai:gpt-4o", "10000", "500", "--cached", "8000"]) == 0
+    assert capsys.readouterr().out == "0.02 USD\n"  # (2000 * 2.5 + 8000 * 1.25 + 500 * 10) / 1e6
+    assert main(["estimate", "openai:gpt-4o", "1000", "1000", "--service-tier", "batch"]) == 0
+    assert capsys.readouterr().out == "0.00625 USD\n"
+    assert main(["estimate", "openai:gpt-4o", "100", "0", "--cached", "8000"]) == 2
+    assert "exceed input_tokens" in capsys.readouterr().err

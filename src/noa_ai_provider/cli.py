@@ -1,7 +1,8 @@
 """The ``noa-registry`` command, built on the public API only.
 
 - ``noa-registry models [--config PATH]``: the catalogue as a table;
-- ``noa-registry estimate KEY INPUT OUTPUT [--config PATH]``: the exact cost of one request;
+- ``noa-registry estimate KEY INPUT OUTPUT [--cached N] [--cache-write N] [--service-tier T] [--config PATH]``:
+  the exact cost of one request (INPUT includes cached and cache-write tokens);
 - ``noa-registry report [--persistence PATH]``: the seed's cost report of a saved registry.
 
 Without ``--config``, ``./config/models-config.json`` is used when it exists, else the catalogue bundled with the
@@ -18,7 +19,14 @@ from pathlib import Path
 
 from . import __version__
 from .config import bundled_config_path
-from .errors import ConfigError, InvalidUsageError, ModelNotFoundError, PersistenceError, RegistryError
+from .errors import (
+    ConfigError,
+    InvalidUsageError,
+    ModelNotFoundError,
+    PersistenceError,
+    RegistryError,
+    UnpricedModelError,
+)
 from .registry import EnhancedModelRegistry
 from .schemas import EnhancedModelRegistryEntry
 
@@ -97,7 +105,14 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     """Print the exact cost of one request of INPUT and OUTPUT tokens on KEY."""
     registry = _registry(models_config_path=_config_path(args.config))
     registry.load_from_config()
-    cost = registry.estimate_cost(args.key, args.input_tokens, args.output_tokens)
+    cost = registry.estimate_cost(
+        args.key,
+        args.input_tokens,
+        args.output_tokens,
+        cached_input_tokens=args.cached,
+        cache_write_tokens=args.cache_write,
+        service_tier=args.service_tier,
+    )
     entry = registry.get_model(args.key)
     currency = entry.cost.currency if entry is not None and entry.cost is not None else ""
     print(f"{cost} {currency}".rstrip())
@@ -152,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     estimate.add_argument("key", help="model key, e.g. openai:gpt-4o")
     estimate.add_argument("input_tokens", type=_token_count, metavar="INPUT")
     estimate.add_argument("output_tokens", type=_token_count, metavar="OUTPUT")
+    estimate.add_argument("--cached", type=_token_count, default=0, help="of INPUT, tokens read from the cache")
+    estimate.add_argument("--cache-write", type=_token_count, default=0, help="of INPUT, tokens written to the cache")
+    estimate.add_argument("--service-tier", choices=["batch", "flex", "priority"], help="price at this service tier")
     estimate.add_argument("--config", help="models-config file (default: ./config/models-config.json or bundled)")
     estimate.set_defaults(func=cmd_estimate)
 
@@ -169,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         status: int = args.func(args)
-    except (ModelNotFoundError, ConfigError, InvalidUsageError) as exc:
+    except (ModelNotFoundError, ConfigError, InvalidUsageError, UnpricedModelError) as exc:
         print(f"noa-registry: {exc}", file=sys.stderr)
         return 2
     except (PersistenceError, RegistryError) as exc:
