@@ -710,6 +710,10 @@ class EnhancedModelRegistry:
         have passed (:class:`RateLimitTimeout`); waiters are served first come, first served, so a big request is not
         starved by small ones (and a non-waiting call does not overtake them). A request that can never fit (over a
         per-minute limit by itself) raises at once. Thread-safe; see :meth:`acquire_async` for event loops.
+
+        With budgets set (:meth:`set_budget`), the worst-case cost of the request (every input token at full price
+        plus ``max_output_tokens``) is reserved against each budget that applies, in the same step: when it could
+        cross one, :class:`BudgetExceededError` is raised at once (waiting would not help) and nothing is taken.
         """
         inp, out, timeout = _acquire_args(input_tokens, max_output_tokens, timeout)
         waiter: _Waiter | None = None
