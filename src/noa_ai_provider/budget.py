@@ -8,13 +8,14 @@ A budget counts what was recorded in its current period (``spent``) plus the wor
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Context, Decimal
 
 from .schemas import BudgetStatus
 
 __all__ = ["PERIODS", "BudgetState", "period_bounds"]
 
 PERIODS = ("day", "week", "month", "total")
+_CTX = Context(prec=60)  # as exact as the costs it adds up (cost.py uses the same precision)
 
 
 def period_bounds(period: str, now: datetime) -> tuple[datetime | None, datetime | None]:
@@ -64,19 +65,27 @@ class BudgetState:
 
     def fits(self, amount: Decimal) -> bool:
         """Whether ``amount`` more can be reserved without crossing the limit."""
-        return self.spent + self.reserved + amount <= self.limit
+        return _CTX.add(_CTX.add(self.spent, self.reserved), amount) <= self.limit
 
     def charge(self, amount: Decimal) -> list[str]:
         """Add a recorded cost; return the events it triggers (each at most once per period)."""
-        self.spent += amount
+        self.spent = _CTX.add(self.spent, amount)
         events = []
-        if not self.warned and self.spent >= self.limit * self.warn_at:
+        if not self.warned and self.spent >= _CTX.multiply(self.limit, self.warn_at):
             self.warned = True
             events.append("budget-warning")
         if not self.exceeded and self.spent > self.limit:
             self.exceeded = True
             events.append("budget-exceeded")
         return events
+
+    def hold(self, amount: Decimal) -> None:
+        """Reserve ``amount`` (an admitted request's worst case)."""
+        self.reserved = _CTX.add(self.reserved, amount)
+
+    def release(self, amount: Decimal) -> None:
+        """Give back a reservation's ``amount``."""
+        self.reserved = max(_CTX.subtract(self.reserved, amount), Decimal(0))
 
     def status(self) -> BudgetStatus:
         """A snapshot for :meth:`EnhancedModelRegistry.get_budget_status`."""
@@ -86,7 +95,7 @@ class BudgetState:
             limit=self.limit,
             spent=self.spent,
             reserved=self.reserved,
-            remaining=self.limit - self.spent - self.reserved,
+            remaining=_CTX.subtract(_CTX.subtract(self.limit, self.spent), self.reserved),
             warn_at=self.warn_at,
             period_start=self.start,
             period_end=self.end,

@@ -114,11 +114,20 @@ def request_cost(
 def worst_case_cost(
     cost: ModelCost, input_tokens: int, max_output_tokens: int, service_tier: str | None = None
 ) -> Decimal:
-    """The most a request can cost: every input token at the full (uncached) price of its tier, plus
-    ``max_output_tokens`` (what a budget reserves before the call)."""
-    price_in, price_out, _, _ = _prices(cost, input_tokens, service_tier)
-    total = _CTX.add(_CTX.multiply(input_tokens, price_in), _CTX.multiply(max_output_tokens, price_out))
-    return _CTX.divide(total, cost.per)
+    """The most a request can cost (what a budget reserves before the call): every input token at the highest
+    input-side price of its tier (full input, cache write or cache read, whichever is dearest), plus
+    ``max_output_tokens`` at the output price. Without ``service_tier``, the dearest of the base prices and every
+    service tier, since the call may still pick one."""
+    choices: list[str | None] = [service_tier]
+    if service_tier is None and cost.service_tiers:
+        choices.extend(cost.service_tiers)
+    worst = Decimal(0)
+    for choice in choices:
+        price_in, price_out, price_cached, price_write = _prices(cost, input_tokens, choice)
+        dearest_in = max(price_in, price_cached, price_write)
+        total = _CTX.add(_CTX.multiply(input_tokens, dearest_in), _CTX.multiply(max_output_tokens, price_out))
+        worst = max(worst, _CTX.divide(total, cost.per))
+    return worst
 
 
 def cost_per_token(cost: ModelCost | None) -> Decimal | None:

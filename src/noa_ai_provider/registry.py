@@ -18,7 +18,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple, Self, TypeVar, overload
@@ -633,9 +633,8 @@ class EnhancedModelRegistry:
             end = budget.end.date() if budget.end is not None else None
             for model_key_, record in self._records.items():
                 if budget.applies(model_key_):
-                    budget.spent += record.history.cost_between(start, end)
-            budget.warned = budget.spent >= limit * threshold
-            budget.exceeded = budget.spent > limit
+                    budget.charge(record.history.cost_between(start, end))
+            # charge() above already marked the thresholds the existing spend has passed: no event for the past.
             old = self._budgets.get((key, period))
             if old is not None:
                 budget.reserved = old.reserved
@@ -662,7 +661,10 @@ class EnhancedModelRegistry:
         """Per model and UTC day: tokens, requests and cost, oldest day first (for ``key``, or every model in
         registration order within a day). ``since`` (a date, inclusive) drops earlier days. Kept across save and
         load; at most :data:`~noa_ai_provider.cost.MAX_HISTORY_DAYS` days per model."""
-        first = since.date() if isinstance(since, datetime) else since
+        if isinstance(since, datetime):
+            first: date | None = (since.astimezone(UTC) if since.tzinfo is not None else since).date()
+        else:
+            first = since
         with self._lock:
             if key is not None:
                 return self._get(key).history.entries(key, first)
@@ -817,7 +819,7 @@ class EnhancedModelRegistry:
             self._wake(key)  # the next waiter may fit too
         reservation = Reservation(self, key, record, result, inp, out, now)
         for budget_id, amount in holds:
-            self._budgets[budget_id].reserved += amount
+            self._budgets[budget_id].hold(amount)
         reservation._budget_holds = holds
         return reservation
 
@@ -899,7 +901,7 @@ class EnhancedModelRegistry:
         for budget_id, amount in reservation._budget_holds:
             budget = self._budgets.get(budget_id)
             if budget is not None:
-                budget.reserved = max(budget.reserved - amount, Decimal(0))
+                budget.release(amount)
         reservation._budget_holds = []
 
     def _hold_budgets(self, key: str, record: _Record, inp: int, out: int, now: float) -> list[tuple[Any, Decimal]]:

@@ -9,13 +9,12 @@ charged, as providers do) and leaving it without a decision cancels.
 
 from __future__ import annotations
 
-import contextlib
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Protocol
 
-from .errors import ModelNotFoundError
+from .errors import ModelNotFoundError, UnpricedModelError
 from .ratelimit import Handle
 
 __all__ = ["Reservation"]
@@ -135,6 +134,9 @@ class Reservation:
         if exc_type is None:
             self.cancel()
             return
-        # If the model is gone (the reservation was released), the caller's exception matters more.
-        with contextlib.suppress(ModelNotFoundError):
+        # The caller's exception matters more than ours: if the failure cannot be recorded (the model is gone or
+        # has no price), give the reservation back instead.
+        try:
             self.commit(0, success=False)
+        except (ModelNotFoundError, UnpricedModelError):
+            self.cancel()

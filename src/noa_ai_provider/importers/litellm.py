@@ -1,0 +1,610 @@
+"""Import LiteLLM's model catalogue (``model_prices_and_context_window.json``) as model definitions.
+
+Each entry becomes an :class:`~noa_ai_provider.schemas.ExtendedModelInfo` whose ``id`` and ``name`` are the
+catalogue key (kept exactly, ``/`` and ``:`` included) and whose version is ``1.0.0``:
+
+- ``provider``: ``litellm_provider``, with ``anthropic`` as ``claude`` and ``:`` replaced by ``-``;
+- ``context_window``: ``max_input_tokens``, else the legacy ``max_tokens``; ``max_tokens``: ``max_output_tokens``;
+- ``capabilities``: ``mode`` (``chat`` and ``responses`` give ``chat_completion``, ``completion``
+  ``text_generation``, ``embedding`` ``embeddings``) and the flags ``supports_function_calling``,
+  ``supports_vision``, ``supports_response_schema`` (``json_mode``) and ``supports_native_streaming``
+  (``streaming``);
+- ``status``: ``deprecated`` from the ``deprecation_date`` on (compared with ``today``), else ``available``;
+- ``cost``: USD per million tokens, converted exactly from LiteLLM's per-token numbers (``2.5e-06`` becomes
+  ``Decimal("2.5")``), described below; ``None`` (unpriced) when the entry has no per-token input and output price;
+- ``metadata``: ``source`` (``"litellm"``), ``mode``, ``deprecation_date``, ``alias_of``, ``tags`` (from
+  ``supports_reasoning``, ``supports_prompt_caching`` and similar flags) and ``litellm``: every field of the entry
+  that was not mapped, as it came (prices of other units such as images or seconds, flags, sources...).
+
+Prices follow LiteLLM's own cost calculation:
+
+- ``input_cost_per_token`` and ``output_cost_per_token`` are the base prices, ``cache_read_input_token_cost`` the
+  cache-read price and ``cache_creation_input_token_cost`` the cache-write price. An embedding model with only an
+  input price gets an output price of 0 (embeddings produce no output tokens); any other entry missing one of the
+  two comes in unpriced, its prices kept in ``metadata["litellm"]``.
+- ``*_above_<N>k_tokens`` (or ``_above_<N>_tokens``) are long-context tiers: a tier exists where
+  ``input_cost_per_token_above_...`` does, and bills every token of a request whose input exceeds ``N*1000``
+  tokens (reaches it, for ``xai``, as LiteLLM bills xAI). A price the tier lacks is the base price.
+- ``*_batches``, ``*_flex`` and ``*_priority`` are the ``batch``, ``flex`` and ``priority`` service tiers. A
+  service tier exists where its input or output price does; a price it lacks is the standard one (as LiteLLM falls
+  back). Its long-context tiers come from its own keys (``input_cost_per_token_above_272k_tokens_priority``).
+- ``tiered_pricing`` (a list of ``range``\\ s with prices, all-or-nothing by input tokens, as LiteLLM bills it)
+  replaces all of the above when present: its first range gives the base prices, the others tiers.
+
+Everything else (1-hour cache writes, ``_ultrafast`` and other tiers we do not model, off-peak prices, per-image,
+per-second or per-query prices) stays in ``metadata["litellm"]`` and is not part of cost estimates.
+
+Entries that cannot be converted are skipped and listed in the result's ``skipped`` with the reason:
+``sample_spec`` (the field documentation), entries without a provider, bad values (a negative price, a string
+context window, an invalid date...) and, when reading JSON text, duplicate keys (the first one is kept).
+``{"alias_of": "other"}`` entries import the entry they name, under their own key.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Final
+
+from .. import jsonio
+from ..errors import ConfigError, PersistenceError
+from ..schemas import ModelCapability, ModelStatus
+from ._common import CatalogImport, EntryError, ModelCollector, describe, map_provider, non_negative, shift
+
+__all__ = ["load_litellm_catalog"]
+
+_PLACES: Final = 6
+_PER: Final = 10**_PLACES  # prices per million tokens
+
+_PRICE_FIELDS: Final = {
+    "input_cost_per_token": "input_tokens",
+    "output_cost_per_token": "output_tokens",
+    "cache_read_input_token_cost": "cached_input_tokens",
+    "cache_creation_input_token_cost": "cache_write_tokens",
+}
+_CACHE_FIELDS: Final = ("cached_input_tokens", "cache_write_tokens")
+_SERVICE_TIERS: Final = {"batches": "batch", "flex": "flex", "priority": "priority"}
+_PRICE_KEY: Final = re.compile(
+    r"(input_cost_per_token|output_cost_per_token|cache_read_input_token_cost|cache_creation_input_token_cost)"
+    r"(?:_above_(\d+)(k?)_tokens)?(?:_(batches|flex|priority))?"
+)
+_INCLUSIVE_THRESHOLD_PROVIDERS: Final = frozenset({"xai"})  # LiteLLM bills xAI's tier once the input reaches it
+
+_MODE_CAPABILITIES: Final = {
+    "chat": ModelCapability.CHAT_COMPLETION,
+    "responses": ModelCapability.CHAT_COMPLETION,
+    "completion": ModelCapability.TEXT_GENERATION,
+    "embedding": ModelCapability.EMBEDDINGS,
+}
+_FLAG_CAPABILITIES: Final = {
+    "supports_function_calling": ModelCapability.FUNCTION_CALLING,
+    "supports_vision": ModelCapability.VISION,
+    "supports_response_schema": ModelCapability.JSON_MODE,
+    "supports_native_streaming": ModelCapability.STREAMING,
+}
+_FLAG_TAGS: Final = {
+    "supports_reasoning": "reasoning",
+    "supports_prompt_caching": "prompt-caching",
+    "supports_pdf_input": "pdf-input",
+    "supports_audio_input": "audio-input",
+    "supports_audio_output": "audio-output",
+    "supports_web_search": "web-search",
+    "supports_computer_use": "computer-use",
+}
+_TIER_FIELDS: Final = frozenset({"range", *_PRICE_FIELDS})
+_DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
+_SAMPLE_SPEC: Final = "sample_spec"
+_EMBEDDING_NOTE: Final = "LiteLLM lists no output price; embeddings produce no output tokens"
+_MAX_ALIAS_HOPS: Final = 8
+
+# Key kinds. A price key is (field, threshold or None, service tier or None).
+_REST: Final = 0  # kept in metadata["litellm"]
+_HANDLED: Final = 1  # read with entry.get()
+_FLAG: Final = 2  # a capability flag
+_Kind = int | tuple[str, int | None, str | None]
+_FIXED_KINDS: Final[dict[str, _Kind]] = {
+    "litellm_provider": _HANDLED,
+    "mode": _HANDLED,
+    "max_input_tokens": _HANDLED,
+    "max_output_tokens": _HANDLED,
+    "max_tokens": _HANDLED,
+    "deprecation_date": _HANDLED,
+    "tiered_pricing": _HANDLED,
+    **dict.fromkeys(_FLAG_CAPABILITIES, _FLAG),
+}
+
+
+def _classify(key: str) -> _Kind:
+    match = _PRICE_KEY.fullmatch(key)
+    if match is None:
+        return _REST
+    field, number, thousands, service = match.groups()
+    threshold = None if number is None else int(number) * (1000 if thousands else 1)
+    return (_PRICE_FIELDS[field], threshold, None if service is None else _SERVICE_TIERS[service])
+
+
+def load_litellm_catalog(
+    source: str | os.PathLike[str] | Mapping[str, Any], *, today: date | None = None
+) -> CatalogImport:
+    """Convert LiteLLM's catalogue: a path to its JSON file, or the already-parsed mapping of name to entry.
+
+    ``today`` (default: the current UTC date) decides which ``deprecation_date``\\ s are past. Returns the models
+    in catalogue order as a :class:`~noa_ai_provider.importers.CatalogImport` (a list) whose ``skipped`` names
+    every entry left out and why. Raises :class:`~noa_ai_provider.errors.PersistenceError` when the file cannot be
+    read and :class:`~noa_ai_provider.errors.ConfigError` when it is not a JSON object.
+    """
+    if today is None:
+        today = datetime.now(UTC).date()
+    elif isinstance(today, datetime):
+        today = today.date()
+    catalog, duplicates, copy_values = _read(source)
+    converter = _Converter(catalog, today, copy_values)
+    collector = ModelCollector()
+    for name, entry in catalog.items():
+        if not isinstance(name, str):
+            collector.skip(str(name), f"the name must be a string, got {describe(name)}")
+            continue
+        if name == _SAMPLE_SPEC:
+            collector.skip(name, "sample_spec documents LiteLLM's fields; it is not a model")
+            continue
+        try:
+            fields = converter.convert(name, entry)
+        except EntryError as exc:
+            collector.skip(name, str(exc))
+            continue
+        collector.add(name, fields)
+    for name in duplicates:
+        collector.skip(name, "duplicate key in the JSON text: the first entry with it was kept")
+    return collector.result
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _read(source: str | os.PathLike[str] | Mapping[str, Any]) -> tuple[Mapping[Any, Any], list[str], bool]:
+    """The catalogue mapping, the names repeated in the JSON text, and whether values must be copied."""
+    if isinstance(source, Mapping):
+        return source, [], True  # the caller's mapping: metadata must not share its lists and dicts
+    if not isinstance(source, str | os.PathLike):
+        raise TypeError(f"expected a path or a mapping, got {type(source).__name__}")
+    path = Path(source)
+    text = jsonio.read_text(path)
+    if text is None:
+        raise PersistenceError(f"{path}: no such file")
+    duplicates: list[str] = []
+    try:
+        data = jsonio.loads(text, str(path))
+    except ConfigError:
+        lenient = _loads_keeping_first(text)
+        if lenient is None:  # the error was not (only) a duplicate key
+            raise
+        data, duplicates = lenient
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object of model entries, got {type(data).__name__}")
+    return data, duplicates, False
+
+
+class _Repeated(dict[str, Any]):
+    """A JSON object that had duplicate keys; the first value of each was kept."""
+
+    __slots__ = ("repeated",)
+
+    def __init__(self, pairs: dict[str, Any], repeated: list[str]) -> None:
+        super().__init__(pairs)
+        self.repeated = repeated
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _loads_keeping_first(text: str) -> tuple[dict[str, Any], list[str]] | None:
+    """Parse ``text`` keeping the first of duplicate keys: the catalogue and its repeated names, with every entry
+    that has a duplicate key inside replaced by a ``_Repeated`` marker. ``None`` when there is no duplicate key or
+    the text is invalid for another reason (the caller re-raises jsonio's error)."""
+    found: list[int] = []
+
+    def keep_first(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        repeated: list[str] = []
+        for key, value in pairs:
+            if key in out:
+                repeated.append(key)
+            else:
+                out[key] = value
+        if not repeated:
+            return out
+        found.append(1)
+        return _Repeated(out, repeated)
+
+    decoder = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant, object_pairs_hook=keep_first)
+    try:
+        data = decoder.decode(text)
+    except (ValueError, RecursionError):
+        return None
+    if not found or not isinstance(data, dict):
+        return None
+    try:  # whatever else jsonio checks (nesting depth) must still hold once the duplicates are gone
+        jsonio.loads(jsonio.dumps(data, indent=None))
+    except ConfigError:
+        return None
+    names = data.repeated if isinstance(data, _Repeated) else []
+    catalog = {
+        name: _Repeated({}, repeated) if (repeated := _repeated_inside(entry)) else entry
+        for name, entry in data.items()
+    }
+    return catalog, names
+
+
+def _repeated_inside(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        own = list(value.repeated) if isinstance(value, _Repeated) else []
+        return own + [key for item in value.values() for key in _repeated_inside(item)]
+    if isinstance(value, list):
+        return [key for item in value for key in _repeated_inside(item)]
+    return []
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _limit(entry: Mapping[str, Any], key: str, rest: dict[str, Any]) -> int | None:
+    """A token limit: a positive whole number. 0 means "unknown" in LiteLLM: ``None``, the 0 kept in ``rest``."""
+    value = entry.get(key)
+    if value is None:
+        return None
+    if type(value) is int and value > 0:
+        return value
+    number = _non_negative_int(value, key)
+    if number == 0:
+        rest[key] = value
+        return None
+    return number
+
+
+_PriceKind = tuple[str, int | None, str | None]  # (field, threshold or None, service tier or None)
+_Found = tuple[str, Decimal]  # (the LiteLLM key, the price per million tokens)
+
+
+class _Plan:
+    """How to convert entries with a given sequence of keys (many entries share one)."""
+
+    __slots__ = ("flags", "prices", "rest", "simple", "tags")
+
+    def __init__(self, keys: tuple[str, ...], kinds: dict[str, _Kind]) -> None:
+        for key in keys:
+            if key not in kinds:
+                kinds[key] = _classify(key)
+        self.rest = tuple([key for key in keys if kinds[key] == _REST])
+        self.flags = tuple([(key, _FLAG_CAPABILITIES[key]) for key in keys if kinds[key] == _FLAG])
+        self.tags = tuple([(key, _FLAG_TAGS[key]) for key in keys if key in _FLAG_TAGS])
+        self.prices: tuple[tuple[str, _PriceKind], ...] = tuple(
+            [(key, kind) for key in keys if type(kind := kinds[key]) is tuple]
+        )
+        self.simple = all(kind[1] is None and kind[2] is None for _key, kind in self.prices)
+
+
+class _Converter:
+    """Converts entries; remembers key plans, prices and dates across entries (they repeat a lot)."""
+
+    def __init__(self, catalog: Mapping[Any, Any], today: date, copy_values: bool) -> None:
+        self.catalog = catalog
+        self.today = today
+        self.copy_values = copy_values
+        self.kinds: dict[str, _Kind] = dict(_FIXED_KINDS)
+        self.plans: dict[tuple[str, ...], _Plan] = {}
+        self.prices: dict[tuple[type, Any], Decimal] = {}
+        self.dates: dict[str, date] = {}
+        self.providers: dict[str, str] = {}
+
+    def price(self, value: Any, key: str) -> Decimal:
+        """A per-token price as an exact price per million tokens."""
+        cache_key = (type(value), value)
+        try:
+            return self.prices[cache_key]
+        except KeyError:
+            pass
+        except TypeError:  # unhashable: a list or dict
+            raise EntryError(f"{key}: must be a number, got {describe(value)}") from None
+        try:
+            price = shift(non_negative(value), _PLACES)
+        except EntryError as exc:
+            raise EntryError(f"{key}: {exc}") from None
+        self.prices[cache_key] = price
+        return price
+
+    def parse_date(self, value: Any) -> date:
+        """A ``deprecation_date``."""
+        if isinstance(value, str):
+            found = self.dates.get(value)
+            if found is not None:
+                return found
+            if _DATE.fullmatch(value):
+                try:
+                    found = self.dates[value] = date.fromisoformat(value)
+                except ValueError:
+                    raise EntryError(f"deprecation_date: not a valid date, got {value!r}") from None
+                return found
+        raise EntryError(f"deprecation_date: must be a YYYY-MM-DD date, got {describe(value)}")
+
+    def resolve(self, name: str, entry: Any) -> tuple[Mapping[str, Any], str | None]:
+        """The entry to convert: ``entry`` itself, or the one an ``{"alias_of": ...}`` entry names."""
+        if not isinstance(entry, Mapping):
+            raise EntryError(f"expected an object, got {describe(entry)}")
+        if isinstance(entry, _Repeated):
+            raise EntryError(f"duplicate key {entry.repeated[0]!r} inside the entry")
+        if "alias_of" not in entry or "litellm_provider" in entry:
+            return entry, None
+        seen = {name}
+        current: Any = entry
+        target: Any = None
+        while isinstance(current, Mapping) and "alias_of" in current and "litellm_provider" not in current:
+            target = current["alias_of"]
+            if not isinstance(target, str):
+                raise EntryError(f"alias_of: must be a string, got {describe(target)}")
+            if target in seen or len(seen) > _MAX_ALIAS_HOPS:
+                raise EntryError(f"alias_of {target!r}: the aliases form a loop")
+            if target not in self.catalog:
+                raise EntryError(f"alias_of {target!r}: no such entry in the catalogue")
+            seen.add(target)
+            current = self.catalog[target]
+        if not isinstance(current, Mapping) or isinstance(current, _Repeated):
+            raise EntryError(f"alias_of {target!r}: that entry is not a valid object")
+        own = {k: v for k, v in entry.items() if k != "alias_of"}
+        return {**current, **own}, target
+
+    def provider(self, value: Any) -> str:
+        """Our provider name for a ``litellm_provider``."""
+        if type(value) is str:
+            found = self.providers.get(value)
+            if found is not None:
+                return found
+            if value.strip():
+                found = self.providers[value] = map_provider(value)
+                return found
+        if value is None:
+            raise EntryError("no litellm_provider")
+        raise EntryError(f"litellm_provider: must be a non-empty string, got {describe(value)}")
+
+    def convert(self, name: str, raw: Any) -> dict[str, Any]:
+        """The ``ExtendedModelInfo`` fields of one entry; raises :class:`EntryError` with the reason to skip it."""
+        if type(raw) is dict and ("alias_of" not in raw or "litellm_provider" in raw):
+            entry: Mapping[str, Any] = raw
+            alias_of = None
+        else:
+            entry, alias_of = self.resolve(name, raw)
+        get = entry.get
+        provider = self.provider(get("litellm_provider"))
+        mode = get("mode")
+        if mode is not None and type(mode) is not str:
+            raise EntryError(f"mode: must be a string, got {describe(mode)}")
+
+        keys = tuple(entry)
+        plan = self.plans.get(keys)
+        if plan is None:
+            plan = self.plans[keys] = _Plan(keys, self.kinds)
+        capabilities: list[ModelCapability] = [_MODE_CAPABILITIES[mode]] if mode in _MODE_CAPABILITIES else []
+        for key, capability in plan.flags:
+            value = entry[key]
+            if value is True:
+                capabilities.append(capability)
+            elif value is not False and value is not None:
+                raise EntryError(f"{key}: must be true or false, got {describe(value)}")
+        rest = {key: entry[key] for key in plan.rest}
+
+        metadata: dict[str, Any] = {"source": "litellm"}
+        fields: dict[str, Any] = {
+            "id": name,
+            "name": name,
+            "provider": provider,
+            "version": "1.0.0",
+            "capabilities": capabilities,
+            "metadata": metadata,
+        }
+        context = _limit(entry, "max_input_tokens", rest)
+        if context is None and "max_input_tokens" not in rest:
+            context = _limit(entry, "max_tokens", rest)  # LiteLLM's legacy field
+        if context is not None:
+            fields["context_window"] = context
+        max_output = _limit(entry, "max_output_tokens", rest)
+        if max_output is not None:
+            fields["max_tokens"] = max_output
+
+        if mode is not None:
+            metadata["mode"] = mode
+        deprecation = get("deprecation_date")
+        if deprecation is not None:
+            if self.parse_date(deprecation) <= self.today:
+                fields["status"] = ModelStatus.DEPRECATED
+            metadata["deprecation_date"] = deprecation
+        if alias_of is not None:
+            metadata["alias_of"] = alias_of
+        if plan.tags and (tags := [tag for key, tag in plan.tags if entry[key] is True]):
+            metadata["tags"] = tags
+
+        price = self.price
+        if plan.simple and "tiered_pricing" not in entry:
+            fields["cost"] = self.simple_cost(entry, plan, mode, rest)
+        else:
+            found = {kind: (key, price(entry[key], key)) for key, kind in plan.prices}
+            used: set[str] = set()
+            fields["cost"] = self.cost(entry, provider, mode, found, used, rest)
+            for key, _price in found.values():
+                if key not in used:
+                    rest[key] = entry[key]
+        metadata["litellm"] = _copy(rest) if self.copy_values else rest
+        return fields
+
+    # ------------------------------------------------------------------ prices
+
+    def simple_cost(
+        self, entry: Mapping[str, Any], plan: _Plan, mode: str | None, rest: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The ``cost`` fields of an entry without tiers of any kind, or ``None`` when unpriced."""
+        price = self.price
+        cost: dict[str, Any] = {kind[0]: price(entry[key], key) for key, kind in plan.prices}
+        if "input_tokens" not in cost or "output_tokens" not in cost:
+            if "input_tokens" in cost and mode == "embedding":
+                cost["output_tokens"] = Decimal(0)
+                cost["note"] = _EMBEDDING_NOTE
+            else:
+                for key, _kind in plan.prices:
+                    rest[key] = entry[key]
+                return None
+        cost["per"] = _PER
+        cost["currency"] = "USD"
+        return cost
+
+    def cost(
+        self,
+        entry: Mapping[str, Any],
+        provider: str,
+        mode: str | None,
+        price_keys: dict[_PriceKind, _Found],
+        used: set[str],
+        rest: dict[str, Any],
+    ) -> dict[str, Any] | None:
+        """The ``cost`` fields, or ``None`` when unpriced; adds the keys it consumed to ``used``."""
+        tiered = entry.get("tiered_pricing")
+        if tiered is not None:
+            if _is_token_tiers(tiered):
+                return self.tiered_cost(tiered, price_keys, used, rest)
+            rest["tiered_pricing"] = tiered  # e.g. per-query prices by result count
+        # levels[service][threshold][field] = (key, price)
+        levels: dict[str | None, dict[int | None, dict[str, _Found]]] = {}
+        for (field, threshold, service), found in price_keys.items():
+            levels.setdefault(service, {}).setdefault(threshold, {})[field] = found
+        standard = levels.pop(None, {})
+        base = standard.get(None, {})
+        if "output_tokens" not in base and "input_tokens" in base and mode == "embedding":
+            note = _EMBEDDING_NOTE
+            base = {**base, "output_tokens": ("", Decimal(0))}
+        else:
+            note = None
+        if "input_tokens" not in base or "output_tokens" not in base:
+            return None  # unpriced: every price stays in metadata
+        inclusive = provider in _INCLUSIVE_THRESHOLD_PROVIDERS
+        cost = _level(standard, base, inclusive, used)
+        cost["per"] = _PER
+        cost["currency"] = "USD"
+        if note is not None:
+            cost["note"] = note
+        service_tiers: dict[str, dict[str, Any]] = {}
+        for service, prices in levels.items():
+            own = prices.get(None, {})
+            if "input_tokens" not in own and "output_tokens" not in own:
+                continue  # e.g. only a cache price for this tier: LiteLLM would not use it either
+            merged = {**{f: base[f] for f in _PRICE_FIELDS.values() if f in base}, **own}
+            assert service is not None
+            service_tiers[service] = _level(prices, merged, inclusive, used)
+        if service_tiers:
+            cost["service_tiers"] = service_tiers
+        return cost
+
+    def tiered_cost(
+        self,
+        tiered: list[Any],
+        price_keys: dict[_PriceKind, _Found],
+        used: set[str],
+        rest: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Prices from ``tiered_pricing``: the first range's are the base, each later range a tier."""
+        model_output = price_keys.get(("output_tokens", None, None))
+        rows: list[tuple[int, int, dict[str, Decimal]]] = []
+        for index, tier in enumerate(tiered):
+            where = f"tiered_pricing[{index}]"
+            if not isinstance(tier, Mapping):
+                raise EntryError(f"{where}: expected an object, got {describe(tier)}")
+            bounds = tier.get("range")
+            if not isinstance(bounds, list) or len(bounds) != 2:
+                raise EntryError(f"{where}.range: expected [start, end], got {describe(bounds)}")
+            start = _non_negative_int(bounds[0], f"{where}.range")
+            end = _non_negative_int(bounds[1], f"{where}.range")
+            if end <= start:
+                raise EntryError(f"{where}.range: the end must be above the start, got {[start, end]}")
+            prices: dict[str, Decimal] = {}
+            for key, field in _PRICE_FIELDS.items():
+                if key in tier:
+                    prices[field] = self.price(tier[key], f"{where}.{key}")
+            if "input_tokens" not in prices:
+                raise EntryError(f"{where}: no input_cost_per_token")
+            if "output_tokens" not in prices:
+                if model_output is None:
+                    raise EntryError(f"{where}: no output_cost_per_token (and none for the model)")
+                prices["output_tokens"] = model_output[1]
+                used.add(model_output[0])
+            rows.append((start, end, prices))
+        rows.sort(key=lambda row: row[0])
+        if not rows or rows[0][0] != 0:
+            raise EntryError("tiered_pricing: the first range must start at 0")
+        for (_, end, _p), (start, _e, _q) in itertools.pairwise(rows):
+            if start != end:
+                raise EntryError(f"tiered_pricing: ranges must follow each other, got a gap or overlap at {start}")
+        if any(not _TIER_FIELDS.issuperset(tier) for tier in tiered):
+            rest["tiered_pricing"] = tiered  # priced from it, but it holds more (e.g. reasoning prices)
+        cost: dict[str, Any] = {**rows[0][2], "per": _PER, "currency": "USD"}
+        if len(rows) > 1:
+            cost["tiers"] = [{"above_input_tokens": start, **prices} for start, _end, prices in rows[1:]]
+        return cost
+
+
+def _is_token_tiers(tiered: Any) -> bool:
+    """Whether ``tiered_pricing`` prices tokens by input ranges (rather than, e.g., queries by result count)."""
+    return isinstance(tiered, list) and any(isinstance(t, Mapping) and "range" in t for t in tiered)
+
+
+def _non_negative_int(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise EntryError(f"{key}: must be a whole number, got {describe(value)}")
+    whole = (
+        isinstance(value, int)
+        or (isinstance(value, float) and value.is_integer())
+        or (isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value())
+    )
+    if not whole:
+        raise EntryError(f"{key}: must be a whole number, got {describe(value)}")
+    number = int(value)
+    if number < 0:
+        raise EntryError(f"{key}: must be >= 0, got {number}")
+    return number
+
+
+def _level(
+    prices: dict[int | None, dict[str, tuple[str, Decimal]]],
+    base: dict[str, tuple[str, Decimal]],
+    inclusive: bool,
+    used: set[str],
+) -> dict[str, Any]:
+    """One level's prices (standard or a service tier): ``base`` plus the tiers of ``prices``."""
+    out: dict[str, Any] = {}
+    for field, (key, price) in base.items():
+        out[field] = price
+        used.add(key)
+    tiers: list[dict[str, Any]] = []
+    for threshold, tier_prices in prices.items():
+        if threshold is None or "input_tokens" not in tier_prices:
+            continue  # a threshold without an input price: LiteLLM ignores it (it stays in metadata)
+        tier: dict[str, Any] = {"above_input_tokens": threshold - 1 if inclusive and threshold else threshold}
+        for field in _PRICE_FIELDS.values():
+            found = tier_prices.get(field) or base.get(field)
+            if found is not None:
+                tier[field] = found[1]
+                used.add(found[0])
+        tiers.append(tier)
+    if tiers:
+        out["tiers"] = sorted(tiers, key=lambda t: t["above_input_tokens"])
+    return out
