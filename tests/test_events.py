@@ -52,7 +52,7 @@ def test_off_disconnects(registry: EnhancedModelRegistry) -> None:
 def test_unknown_event_names_raise_value_error(registry: EnhancedModelRegistry) -> None:
     with pytest.raises(ValueError, match="unknown event 'model-created'"):
         registry.on("model-created", print)
-    with pytest.raises(ValueError, match="known events: .*config-loaded"):
+    with pytest.raises(ValueError, match=r"known events: .*config-loaded"):
         registry.on("usage_recorded")
     with pytest.raises(ValueError, match="unknown event 'nope'"):
         registry.off("nope", print)

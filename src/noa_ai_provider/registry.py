@@ -65,7 +65,6 @@ from .schemas import (
     merge_arguments,
     model_key,
     utc_from_timestamp,
-    validate_models,
     validate_or_raise,
 )
 from .search import matches, performance_score, top
@@ -122,6 +121,33 @@ def _clone_service(prices: ServiceTierPrices) -> ServiceTierPrices:
     if prices.tiers is not None:
         fields["tiers"] = [_clone_any(t) for t in prices.tiers]
     return construct_trusted(ServiceTierPrices, fields)
+
+
+def _validated_instance(item: object) -> bool:
+    # An ExtendedModelInfo was validated when built, and validate_assignment guards its attributes; what a caller
+    # can still change unchecked is inside containers, so those are checked here (catalogue imports hand us
+    # thousands of fresh instances, and validating each again would double the cost of loading them).
+    if type(item) is not ExtendedModelInfo:
+        return False
+    tags = item.metadata.get("tags") if isinstance(item.metadata, dict) else None
+    return (
+        all(type(c) is ModelCapability for c in item.capabilities)
+        and isinstance(item.metadata, dict)
+        and (tags is None or (isinstance(tags, list) and all(isinstance(t, str) for t in tags)))
+        and (item.cost is None or type(item.cost) is ModelCost)
+        and (item.rate_limit is None or type(item.rate_limit) is RateLimitConfig)
+        and type(item.status) is ModelStatus
+    )
+
+
+def _own_copy(model: ExtendedModelInfo) -> ExtendedModelInfo:
+    # The registry keeps its own copy, so the caller changing their instance later changes nothing here.
+    fields = dict(model.__dict__)
+    fields["capabilities"] = list(model.capabilities)
+    fields["metadata"] = _copy_value(model.metadata)
+    fields["cost"] = None if model.cost is None else _clone_cost(model.cost)
+    fields["rate_limit"] = None if model.rate_limit is None else _clone(model.rate_limit)
+    return construct_trusted(ExtendedModelInfo, fields)
 
 
 def _currency(model: ExtendedModelInfo) -> str:
@@ -366,7 +392,13 @@ class EnhancedModelRegistry:
 
     def register_models(self, models: Iterable[ExtendedModelInfo | Mapping[str, Any]]) -> list[str]:
         """Register several models, all or nothing: one invalid model registers none. Returns their keys."""
-        validated = validate_models(ExtendedModelInfo, _as_list(models), "models")
+        items = _as_list(models)
+        validated = [
+            _own_copy(item)
+            if _validated_instance(item)
+            else validate_or_raise(ExtendedModelInfo, item, item_label("models", index, item))
+            for index, item in enumerate(items)
+        ]
         return self._put_models(validated)
 
     def _put_models(self, models: list[ExtendedModelInfo]) -> list[str]:

@@ -22,10 +22,14 @@ Prices are per million tokens, in USD, as the package has them, taken at ``at`` 
   the metadata.
 - Prices dated to start later than ``at`` are ignored; the latest started ones apply.
 - Prices of other token kinds (audio, image, 1-hour cache writes, reasoning...) and of optional tool use (web
-  searches) are kept in the metadata and are not part of cost estimates.
+  searches) are kept in ``metadata["genai_prices"]["other_prices"]`` and are not part of cost estimates.
+- A model the package lists without any price (``:free`` models, subscriptions, unknown prices) comes in unpriced
+  (``cost`` ``None``).
 
 A model is skipped, with the reason, when its prices cannot be represented: time-of-day prices (off-peak
-discounts), a price per request, per character, per audio hour, per page or per message, or no token price at all.
+discounts), a price per request, per character, per audio hour, per page or per message, or prices for other
+token kinds only. A service tier that cannot be represented is left out and named in
+``metadata["genai_prices"]["left_out"]``.
 """
 
 from __future__ import annotations

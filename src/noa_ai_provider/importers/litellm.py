@@ -4,7 +4,8 @@ Each entry becomes an :class:`~noa_ai_provider.schemas.ExtendedModelInfo` whose 
 catalogue key (kept exactly, ``/`` and ``:`` included) and whose version is ``1.0.0``:
 
 - ``provider``: ``litellm_provider``, with ``anthropic`` as ``claude`` and ``:`` replaced by ``-``;
-- ``context_window``: ``max_input_tokens``, else the legacy ``max_tokens``; ``max_tokens``: ``max_output_tokens``;
+- ``context_window``: ``max_input_tokens``, else the legacy ``max_tokens``; ``max_tokens``: ``max_output_tokens``
+  (a limit of 0, LiteLLM's "unknown", is left out and kept in the metadata);
 - ``capabilities``: ``mode`` (``chat`` and ``responses`` give ``chat_completion``, ``completion``
   ``text_generation``, ``embedding`` ``embeddings``) and the flags ``supports_function_calling``,
   ``supports_vision``, ``supports_response_schema`` (``json_mode``) and ``supports_native_streaming``
@@ -436,17 +437,18 @@ class _Converter:
         if plan.tags and (tags := [tag for key, tag in plan.tags if entry[key] is True]):
             metadata["tags"] = tags
 
-        price = self.price
         if plan.simple and "tiered_pricing" not in entry:
             fields["cost"] = self.simple_cost(entry, plan, mode, rest)
         else:
+            price = self.price
             found = {kind: (key, price(entry[key], key)) for key, kind in plan.prices}
             used: set[str] = set()
             fields["cost"] = self.cost(entry, provider, mode, found, used, rest)
             for key, _price in found.values():
                 if key not in used:
                     rest[key] = entry[key]
-        metadata["litellm"] = _copy(rest) if self.copy_values else rest
+        # an alias shares its target's values: copy them, as those of a caller's mapping
+        metadata["litellm"] = _copy(rest) if self.copy_values or alias_of is not None else rest
         return fields
 
     # ------------------------------------------------------------------ prices
