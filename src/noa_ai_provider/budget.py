@@ -7,6 +7,7 @@ A budget counts what was recorded in its current period (``spent``) plus the wor
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta
 from decimal import Context, Decimal
 
@@ -15,6 +16,7 @@ from .schemas import BudgetStatus
 __all__ = ["PERIODS", "BudgetState", "period_bounds"]
 
 PERIODS = ("day", "week", "month", "total")
+_IDS = itertools.count(1)
 _CTX = Context(prec=60)  # as exact as the costs it adds up (cost.py uses the same precision)
 
 
@@ -39,9 +41,22 @@ def period_bounds(period: str, now: datetime) -> tuple[datetime | None, datetime
 class BudgetState:
     """One budget's running state."""
 
-    __slots__ = ("end", "exceeded", "key", "limit", "period", "reserved", "spent", "start", "warn_at", "warned")
+    __slots__ = (
+        "end",
+        "exceeded",
+        "ident",
+        "key",
+        "limit",
+        "period",
+        "reserved",
+        "spent",
+        "start",
+        "warn_at",
+        "warned",
+    )
 
     def __init__(self, limit: Decimal, period: str, key: str | None, warn_at: Decimal, now: datetime) -> None:
+        self.ident = next(_IDS)  # reservations find their budget by it
         self.limit = limit
         self.period = period
         self.key = key

@@ -126,7 +126,8 @@ def _clone_service(prices: ServiceTierPrices) -> ServiceTierPrices:
 def _validated_instance(item: object) -> bool:
     # An ExtendedModelInfo was validated when built, and validate_assignment guards its attributes; what a caller
     # can still change unchecked is inside containers, so those are checked here (catalogue imports hand us
-    # thousands of fresh instances, and validating each again would double the cost of loading them).
+    # thousands of fresh instances, and validating each again would double the cost of loading them). Price
+    # tiers and service tiers are containers with rules of their own (order, names): those go the full way.
     if type(item) is not ExtendedModelInfo:
         return False
     tags = item.metadata.get("tags") if isinstance(item.metadata, dict) else None
@@ -134,7 +135,7 @@ def _validated_instance(item: object) -> bool:
         all(type(c) is ModelCapability for c in item.capabilities)
         and isinstance(item.metadata, dict)
         and (tags is None or (isinstance(tags, list) and all(isinstance(t, str) for t in tags)))
-        and (item.cost is None or type(item.cost) is ModelCost)
+        and (item.cost is None or (type(item.cost) is ModelCost and not (item.cost.tiers or item.cost.service_tiers)))
         and (item.rate_limit is None or type(item.rate_limit) is RateLimitConfig)
         and type(item.status) is ModelStatus
     )
@@ -668,8 +669,9 @@ class EnhancedModelRegistry:
                     budget.charge(record.history.cost_between(start, end))
             # charge() above already marked the thresholds the existing spend has passed: no event for the past.
             old = self._budgets.get((key, period))
-            if old is not None:
+            if old is not None:  # a changed amount or threshold: the same budget, with its open reservations
                 budget.reserved = old.reserved
+                budget.ident = old.ident
             self._budgets[(key, period)] = budget
 
     def remove_budget(self, *, period: str = "month", key: str | None = None) -> bool:
@@ -695,8 +697,10 @@ class EnhancedModelRegistry:
         load; at most :data:`~noa_ai_provider.cost.MAX_HISTORY_DAYS` days per model."""
         if isinstance(since, datetime):
             first: date | None = (since.astimezone(UTC) if since.tzinfo is not None else since).date()
-        else:
+        elif since is None or isinstance(since, date):
             first = since
+        else:
+            raise InvalidUsageError(f"since must be a date, a datetime or None, got {type(since).__name__}")
         with self._lock:
             if key is not None:
                 return self._get(key).history.entries(key, first)
@@ -850,8 +854,9 @@ class EnhancedModelRegistry:
                 del self._waiters[key]
             self._wake(key)  # the next waiter may fit too
         reservation = Reservation(self, key, record, result, inp, out, now)
-        for budget_id, amount in holds:
-            self._budgets[budget_id].hold(amount)
+        by_ident = {budget.ident: budget for budget in self._budgets.values()}
+        for ident, amount in holds:
+            by_ident[ident].hold(amount)
         reservation._budget_holds = holds
         return reservation
 
@@ -929,11 +934,12 @@ class EnhancedModelRegistry:
         self._release_budgets(reservation)
 
     def _release_budgets(self, reservation: Reservation) -> None:
-        # Budgets are found again by (key, period): set_budget may have replaced the object meanwhile.
-        for budget_id, amount in reservation._budget_holds:
-            budget = self._budgets.get(budget_id)
-            if budget is not None:
-                budget.release(amount)
+        # Budgets are found again by identity: set_budget may have replaced the object (keeping the identity and
+        # the reservations), while a budget removed and set again is a new one that never held them.
+        for ident, amount in reservation._budget_holds:
+            for budget in self._budgets.values():
+                if budget.ident == ident:
+                    budget.release(amount)
         reservation._budget_holds = []
 
     def _hold_budgets(self, key: str, record: _Record, inp: int, out: int, now: float) -> list[tuple[Any, Decimal]]:
@@ -953,7 +959,7 @@ class EnhancedModelRegistry:
                 raise BudgetExceededError(
                     key, budget.key, budget.period, budget.limit, budget.spent, budget.reserved, worst
                 )
-        return [(bid, worst) for bid, _ in applying]
+        return [(budget.ident, worst) for _, budget in applying]
 
     def _release_reservation(self, reservation: Reservation) -> None:
         with self._lock:
