@@ -753,34 +753,15 @@ class EnhancedModelRegistry:
         plus ``max_output_tokens``) is reserved against each budget that applies, in the same step: when it could
         cross one, :class:`BudgetExceededError` is raised at once (waiting would not help) and nothing is taken.
         """
-        inp, out, timeout = _acquire_args(input_tokens, max_output_tokens, timeout)
-        waiter: _Waiter | None = None
-        announced = False
-        deadline: float | None = None
+        acq = _Acquisition(key, *_acquire_args(input_tokens, max_output_tokens, timeout), wait)
         try:
             while True:
-                with self._lock:
-                    now = self._now()
-                    if deadline is None and timeout is not None:
-                        deadline = now + timeout
-                    result = self._attempt(key, inp, out, waiter, now)
-                    if isinstance(result, Reservation):
-                        return result
-                    failure = _failure(key, result, wait, deadline, now, timeout)
-                    if failure is None:
-                        if waiter is None:
-                            waiter = _Waiter(inp, out)
-                            self._waiters.setdefault(key, deque()).append(waiter)
-                        if announced:
-                            self._cond.wait(self._delay(result, deadline, now))
-                            continue
-                self._events.emit(self, "rate-limited", key=key, limit=result.reason, retry_after=result.retry_after)
-                if failure is not None:
-                    raise failure
-                announced = True
+                step = self._acquire_step(acq, block=True)
+                if isinstance(step, Reservation):
+                    return step
         finally:
-            if waiter is not None:
-                self._drop_waiter(key, waiter)
+            if acq.waiter is not None:
+                self._drop_waiter(key, acq.waiter)
 
     async def acquire_async(
         self,
@@ -792,41 +773,48 @@ class EnhancedModelRegistry:
         timeout: float | None = None,
     ) -> Reservation:
         """:meth:`acquire` for event loops: waiting awaits instead of blocking the loop (same queue, same order)."""
-        inp, out, timeout = _acquire_args(input_tokens, max_output_tokens, timeout)
-        waiter: _Waiter | None = None
-        announced = False
-        deadline: float | None = None
+        acq = _Acquisition(key, *_acquire_args(input_tokens, max_output_tokens, timeout), wait)
+        acq.loop = asyncio.get_running_loop()
         try:
             while True:
-                delay = None
-                with self._lock:
-                    now = self._now()
-                    if deadline is None and timeout is not None:
-                        deadline = now + timeout
-                    result = self._attempt(key, inp, out, waiter, now)
-                    if isinstance(result, Reservation):
-                        return result
-                    failure = _failure(key, result, wait, deadline, now, timeout)
-                    if failure is None:
-                        if waiter is None:
-                            waiter = _Waiter(inp, out, asyncio.get_running_loop())
-                            self._waiters.setdefault(key, deque()).append(waiter)
-                        if announced:
-                            delay = self._delay(result, deadline, now)
-                if delay is not None:
-                    assert waiter is not None
-                    assert waiter.event is not None
+                step = self._acquire_step(acq, block=False)
+                if isinstance(step, Reservation):
+                    return step
+                if step is not None and acq.waiter is not None and acq.waiter.event is not None:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(waiter.event.wait(), delay)
-                    waiter.event.clear()
-                    continue
-                self._events.emit(self, "rate-limited", key=key, limit=result.reason, retry_after=result.retry_after)
-                if failure is not None:
-                    raise failure
-                announced = True
+                        await asyncio.wait_for(acq.waiter.event.wait(), step)
+                    acq.waiter.event.clear()
         finally:
-            if waiter is not None:
-                self._drop_waiter(key, waiter)
+            if acq.waiter is not None:
+                self._drop_waiter(key, acq.waiter)
+
+    def _acquire_step(self, acq: _Acquisition, *, block: bool) -> Reservation | float | None:
+        # One attempt of acquire/acquire_async: the reservation; or the seconds to sleep before the next attempt
+        # (async), or None to attempt again (after announcing the wait, or after a blocking wait). Raises the
+        # refusal after emitting `rate-limited`.
+        with self._lock:
+            now = self._now()
+            if acq.deadline is None and acq.timeout is not None:
+                acq.deadline = now + acq.timeout
+            result = self._attempt(acq.key, acq.inp, acq.out, acq.waiter, now)
+            if isinstance(result, Reservation):
+                return result
+            failure = _failure(acq.key, result, acq.wait, acq.deadline, now, acq.timeout)
+            if failure is None:
+                if acq.waiter is None:
+                    acq.waiter = _Waiter(acq.inp, acq.out, acq.loop)
+                    self._waiters.setdefault(acq.key, deque()).append(acq.waiter)
+                if acq.announced:
+                    delay = self._delay(result, acq.deadline, now)
+                    if not block:
+                        return delay
+                    self._cond.wait(delay)  # releases the lock while waiting: no wake-up is missed
+                    return None
+        self._events.emit(self, "rate-limited", key=acq.key, limit=result.reason, retry_after=result.retry_after)
+        if failure is not None:
+            raise failure
+        acq.announced = True
+        return None
 
     def _attempt(
         self, key: str, inp: int, out: int, waiter: _Waiter | None, now: float
@@ -1309,6 +1297,23 @@ _REPORTED = (
     ("input_tokens_per_minute", "input_tokens"),
     ("output_tokens_per_minute", "output_tokens"),
 )
+
+
+class _Acquisition:
+    """The state of one acquire call across its attempts."""
+
+    __slots__ = ("announced", "deadline", "inp", "key", "loop", "out", "timeout", "wait", "waiter")
+
+    def __init__(self, key: str, inp: int, out: int, timeout: float | None, wait: bool) -> None:
+        self.key = key
+        self.inp = inp
+        self.out = out
+        self.timeout = timeout
+        self.wait = wait
+        self.deadline: float | None = None
+        self.waiter: _Waiter | None = None
+        self.announced = False
+        self.loop: asyncio.AbstractEventLoop | None = None
 
 
 class _Waiter:
