@@ -97,7 +97,7 @@ def request_cost(
             f"cached_input_tokens ({cached_input_tokens}) + cache_write_tokens ({cache_write_tokens}) exceed "
             f"input_tokens ({input_tokens}); input_tokens includes them"
         )
-    if cost.tiers is None and cost.cached_input_tokens is None and service_tier is None and uncached == input_tokens:
+    if not cost.tiers and service_tier is None and uncached == input_tokens:
         # The plain case, kept short: it is the hot path of record_usage.
         total = _CTX.add(
             _CTX.multiply(input_tokens, cost.input_tokens), _CTX.multiply(output_tokens, cost.output_tokens)
