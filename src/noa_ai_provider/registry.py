@@ -78,6 +78,7 @@ logger = logging.getLogger("noa_ai_provider.registry")
 _H = TypeVar("_H", bound=Handler)
 
 _MODEL_FIELDS = tuple(ExtendedModelInfo.model_fields)
+_INFINITY = Decimal("Infinity")
 
 
 _FIELD_BY_NAME = field_names(ExtendedModelInfo)
@@ -165,6 +166,7 @@ class _Record:
         "limiter",
         "metrics",
         "model",
+        "rank_cost",
         "registered_at",
         "unit_cost",
         "updated_at",
@@ -183,12 +185,14 @@ class _Record:
         self.metrics: ModelPerformanceMetrics | None = None
         self.limiter = ModelLimiter(model.rate_limit)
         self.unit_cost = cost_per_token(model.cost)  # ranked on often, changes only with the definition
+        self.rank_cost = _INFINITY if self.unit_cost is None else self.unit_cost  # unpriced ranks last
 
     def redefine(self, model: ExtendedModelInfo, now: float) -> None:
         if model.rate_limit != self.model.rate_limit:
             self.limiter = ModelLimiter(model.rate_limit, previous=self.limiter)
         self.model = model
         self.unit_cost = cost_per_token(model.cost)
+        self.rank_cost = _INFINITY if self.unit_cost is None else self.unit_cost
         self.updated_at = utc_from_timestamp(now)
 
     def snapshot(self, key: str) -> EnhancedModelRegistryEntry:
@@ -282,6 +286,7 @@ class EnhancedModelRegistry:
         self._cond = threading.Condition(self._lock)  # acquire(wait=True) sleeps on it
         self._waiters: dict[str, deque[_Waiter]] = {}
         self._budgets: dict[tuple[str | None, str], BudgetState] = {}
+        self._day: tuple[float, float, date] = (0.0, 0.0, date(1970, 1, 1))
         self._save_lock = threading.Lock()  # orders whole saves; never taken while holding _lock
         self._records: dict[str, _Record] = {}
         self._version = 0  # bumped by every change; autosave writes when it differs from _saved_version
@@ -572,9 +577,8 @@ class EnhancedModelRegistry:
             usage.cached_input_tokens,
             usage.cache_write_tokens,
         )
-        stamp = utc_from_timestamp(now)
         record.history.add(
-            stamp.date(),
+            self._utc_day(now),
             usage.input_tokens,
             usage.output_tokens,
             usage.cached_input_tokens,
@@ -584,12 +588,21 @@ class EnhancedModelRegistry:
         events: list[tuple[str, dict[str, Any]]] = []
         for budget in self._budgets.values():
             if budget.applies(key):
-                budget.roll(stamp)
+                budget.roll(utc_from_timestamp(now))
                 for event in budget.charge(cost):
                     payload = {"key": budget.key, "period": budget.period, "limit": budget.limit, "spent": budget.spent}
                     events.append((event, payload))
         self._version += 1
         return record.usage.total_cost, events
+
+    def _utc_day(self, now: float) -> date:
+        # The UTC date of `now`, cached for the current day: building a datetime per request is measurable.
+        start, end, day = self._day
+        if not start <= now < end:
+            day = utc_from_timestamp(now).date()
+            start = (now // 86_400) * 86_400
+            self._day = (start, start + 86_400, day)
+        return day
 
     def _emit_usage(
         self, key: str, usage: _Usage, cost: Decimal, total: Decimal, budget_events: list[tuple[str, dict[str, Any]]]
@@ -1026,7 +1039,7 @@ class EnhancedModelRegistry:
         with self._lock:
             ranked = top(
                 self._records.items(),
-                lambda item: (item[1].unit_cost is None, item[1].unit_cost or 0),
+                lambda item: item[1].rank_cost,
                 limit,
                 descending=False,
             )
