@@ -64,6 +64,7 @@ from .schemas import (
     item_label,
     merge_arguments,
     model_key,
+    shallow_copy,
     utc_from_timestamp,
     validate_or_raise,
 )
@@ -96,32 +97,19 @@ def _copy_value(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-_M = TypeVar("_M", ModelCost, RateLimitConfig, ModelPerformanceMetrics)
+_P = TypeVar("_P", ModelCost, ServiceTierPrices)
+_clone = shallow_copy
 
 
-def _clone(model: _M) -> _M:
-    # A shallow copy is independent for these: every field value is immutable (Decimal, int, str, datetime).
-    return construct_trusted(type(model), dict(model.__dict__))
-
-
-def _clone_cost(cost: ModelCost) -> ModelCost:
-    fields = dict(cost.__dict__)
-    if cost.tiers is not None:
-        fields["tiers"] = [_clone_any(t) for t in cost.tiers]
-    if cost.service_tiers is not None:
-        fields["service_tiers"] = {name: _clone_service(p) for name, p in cost.service_tiers.items()}
-    return construct_trusted(ModelCost, fields)
-
-
-def _clone_any(model: Any) -> Any:
-    return construct_trusted(type(model), dict(model.__dict__))
-
-
-def _clone_service(prices: ServiceTierPrices) -> ServiceTierPrices:
+def _clone_prices(prices: _P) -> _P:
+    # Prices hold containers (tiers, service tiers): those are copied one level down too.
     fields = dict(prices.__dict__)
     if prices.tiers is not None:
-        fields["tiers"] = [_clone_any(t) for t in prices.tiers]
-    return construct_trusted(ServiceTierPrices, fields)
+        fields["tiers"] = [_clone(tier) for tier in prices.tiers]
+    service = fields.get("service_tiers")
+    if service is not None:
+        fields["service_tiers"] = {name: _clone_prices(tier) for name, tier in service.items()}
+    return construct_trusted(type(prices), fields)
 
 
 def _validated_instance(item: object) -> bool:
@@ -147,7 +135,7 @@ def _own_copy(model: ExtendedModelInfo) -> ExtendedModelInfo:
     fields = dict(model.__dict__)
     fields["capabilities"] = list(model.capabilities)
     fields["metadata"] = _copy_value(model.metadata)
-    fields["cost"] = None if model.cost is None else _clone_cost(model.cost)
+    fields["cost"] = None if model.cost is None else _clone_prices(model.cost)
     fields["rate_limit"] = None if model.rate_limit is None else _clone(model.rate_limit)
     return construct_trusted(ExtendedModelInfo, fields)
 
@@ -208,7 +196,7 @@ class _Record:
                 "context_window": model.context_window,
                 "max_tokens": model.max_tokens,
                 "capabilities": list(model.capabilities),
-                "cost": None if model.cost is None else _clone_cost(model.cost),
+                "cost": None if model.cost is None else _clone_prices(model.cost),
                 "rate_limit": None if model.rate_limit is None else _clone(model.rate_limit),
                 "metadata": _copy_value(model.metadata),
                 "status": model.status,

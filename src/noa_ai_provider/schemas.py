@@ -72,6 +72,7 @@ __all__ = [
     "item_label",
     "merge_arguments",
     "model_key",
+    "shallow_copy",
     "utc_from_timestamp",
     "validate_models",
     "validate_or_raise",
@@ -195,6 +196,12 @@ def construct_trusted(cls: type[_S], fields: dict[str, Any]) -> _S:
     object.__setattr__(obj, "__pydantic_extra__", None)
     object.__setattr__(obj, "__pydantic_private__", None)
     return obj
+
+
+def shallow_copy(model: _S) -> _S:
+    """A copy of a validated model sharing its field values: independent when they are all immutable (Decimal,
+    int, str, datetime, enums); containers inside are shared."""
+    return construct_trusted(type(model), dict(model.__dict__))
 
 
 def field_names(schema: type[BaseModel]) -> dict[str, str]:
