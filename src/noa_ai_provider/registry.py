@@ -98,14 +98,13 @@ def _copy_value(value: Any) -> Any:
 
 
 _P = TypeVar("_P", ModelCost, ServiceTierPrices)
-_clone = shallow_copy
 
 
 def _clone_prices(prices: _P) -> _P:
     # Prices hold containers (tiers, service tiers): those are copied one level down too.
     fields = dict(prices.__dict__)
     if prices.tiers is not None:
-        fields["tiers"] = [_clone(tier) for tier in prices.tiers]
+        fields["tiers"] = [shallow_copy(tier) for tier in prices.tiers]
     service = fields.get("service_tiers")
     if service is not None:
         fields["service_tiers"] = {name: _clone_prices(tier) for name, tier in service.items()}
@@ -136,7 +135,7 @@ def _own_copy(model: ExtendedModelInfo) -> ExtendedModelInfo:
     fields["capabilities"] = list(model.capabilities)
     fields["metadata"] = _copy_value(model.metadata)
     fields["cost"] = None if model.cost is None else _clone_prices(model.cost)
-    fields["rate_limit"] = None if model.rate_limit is None else _clone(model.rate_limit)
+    fields["rate_limit"] = None if model.rate_limit is None else shallow_copy(model.rate_limit)
     return construct_trusted(ExtendedModelInfo, fields)
 
 
@@ -197,7 +196,7 @@ class _Record:
                 "max_tokens": model.max_tokens,
                 "capabilities": list(model.capabilities),
                 "cost": None if model.cost is None else _clone_prices(model.cost),
-                "rate_limit": None if model.rate_limit is None else _clone(model.rate_limit),
+                "rate_limit": None if model.rate_limit is None else shallow_copy(model.rate_limit),
                 "metadata": _copy_value(model.metadata),
                 "status": model.status,
                 "key": key,
@@ -206,7 +205,7 @@ class _Record:
                 "last_accessed": self.last_accessed,
                 "access_count": self.access_count,
                 "usage_stats": self.usage.snapshot(_currency(model)),
-                "performance_metrics": None if self.metrics is None else _clone(self.metrics),
+                "performance_metrics": None if self.metrics is None else shallow_copy(self.metrics),
             },
         )
 
