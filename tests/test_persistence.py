@@ -140,7 +140,8 @@ def test_save_failure_raises_keeps_the_old_file_and_stays_dirty(
             with pytest.raises(PersistenceError, match=r"r\.json: cannot write: No space left"):
                 reg.save()
         assert path.read_bytes() == old
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.json.lock"]
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json", "r.json.bak", "r.json.lock"]
+        assert (tmp_path / "r.json.bak").read_bytes() == old  # no temporary file left, the backup is the old file
         assert reg.dirty
         reg.save()  # the next save writes what the failed one could not
         assert not reg.dirty
@@ -317,3 +318,73 @@ def test_async_twins(tmp_path: Path) -> None:
     import asyncio
 
     assert asyncio.run(_async_round_trip(tmp_path / "r.json")) == 1
+
+
+def test_every_save_keeps_the_previous_snapshot_as_bak(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    with make(path) as reg:
+        reg.register_model(GPT4)
+        reg.save()
+        first = path.read_bytes()
+        assert not (tmp_path / "r.json.bak").exists()
+        reg.record_usage(K_GPT, 1, 1)
+        reg.save()
+        assert (tmp_path / "r.json.bak").read_bytes() == first
+        assert path.read_bytes() != first
+
+
+def test_load_recover_falls_back_to_the_backup(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    with make(path) as reg:
+        reg.register_model(GPT4)
+        reg.record_usage(K_GPT, 1500, 800)
+        reg.save()
+        reg.record_usage(K_GPT, 1, 1)
+        reg.save()
+    path.write_text('{"models": [')  # torn or corrupted by something else
+    with make(path) as fresh:
+        with pytest.raises(PersistenceError, match="invalid JSON"):
+            fresh.load()
+        assert fresh.list_models() == []
+        assert fresh.load(recover=True) == 1  # the snapshot before the last save
+        assert fresh.get_usage_stats(K_GPT).request_count == 1  # type: ignore[union-attr]
+    (tmp_path / "r.json.bak").write_text("also broken")
+    with make(path) as fresh, pytest.raises(PersistenceError, match=r"r\.json\.bak"):
+        fresh.load(recover=True)
+
+
+def test_leftover_temporary_files_are_removed_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    leftover = tmp_path / ".r.json.abc123.tmp"
+    leftover.write_text("half a snapshot")
+    unrelated = tmp_path / ".other.json.abc123.tmp"
+    unrelated.write_text("not ours")
+    with make(path):
+        pass
+    assert not leftover.exists()
+    assert unrelated.exists()
+
+
+def test_a_failing_autosave_emits_save_failed_and_keeps_the_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "r.json"
+    failures: list[dict[str, object]] = []
+    reg = make(path, auto_save=True, auto_save_interval=0.02)
+    reg.on("save-failed", lambda sender, **payload: failures.append(payload))
+
+    def full_disk(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "fsync", full_disk)
+        reg.register_model(GPT4)
+        deadline = time.monotonic() + 5
+        while not failures and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert failures
+    assert failures[0]["path"] == str(path)
+    assert isinstance(failures[0]["error"], PersistenceError)
+    assert reg.dirty
+    reg.close()  # saves what is pending, now that the disk has room
+    assert json.loads(path.read_text())["models"][0]["key"] == K_GPT

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -36,10 +37,13 @@ __all__ = [
     "FORMAT_VERSION",
     "AutoSaver",
     "atomic_write_text",
+    "backup_path",
     "decode_entries",
     "decode_history",
     "encode_entries",
+    "keep_backup",
     "locked",
+    "remove_leftovers",
 ]
 
 logger = logging.getLogger("noa_ai_provider.persistence")
@@ -184,6 +188,49 @@ def atomic_write_text(path: Path, text: str) -> None:
         if tmp_name is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp_name)
+
+
+def backup_path(path: Path) -> Path:
+    """Where the previous snapshot is kept: ``<path>.bak``."""
+    return path.with_name(path.name + ".bak")
+
+
+def keep_backup(path: Path) -> None:
+    """Make ``<path>.bak`` the current ``path`` (before it is replaced), atomically and without copying: a hard
+    link under a temporary name, renamed over the old backup. Nothing happens when ``path`` does not exist; a
+    filesystem without hard links gets a copy. Raises :class:`PersistenceError`."""
+    if not path.exists():
+        return
+    bak = backup_path(path)
+    tmp = path.with_name(f".{path.name}.bak.{os.getpid()}.tmp")
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        try:
+            os.link(path, tmp)
+        except OSError:
+            shutil.copy2(path, tmp)
+        os.replace(tmp, bak)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise PersistenceError(f"{bak}: cannot keep the previous snapshot: {exc.strerror or exc}") from exc
+
+
+def remove_leftovers(path: Path) -> list[Path]:
+    """Remove temporary files that crashed writers of ``path`` left in its folder; return them.
+
+    Call it holding :func:`locked` (a live writer holds the lock while its temporary file exists).
+    """
+    removed: list[Path] = []
+    folder = path.parent
+    if not folder.is_dir():
+        return removed
+    for leftover in folder.glob(f".{path.name}.*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+            removed.append(leftover)
+    return removed
 
 
 def _fsync_dir(folder: Path) -> None:

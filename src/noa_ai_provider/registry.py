@@ -39,7 +39,17 @@ from .errors import (
 )
 from .events import EventBus, Handler
 from .headers import ProviderLimits, parse_rate_limit_headers
-from .persistence import AutoSaver, atomic_write_text, decode_entries, decode_history, encode_entries, locked
+from .persistence import (
+    AutoSaver,
+    atomic_write_text,
+    backup_path,
+    decode_entries,
+    decode_history,
+    encode_entries,
+    keep_backup,
+    locked,
+    remove_leftovers,
+)
 from .ratelimit import ModelLimiter
 from .reservation import Reservation
 from .schemas import (
@@ -281,6 +291,9 @@ class EnhancedModelRegistry:
         self._events = EventBus()
         self._closed = False
         self._autosaver: AutoSaver | None = None
+        if self.persistence_path.parent.is_dir():
+            with locked(self.persistence_path):
+                remove_leftovers(self.persistence_path)  # temporary files of writers that crashed
         if self.config.auto_load_config:
             self.load_from_config()
         if self.config.auto_save:
@@ -1143,6 +1156,7 @@ class EnhancedModelRegistry:
             version, entries, history = self._entries_for_save()
             text = encode_entries(entries, utc_from_timestamp(self._now()), history)
             with locked(path):
+                keep_backup(path)  # the previous good snapshot survives as <path>.bak
                 atomic_write_text(path, text)
             with self._lock:
                 self._saved_version = max(self._saved_version, version)
@@ -1150,24 +1164,47 @@ class EnhancedModelRegistry:
 
     def _save_if_dirty(self) -> None:
         if self.dirty:
-            self.save()
+            try:
+                self.save()
+            except PersistenceError as exc:
+                # The changes stay pending (still dirty): the next tick, or close(), tries again.
+                self._events.emit(self, "save-failed", path=str(self.persistence_path), error=exc)
+                raise
 
-    def load(self) -> int:
+    def load(self, *, recover: bool = False) -> int:
         """Read ``persistence_path``: add or replace its models by key (usage stats, metrics and bookkeeping
         included), keeping the others. Returns the number of models read; a missing file reads 0.
 
-        A corrupt file raises :class:`PersistenceError` naming the file and position and changes nothing. Emits
-        ``registry-loaded`` with ``path, model_count``.
+        A corrupt file raises :class:`PersistenceError` naming the file and position and changes nothing. With
+        ``recover=True`` the previous snapshot ``<path>.bak`` (kept by every save) is read instead, and only when
+        both are unreadable does it raise. Emits ``registry-loaded`` with ``path, model_count``.
         """
         path = self.persistence_path
-        text = jsonio.read_text(path)
-        if text is None:
+        try:
+            read = self._read_snapshot(path)
+        except PersistenceError:
+            if not recover:
+                raise
+            path = backup_path(path)
+            read = self._read_snapshot(path)
+        if read is None:
             return 0
-        data = jsonio.loads(text, str(path), error=PersistenceError)
-        items = decode_entries(data, str(path), error=PersistenceError)
-        self._apply(items, decode_history(data, str(path), error=PersistenceError))
+        items, history = read
+        self._apply(items, history)
         self._events.emit(self, "registry-loaded", path=str(path), model_count=len(items))
         return len(items)
+
+    @staticmethod
+    def _read_snapshot(
+        path: Path,
+    ) -> tuple[list[EnhancedModelRegistryEntry | ExtendedModelInfo], list[UsageHistoryEntry]] | None:
+        text = jsonio.read_text(path)
+        if text is None:
+            return None
+        data = jsonio.loads(text, str(path), error=PersistenceError)
+        return decode_entries(data, str(path), error=PersistenceError), decode_history(
+            data, str(path), error=PersistenceError
+        )
 
     def _apply(
         self, items: list[EnhancedModelRegistryEntry | ExtendedModelInfo], history: Sequence[UsageHistoryEntry] = ()
