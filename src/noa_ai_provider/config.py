@@ -6,6 +6,10 @@ nothing, with errors that name the file, the model's index and id, and the field
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +17,9 @@ from . import jsonio
 from .errors import ConfigError, PersistenceError
 from .schemas import ExtendedModelInfo, validate_models
 
-__all__ = ["MAX_CONFIG_BYTES", "bundled_config_path", "parse_models_config", "read_models_config"]
+__all__ = ["MAX_CONFIG_BYTES", "ConfigWatcher", "bundled_config_path", "parse_models_config", "read_models_config"]
+
+logger = logging.getLogger("noa_ai_provider.config")
 
 MAX_CONFIG_BYTES = 32 * 1024 * 1024
 """Config files larger than this are refused (a catalogue of every model known today is ~4 MB)."""
@@ -55,3 +61,74 @@ def bundled_config_path() -> Path:
     if installed.is_file():
         return installed
     return here.parents[1] / "config" / "models-config.json"
+
+
+def _signature(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+class ConfigWatcher:
+    """Polls a models-config file and calls ``on_change`` once a change has settled.
+
+    Polling (``os.stat`` every ``interval`` seconds) rather than inotify: no extra dependency, and it sees both
+    in-place writes and editors' write-then-rename (the inode changes), on every filesystem including network
+    ones. A burst of writes is applied once: the file must look the same for ``debounce`` seconds first.
+    ``on_change`` runs in the watcher's named daemon thread; its exceptions are logged and the watching goes on.
+    Use :meth:`stop` or a ``with`` block to end it.
+    """
+
+    def __init__(
+        self, path: str | Path, on_change: Callable[[], None], *, interval: float = 0.5, debounce: float = 0.2
+    ) -> None:
+        if interval <= 0 or debounce < 0:
+            raise ValueError("interval must be > 0 and debounce >= 0")
+        self.path = Path(path)
+        self._on_change = on_change
+        self._interval = interval
+        self._debounce = debounce
+        self._stop = threading.Event()
+        self._seen = _signature(self.path)
+        self._thread = threading.Thread(target=self._run, name="noa-registry-config-watcher", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            current = _signature(self.path)
+            if current == self._seen:
+                continue
+            # Settle: wait until the file stops changing (a writer may still be at it).
+            while not self._stop.wait(self._debounce):
+                later = _signature(self.path)
+                if later == current:
+                    break
+                current = later
+            if self._stop.is_set():
+                return
+            self._seen = current
+            if current is None:
+                continue  # gone for now (mid-rename, or deleted): wait for it to come back
+            try:
+                self._on_change()
+            except Exception:
+                logger.exception("reloading %s failed", self.path)
+
+    @property
+    def alive(self) -> bool:
+        """Whether the watcher thread runs."""
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop watching and wait for the thread (idempotent)."""
+        self._stop.set()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+
+    def __enter__(self) -> ConfigWatcher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

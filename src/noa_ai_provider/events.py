@@ -33,6 +33,8 @@ EVENTS: dict[str, str] = {
     "registry-saved": "the registry was written; payload: path",
     "registry-loaded": "a saved registry was read; payload: path, model_count",
     "rate-limited": "acquire refused a request or made it wait; payload: key, limit, retry_after",
+    "config-reloaded": "a watched models-config file was applied; payload: path, added, updated, removed (keys)",
+    "config-reload-failed": "a watched models-config file was invalid and changed nothing; payload: path, error",
     "save-failed": "an autosave (or the save at close) failed; the changes stay pending; payload: path, error",
     "budget-warning": "a budget's spend reached its warn_at share; payload: key (None: global), period, limit, spent",
     "budget-exceeded": "a budget's spend passed its limit; payload: key (None: global), period, limit, spent",

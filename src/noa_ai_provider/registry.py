@@ -25,7 +25,7 @@ from typing import Any, NamedTuple, Self, TypeVar, overload
 
 from . import jsonio
 from .budget import PERIODS, BudgetState
-from .config import read_models_config
+from .config import ConfigWatcher, read_models_config
 from .cost import UsageCounters, UsageHistory, check_token_count, cost_per_token, request_cost, worst_case_cost
 from .errors import (
     BudgetExceededError,
@@ -284,6 +284,10 @@ class EnhancedModelRegistry:
         self._waiters: dict[str, deque[_Waiter]] = {}
         self._budgets: dict[tuple[str | None, str], BudgetState] = {}
         self._day: tuple[float, float, date] = (0.0, 0.0, date(1970, 1, 1))
+        self._config_keys: dict[Path, set[str]] = {}  # per models-config file, the keys it defined
+        self._watchers: list[ConfigWatcher] = []
+        self._retired_cost: dict[str, Decimal] = {}  # usage of models a config reload removed, by currency
+        self._retired_counts = [0, 0, 0]  # their input tokens, output tokens, requests
         self._save_lock = threading.Lock()  # orders whole saves; never taken while holding _lock
         self._records: dict[str, _Record] = {}
         self._version = 0  # bumped by every change; autosave writes when it differs from _saved_version
@@ -327,6 +331,8 @@ class EnhancedModelRegistry:
             return
         self._closed = True
         _OPEN.discard(self)
+        for watcher in self._watchers:
+            watcher.stop()
         if self._autosaver is not None:
             self._autosaver.stop()
             self._save_if_dirty()
@@ -1096,6 +1102,12 @@ class EnhancedModelRegistry:
                 currency = _currency(model)
                 by_currency[currency] = by_currency.get(currency, Decimal(0)) + usage.total_cost
             count = len(self._records)
+            for currency, cost in self._retired_cost.items():
+                total += cost
+                by_currency[currency] = by_currency.get(currency, Decimal(0)) + cost
+            tokens_in += self._retired_counts[0]
+            tokens_out += self._retired_counts[1]
+            requests += self._retired_counts[2]
         return EnhancedRegistryStatistics.model_construct(
             total_models=count,
             provider_counts=providers,
@@ -1248,8 +1260,83 @@ class EnhancedModelRegistry:
         path = Path(config_path) if config_path is not None else self.models_config_path
         models = read_models_config(path)
         self._put_models(models)
+        with self._lock:  # what this file defined, so that a reload knows what it removed
+            self._config_keys[path.resolve()] = {model_key(m.provider, m.id) for m in models}
         self._events.emit(self, "config-loaded", path=str(path), model_count=len(models))
         return len(models)
+
+    def watch_config(
+        self, path: str | Path | None = None, *, interval: float = 0.5, debounce: float = 0.2
+    ) -> ConfigWatcher:
+        """Reload the models-config file at ``path`` (default ``models_config_path``) whenever it changes.
+
+        A polling thread notices in-place writes and editors' write-then-rename, and waits until a burst of
+        writes settles (``debounce`` seconds). Each change is applied atomically: added models are registered,
+        changed ones updated, and models the file no longer defines unregistered; models that stay keep their
+        usage stats and metrics, and the cost and tokens of removed ones still count in :meth:`get_statistics`.
+        A file that fails validation changes nothing and emits ``config-reload-failed`` (``path, error``); a
+        good one emits ``config-reloaded`` (``path, added, updated, removed``). When the file was not loaded
+        before, it is loaded now. Stop it with ``.stop()``, a ``with`` block, or :meth:`close`.
+        """
+        target = Path(path) if path is not None else self.models_config_path
+        with self._lock:
+            known = target.resolve() in self._config_keys
+        if not known:
+            self._reload_config(target)
+        watcher = ConfigWatcher(target, lambda: self._reload_config(target), interval=interval, debounce=debounce)
+        self._watchers.append(watcher)
+        return watcher
+
+    def _reload_config(self, path: Path) -> None:
+        try:
+            models = read_models_config(path)
+        except (ConfigError, PersistenceError) as exc:
+            self._events.emit(self, "config-reload-failed", path=str(path), error=exc)
+            return
+        wanted = {model_key(m.provider, m.id): m for m in models}
+        added: list[str] = []
+        updated: list[str] = []
+        removed: list[str] = []
+        events: list[tuple[str, str, EnhancedModelRegistryEntry | None]] = []
+        with self._lock:
+            resolved = path.resolve()
+            before = self._config_keys.get(resolved, set())
+            now = self._now()
+            for key, model in wanted.items():
+                record = self._records.get(key)
+                if record is None:
+                    record = self._records[key] = _Record(model, now)
+                    added.append(key)
+                    events.append(("model-registered", key, record.snapshot(key)))
+                elif record.model.model_dump() != model.model_dump():
+                    record.redefine(model, now)
+                    updated.append(key)
+                    events.append(("model-updated", key, record.snapshot(key)))
+                    self._wake(key)
+            for key in before - wanted.keys():
+                record = self._records.pop(key, None)
+                if record is not None:
+                    self._retire(record)
+                    removed.append(key)
+                    events.append(("model-unregistered", key, None))
+                    self._wake(key)
+            self._config_keys[resolved] = set(wanted)
+            self._version += 1
+        for event, key, snapshot in events:
+            if event == "model-unregistered":
+                self._events.emit(self, event, key=key)
+            else:
+                self._events.emit(self, event, key=key, model=snapshot)
+        self._events.emit(self, "config-reloaded", path=str(path), added=added, updated=updated, removed=removed)
+
+    def _retire(self, record: _Record) -> None:
+        # Under the lock: a model removed by a config reload leaves its usage in the registry's totals.
+        usage = record.usage
+        currency = _currency(record.model)
+        self._retired_cost[currency] = self._retired_cost.get(currency, Decimal(0)) + usage.total_cost
+        self._retired_counts[0] += usage.total_input_tokens
+        self._retired_counts[1] += usage.total_output_tokens
+        self._retired_counts[2] += usage.request_count
 
     def export_to_json(self) -> str:
         """A full backup as JSON text: models, usage stats, metrics and bookkeeping (exact decimals)."""
