@@ -388,3 +388,18 @@ def test_a_failing_autosave_emits_save_failed_and_keeps_the_changes(
     assert reg.dirty
     reg.close()  # saves what is pending, now that the disk has room
     assert json.loads(path.read_text())["models"][0]["key"] == K_GPT
+
+
+def test_a_symlinked_path_is_written_through_to_its_target(tmp_path: Path) -> None:
+    real = tmp_path / "real" / "registry.json"
+    real.parent.mkdir()
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    with make(link) as reg:
+        reg.register_model(GPT4)
+        reg.save()
+        reg.record_usage(K_GPT, 1, 1)
+        reg.save()
+    assert link.is_symlink()
+    assert json.loads(real.read_text())["models"][0]["usageStats"]["requestCount"] == 1
+    assert (real.parent / "registry.json.bak").exists()

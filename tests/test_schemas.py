@@ -178,3 +178,10 @@ def test_entry_requires_aware_datetimes() -> None:
     )
     with pytest.raises(ConfigError, match="registeredAt"):
         validate_or_raise(EnhancedModelRegistryEntry, data)
+
+
+def test_integers_beyond_sane_bounds_are_rejected() -> None:
+    with pytest.raises(ConfigError, match="contextWindow: Input should be less than or equal to"):
+        check(model(contextWindow=2**64))
+    with pytest.raises(ConfigError, match=r"rateLimit\.requestsPerMinute"):
+        check(model(rateLimit={"requestsPerMinute": 10**30}))

@@ -168,6 +168,8 @@ def atomic_write_text(path: Path, text: str) -> None:
     ``os.replace``-s it over ``path`` and fsyncs the folder. The temporary file is removed on any failure, and the
     old file is then untouched. Raises :class:`PersistenceError` naming the file.
     """
+    if path.is_symlink():
+        path = path.resolve()  # write through the link to its target: replacing the link would cut it
     folder = path.parent
     tmp_name: str | None = None
     try:
@@ -199,6 +201,8 @@ def keep_backup(path: Path) -> None:
     """Make ``<path>.bak`` the current ``path`` (before it is replaced), atomically and without copying: a hard
     link under a temporary name, renamed over the old backup. Nothing happens when ``path`` does not exist; a
     filesystem without hard links gets a copy. Raises :class:`PersistenceError`."""
+    if path.is_symlink():
+        path = path.resolve()
     if not path.exists():
         return
     bak = backup_path(path)

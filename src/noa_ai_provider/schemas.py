@@ -152,8 +152,10 @@ def _real_number(value: object) -> object:
 
 NonNegativeFloat = Annotated[float, BeforeValidator(_real_number), Field(ge=0, allow_inf_nan=False)]
 Fraction = Annotated[float, BeforeValidator(_real_number), Field(ge=0, le=1, allow_inf_nan=False)]
-PositiveInt = Annotated[int, Strict(), Field(gt=0)]
-NonNegativeInt = Annotated[int, Strict(), Field(ge=0)]
+MAX_INT = 2**63 - 1
+"""The largest integer accepted in a definition or a saved file (a signed 64-bit integer)."""
+PositiveInt = Annotated[int, Strict(), Field(gt=0, le=MAX_INT)]
+NonNegativeInt = Annotated[int, Strict(), Field(ge=0, le=MAX_INT)]
 NonEmptyStr = Annotated[str, Strict(), Field(min_length=1)]
 Version = Annotated[str, Strict(), AfterValidator(validate_version)]
 
