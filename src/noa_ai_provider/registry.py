@@ -13,6 +13,7 @@ import atexit
 import contextlib
 import copy
 import logging
+import os
 import threading
 import time
 import weakref
@@ -221,6 +222,16 @@ class _Record:
 
 
 _OPEN: weakref.WeakSet[EnhancedModelRegistry] = weakref.WeakSet()
+_ALL: weakref.WeakSet[EnhancedModelRegistry] = weakref.WeakSet()  # for fork safety
+
+
+def _after_fork_in_child() -> None:
+    for registry in list(_ALL):
+        registry._reinit_after_fork()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 @atexit.register
@@ -295,6 +306,7 @@ class EnhancedModelRegistry:
         self._events = EventBus()
         self._closed = False
         self._autosaver: AutoSaver | None = None
+        _ALL.add(self)
         if self.persistence_path.parent.is_dir():
             with locked(self.persistence_path):
                 remove_leftovers(self.persistence_path)  # temporary files of writers that crashed
@@ -336,6 +348,18 @@ class EnhancedModelRegistry:
         if self._autosaver is not None:
             self._autosaver.stop()
             self._save_if_dirty()
+
+    def _reinit_after_fork(self) -> None:
+        # In a forked child only the forking thread exists: a lock another thread held at the fork would stay
+        # held forever, waiters belong to threads that are gone, and the autosave thread did not come along.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._save_lock = threading.Lock()
+        self._waiters = {}
+        self._watchers = []
+        if self._autosaver is not None and not self._closed:
+            self._autosaver = AutoSaver(self._save_if_dirty, self.config.auto_save_interval)
+            self._autosaver.start()
 
     def __enter__(self) -> Self:
         return self
