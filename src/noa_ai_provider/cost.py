@@ -245,6 +245,12 @@ class UsageHistory:
         totals[4] += 1
         totals[5] = _CTX.add(totals[5], cost)
 
+    def copy(self) -> UsageHistory:
+        """An independent copy (the day totals are copied, not shared)."""
+        other = UsageHistory()
+        other._days = {day: totals.copy() for day, totals in self._days.items()}
+        return other
+
     def cost_between(self, start: date | None, end: date | None) -> Decimal:
         """The cost recorded on days in ``[start, end)`` (open bounds when ``None``)."""
         total = Decimal(0)

@@ -194,31 +194,57 @@ class _Record:
         self.updated_at = utc_from_timestamp(now)
 
     def snapshot(self, key: str) -> EnhancedModelRegistryEntry:
-        # Everything in here was validated when it came in; only containers and nested models are copied.
-        model = self.model
-        return construct_trusted(
-            EnhancedModelRegistryEntry,
-            {
-                "id": model.id,
-                "name": model.name,
-                "provider": model.provider,
-                "version": model.version,
-                "context_window": model.context_window,
-                "max_tokens": model.max_tokens,
-                "capabilities": list(model.capabilities),
-                "cost": None if model.cost is None else _clone_prices(model.cost),
-                "rate_limit": None if model.rate_limit is None else shallow_copy(model.rate_limit),
-                "metadata": _copy_value(model.metadata),
-                "status": model.status,
-                "key": key,
-                "registered_at": self.registered_at,
-                "updated_at": self.updated_at,
-                "last_accessed": self.last_accessed,
-                "access_count": self.access_count,
-                "usage_stats": self.usage.snapshot(_currency(model)),
-                "performance_metrics": None if self.metrics is None else shallow_copy(self.metrics),
-            },
+        return _make_entry(*self.capture(key))
+
+    def capture(self, key: str) -> tuple[Any, ...]:
+        # The record's state at this instant, cheaply (under the registry's lock): the model and metrics objects
+        # are never changed in place (changes replace them), so they are shared; the counters are copied.
+        return (
+            key,
+            self.model,
+            self.registered_at,
+            self.updated_at,
+            self.last_accessed,
+            self.access_count,
+            self.usage.snapshot(_currency(self.model)),
+            self.metrics,
         )
+
+
+def _make_entry(
+    key: str,
+    model: ExtendedModelInfo,
+    registered_at: datetime,
+    updated_at: datetime,
+    last_accessed: datetime | None,
+    access_count: int,
+    usage_stats: ModelUsageStats,
+    metrics: ModelPerformanceMetrics | None,
+) -> EnhancedModelRegistryEntry:
+    # Everything in here was validated when it came in; only containers and nested models are copied.
+    return construct_trusted(
+        EnhancedModelRegistryEntry,
+        {
+            "id": model.id,
+            "name": model.name,
+            "provider": model.provider,
+            "version": model.version,
+            "context_window": model.context_window,
+            "max_tokens": model.max_tokens,
+            "capabilities": list(model.capabilities),
+            "cost": None if model.cost is None else _clone_prices(model.cost),
+            "rate_limit": None if model.rate_limit is None else shallow_copy(model.rate_limit),
+            "metadata": _copy_value(model.metadata),
+            "status": model.status,
+            "key": key,
+            "registered_at": registered_at,
+            "updated_at": updated_at,
+            "last_accessed": last_accessed,
+            "access_count": access_count,
+            "usage_stats": usage_stats,
+            "performance_metrics": None if metrics is None else shallow_copy(metrics),
+        },
+    )
 
 
 _OPEN: weakref.WeakSet[EnhancedModelRegistry] = weakref.WeakSet()
@@ -478,7 +504,8 @@ class EnhancedModelRegistry:
     def list_models(self) -> list[EnhancedModelRegistryEntry]:
         """Every entry, in registration order. Records no access."""
         with self._lock:
-            return [record.snapshot(key) for key, record in self._records.items()]
+            captures = [record.capture(key) for key, record in self._records.items()]
+        return [_make_entry(*capture) for capture in captures]  # built outside the lock
 
     def update_model(self, key: str, updates: Mapping[str, Any]) -> None:
         """Replace the given model fields (either spelling) and emit ``model-updated``.
@@ -1054,7 +1081,8 @@ class EnhancedModelRegistry:
         data = merge_arguments("query", query, EnhancedModelSearchQuery, filters)
         checked = validate_or_raise(EnhancedModelSearchQuery, data, "search query")
         with self._lock:
-            return [record.snapshot(key) for key, record in self._records.items() if matches(checked, record.model)]
+            captures = [record.capture(key) for key, record in self._records.items() if matches(checked, record.model)]
+        return [_make_entry(*capture) for capture in captures]
 
     def get_models_by_provider(self, provider: str) -> list[EnhancedModelRegistryEntry]:
         """Models of ``provider``, in registration order."""
@@ -1073,7 +1101,8 @@ class EnhancedModelRegistry:
                 limit,
                 descending=False,
             )
-            return [record.snapshot(key) for key, record in ranked]
+            captures = [record.capture(key) for key, record in ranked]
+        return [_make_entry(*capture) for capture in captures]
 
     def get_top_performing_models(self, limit: int | None = None) -> list[EnhancedModelRegistryEntry]:
         """Models with performance metrics, by descending seed score (see :func:`search.performance_score`)."""
@@ -1085,7 +1114,8 @@ class EnhancedModelRegistry:
                 limit,
                 descending=True,
             )
-            return [record.snapshot(key) for key, record, _ in ranked]
+            captures = [record.capture(key) for key, record, _ in ranked]
+        return [_make_entry(*capture) for capture in captures]
 
     def get_most_used_models(self, limit: int | None = None) -> list[EnhancedModelRegistryEntry]:
         """Models by descending request count; ties keep registration order."""
@@ -1096,7 +1126,8 @@ class EnhancedModelRegistry:
                 limit,
                 descending=True,
             )
-            return [record.snapshot(key) for key, record in ranked]
+            captures = [record.capture(key) for key, record in ranked]
+        return [_make_entry(*capture) for capture in captures]
 
     # ------------------------------------------------------------------ statistics and performance
 
@@ -1175,10 +1206,15 @@ class EnhancedModelRegistry:
     # ------------------------------------------------------------------ persistence
 
     def _entries_for_save(self) -> tuple[int, list[EnhancedModelRegistryEntry], list[UsageHistoryEntry]]:
+        # Only a cheap capture happens under the lock (about 2 µs a model); building the entries, like
+        # serialising and writing, happens outside it, so recording never waits for a save.
         with self._lock:
-            entries = [r.snapshot(k) for k, r in self._records.items()]
-            history = [h for k, r in self._records.items() for h in r.history.entries(k)]
-            return self._version, entries, history
+            captures = [r.capture(k) for k, r in self._records.items()]
+            histories = [(k, r.history.copy()) for k, r in self._records.items()]
+            version = self._version
+        entries = [_make_entry(*capture) for capture in captures]
+        history = [h for k, days in histories for h in days.entries(k)]
+        return version, entries, history
 
     def save(self) -> None:
         """Write the registry to ``persistence_path`` atomically (creating its folder); emit ``registry-saved``.
