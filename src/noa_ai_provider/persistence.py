@@ -15,6 +15,8 @@ import os
 import shutil
 import tempfile
 import threading
+import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +38,7 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "AutoSaver",
+    "Journal",
     "atomic_write_text",
     "backup_path",
     "decode_entries",
@@ -60,6 +63,7 @@ def encode_entries(
     entries: Sequence[EnhancedModelRegistryEntry],
     saved_at: datetime,
     history: Sequence[UsageHistoryEntry] = (),
+    journal_seq: int = 0,
 ) -> str:
     """The snapshot document for ``entries`` (and their daily usage ``history``) as JSON text: camelCase, exact
     decimals, no nulls."""
@@ -71,6 +75,8 @@ def encode_entries(
     }
     if history:
         doc["usageHistory"] = [h.model_dump(mode="json", by_alias=True) for h in history]
+    if journal_seq:
+        doc["journalSeq"] = journal_seq  # the journal's records up to this one are folded in
     # Compact: with an indent the standard library falls back to its pure-Python encoder (about 4x slower).
     return jsonio.dumps(doc, indent=None)
 
@@ -92,7 +98,7 @@ def decode_entries(
     source, the model's index and id and the field path) on anything invalid; nothing is partially returned.
     """
     if isinstance(data, dict):
-        unknown = set(data) - {"format", "formatVersion", "savedAt", "models", "usageHistory"}
+        unknown = set(data) - {"format", "formatVersion", "savedAt", "models", "usageHistory", "journalSeq"}
         if unknown:
             raise error(f"{source}: unknown top-level field(s) {sorted(unknown)}")
         if data.get("format", FORMAT) != FORMAT:
@@ -293,3 +299,78 @@ class AutoSaver:
         self._stop.set()
         if self._started and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
+
+
+class Journal:
+    """An append-only log of usage records next to the snapshot: ``<persistence_path>.journal``, one JSON object
+    a line, each with a sequence number ``seq``.
+
+    :meth:`append` writes a line and fsyncs it (at most every ``fsync_interval`` seconds; 0 means every line)
+    before returning. :meth:`read` returns the lines after a sequence number, ignoring a torn last line.
+    :meth:`truncate_through` drops the lines a saved snapshot already holds. Thread-safe.
+    """
+
+    def __init__(self, path: Path, fsync_interval: float = 0.0) -> None:
+        self.path = path
+        self.fsync_interval = fsync_interval
+        self._lock = threading.Lock()
+        self._handle: Any = None
+        self._last_sync = 0.0
+
+    def append(self, line: dict[str, Any]) -> None:
+        """Write ``line`` durably (see the class doc). Raises :class:`PersistenceError`."""
+        text = jsonio.dumps(line, indent=None) + "\n"
+        with self._lock:
+            try:
+                if self._handle is None:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open on purpose
+                    # Closed with the journal even when nobody calls close() (a registry never closed).
+                    weakref.finalize(self, self._handle.close)
+                self._handle.write(text)
+                self._handle.flush()
+                now = time.monotonic()
+                if self.fsync_interval <= 0 or now - self._last_sync >= self.fsync_interval:
+                    os.fsync(self._handle.fileno())
+                    self._last_sync = now
+            except OSError as exc:
+                raise PersistenceError(f"{self.path}: cannot append: {exc.strerror or exc}") from exc
+
+    def read(self, after: int = 0) -> list[dict[str, Any]]:
+        """The lines with ``seq > after``, in file order. A torn (unparsable) last line is ignored; an unparsable
+        line before it raises :class:`PersistenceError` naming the line."""
+        text = jsonio.read_text(self.path)
+        if not text:
+            return []
+        lines = text.split("\n")
+        out = []
+        for number, raw in enumerate(lines, start=1):
+            if not raw.strip():
+                continue
+            try:
+                line = jsonio.loads(raw, f"{self.path}: line {number}", error=PersistenceError)
+            except PersistenceError:
+                if number >= len(lines) - 1:  # the last line (a torn append): ignored
+                    break
+                raise
+            if not isinstance(line, dict) or not isinstance(line.get("seq"), int):
+                raise PersistenceError(f"{self.path}: line {number}: not a journal record")
+            if line["seq"] > after:
+                out.append(line)
+        return out
+
+    def truncate_through(self, seq: int) -> None:
+        """Drop the lines with ``seq <= seq`` (a snapshot holding them was written). Raises PersistenceError."""
+        with self._lock:
+            keep = self.read(seq)
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None
+            atomic_write_text(self.path, "".join(jsonio.dumps(line, indent=None) + "\n" for line in keep))
+
+    def close(self) -> None:
+        """Close the file (appending opens it again)."""
+        with self._lock:
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None

@@ -42,6 +42,7 @@ from .events import EventBus, Handler
 from .headers import ProviderLimits, parse_rate_limit_headers
 from .persistence import (
     AutoSaver,
+    Journal,
     atomic_write_text,
     backup_path,
     decode_entries,
@@ -292,6 +293,8 @@ class EnhancedModelRegistry:
         models_config_path: str | Path | None = None,
         auto_load_config: bool | None = None,
         clock: Callable[[], float] = time.time,
+        durability: str = "snapshot",
+        journal_fsync_interval: float = 0.0,
     ) -> None:
         settings: dict[str, Any] = {}
         if isinstance(config, EnhancedModelRegistryConfig):
@@ -316,6 +319,20 @@ class EnhancedModelRegistry:
         if not callable(clock):
             raise TypeError("clock must be a callable returning seconds since the epoch")
         self._clock = clock
+        if durability not in ("snapshot", "journal"):
+            raise ConfigError(f"durability must be 'snapshot' or 'journal', got {durability!r}")
+        if isinstance(journal_fsync_interval, bool) or not journal_fsync_interval >= 0:
+            raise ConfigError(f"journal_fsync_interval must be a number >= 0, got {journal_fsync_interval!r}")
+        # With a journal every usage record is appended (and fsynced) to <path>.journal before it returns.
+        self._journal = (
+            Journal(
+                self.config.persistence_path.with_name(self.config.persistence_path.name + ".journal"),
+                float(journal_fsync_interval),
+            )
+            if durability == "journal"
+            else None
+        )
+        self._seq = 0  # the last journal sequence number given out
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)  # acquire(wait=True) sleeps on it
         self._waiters: dict[str, deque[_Waiter]] = {}
@@ -374,6 +391,8 @@ class EnhancedModelRegistry:
         if self._autosaver is not None:
             self._autosaver.stop()
             self._save_if_dirty()
+        if self._journal is not None:
+            self._journal.close()
 
     def _reinit_after_fork(self) -> None:
         # In a forked child only the forking thread exists: a lock another thread held at the fork would stay
@@ -605,8 +624,34 @@ class EnhancedModelRegistry:
             cost = self._price(key, record, usage)
             record.limiter.record(now, usage.input_tokens, usage.output_tokens)
             total, budget_events = self._charge(key, record, usage, cost, now)
+            seq = self._next_seq()
+        self._journal_usage(seq, key, usage, cost, now)
         self._emit_usage(key, usage, cost, total, budget_events)
         return cost
+
+    def _next_seq(self) -> int:
+        # Under the lock.
+        if self._journal is None:
+            return 0
+        self._seq += 1
+        return self._seq
+
+    def _journal_usage(self, seq: int, key: str, usage: _Usage, cost: Decimal, now: float) -> None:
+        # Outside the registry's lock: the append and its fsync must not stop other threads.
+        if self._journal is not None:
+            self._journal.append(
+                {
+                    "seq": seq,
+                    "key": key,
+                    "at": now,
+                    "inputTokens": usage.input_tokens,
+                    "outputTokens": usage.output_tokens,
+                    "cachedInputTokens": usage.cached_input_tokens,
+                    "cacheWriteTokens": usage.cache_write_tokens,
+                    "success": usage.success,
+                    "cost": cost,
+                }
+            )
 
     def _price(self, key: str, record: _Record, usage: _Usage) -> Decimal:
         cost = record.model.cost
@@ -984,6 +1029,8 @@ class EnhancedModelRegistry:
             reservation.cost = cost
             reservation.state = "committed"
             self._wake(key)
+            seq = self._next_seq()
+        self._journal_usage(seq, key, usage, cost, now)
         self._emit_usage(key, usage, cost, total, budget_events)
         return cost
 
@@ -1205,16 +1252,17 @@ class EnhancedModelRegistry:
 
     # ------------------------------------------------------------------ persistence
 
-    def _entries_for_save(self) -> tuple[int, list[EnhancedModelRegistryEntry], list[UsageHistoryEntry]]:
+    def _entries_for_save(self) -> tuple[int, list[EnhancedModelRegistryEntry], list[UsageHistoryEntry], int]:
         # Only a cheap capture happens under the lock (about 2 µs a model); building the entries, like
         # serialising and writing, happens outside it, so recording never waits for a save.
         with self._lock:
             captures = [r.capture(k) for k, r in self._records.items()]
             histories = [(k, r.history.copy()) for k, r in self._records.items()]
             version = self._version
+            seq = self._seq  # every journal record up to this one is in the captured state
         entries = [_make_entry(*capture) for capture in captures]
         history = [h for k, days in histories for h in days.entries(k)]
-        return version, entries, history
+        return version, entries, history, seq
 
     def save(self) -> None:
         """Write the registry to ``persistence_path`` atomically (creating its folder); emit ``registry-saved``.
@@ -1225,11 +1273,15 @@ class EnhancedModelRegistry:
         """
         path = self.persistence_path
         with self._save_lock:
-            version, entries, history = self._entries_for_save()
-            text = encode_entries(entries, utc_from_timestamp(self._now()), history)
+            version, entries, history, seq = self._entries_for_save()
+            text = encode_entries(entries, utc_from_timestamp(self._now()), history, seq)
             with locked(path):
                 keep_backup(path)  # the previous good snapshot survives as <path>.bak
                 atomic_write_text(path, text)
+                if self._journal is not None:
+                    # Folded into the snapshot: drop them (a crash before this replays nothing twice: the
+                    # snapshot's journalSeq says which records it holds).
+                    self._journal.truncate_through(seq)
             with self._lock:
                 self._saved_version = max(self._saved_version, version)
         self._events.emit(self, "registry-saved", path=str(path))
@@ -1259,24 +1311,50 @@ class EnhancedModelRegistry:
                 raise
             path = backup_path(path)
             read = self._read_snapshot(path)
+        items, history, folded = read if read is not None else ([], [], 0)
+        if items:
+            self._apply(items, history)
+        if self._journal is not None:
+            self._replay(self._journal.read(folded), folded)
         if read is None:
             return 0
-        items, history = read
-        self._apply(items, history)
         self._events.emit(self, "registry-loaded", path=str(path), model_count=len(items))
         return len(items)
+
+    def _replay(self, lines: list[dict[str, Any]], folded: int) -> None:
+        # Journal records newer than the snapshot: counted again as they were recorded (their cost included).
+        with self._lock:
+            self._seq = max(self._seq, folded)
+            for line in lines:
+                self._seq = max(self._seq, line["seq"])
+                record = self._records.get(line["key"])
+                if record is None:
+                    continue  # a model no longer defined: nothing to add it to
+                usage = _Usage(
+                    line["inputTokens"],
+                    line["outputTokens"],
+                    bool(line["success"]),
+                    line["cachedInputTokens"],
+                    line["cacheWriteTokens"],
+                    None,
+                )
+                self._charge(line["key"], record, usage, Decimal(str(line["cost"])), float(line["at"]))
+            if lines:
+                self._version += 1
 
     @staticmethod
     def _read_snapshot(
         path: Path,
-    ) -> tuple[list[EnhancedModelRegistryEntry | ExtendedModelInfo], list[UsageHistoryEntry]] | None:
+    ) -> tuple[list[EnhancedModelRegistryEntry | ExtendedModelInfo], list[UsageHistoryEntry], int] | None:
         text = jsonio.read_text(path)
         if text is None:
             return None
         data = jsonio.loads(text, str(path), error=PersistenceError)
-        return decode_entries(data, str(path), error=PersistenceError), decode_history(
-            data, str(path), error=PersistenceError
-        )
+        folded = data.get("journalSeq", 0) if isinstance(data, dict) else 0
+        if isinstance(folded, bool) or not isinstance(folded, int) or folded < 0:
+            raise PersistenceError(f"{path}: journalSeq: not a non-negative integer")
+        entries = decode_entries(data, str(path), error=PersistenceError)
+        return entries, decode_history(data, str(path), error=PersistenceError), folded
 
     def _apply(
         self, items: list[EnhancedModelRegistryEntry | ExtendedModelInfo], history: Sequence[UsageHistoryEntry] = ()
@@ -1400,7 +1478,7 @@ class EnhancedModelRegistry:
 
     def export_to_json(self) -> str:
         """A full backup as JSON text: models, usage stats, metrics and bookkeeping (exact decimals)."""
-        _, entries, history = self._entries_for_save()
+        _, entries, history, _ = self._entries_for_save()
         return encode_entries(entries, utc_from_timestamp(self._now()), history)
 
     def import_from_json(self, json_text: str) -> int:

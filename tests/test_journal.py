@@ -1,0 +1,102 @@
+"""durability="journal": every usage record is in <path>.journal before record_usage returns; load() replays what
+the snapshot does not hold; save() folds the journal in and truncates it; a torn last line is ignored."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from noa_ai_provider import ConfigError, EnhancedModelRegistry, PersistenceError
+from noa_ai_provider.persistence import Journal
+
+from .samples import GPT4
+
+KEY = "openai:gpt-4-turbo-preview"
+
+
+def make(path: Path) -> EnhancedModelRegistry:
+    return EnhancedModelRegistry(persistence_path=path, auto_save=False, durability="journal")
+
+
+def test_records_are_journaled_before_returning_and_replayed(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    reg = make(path)
+    reg.register_model(GPT4)
+    reg.save()  # the model itself lives in the snapshot
+    reg.record_usage(KEY, 1500, 800)
+    reg.record_usage(KEY, 100, 0, success=False)
+    lines = (tmp_path / "r.json.journal").read_text().splitlines()
+    assert [json.loads(line)["seq"] for line in lines] == [1, 2]
+    # The process dies here without saving: a new one gets everything back from the journal.
+    fresh = make(path)
+    assert fresh.load() == 1
+    stats = fresh.get_usage_stats(KEY)
+    assert stats is not None
+    assert (stats.request_count, stats.failed_requests, stats.total_cost) == (2, 1, Decimal("0.040"))
+    assert fresh.get_usage_history()[0].requests == 2
+
+
+def test_save_folds_the_journal_in_and_truncates_it(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    reg = make(path)
+    reg.register_model(GPT4)
+    for _ in range(3):
+        reg.record_usage(KEY, 1000, 0)
+    reg.save()
+    assert (tmp_path / "r.json.journal").read_text() == ""
+    assert json.loads(path.read_text())["journalSeq"] == 3
+    reg.record_usage(KEY, 1000, 0)
+    fresh = make(path)
+    fresh.load()
+    assert fresh.get_usage_stats(KEY).request_count == 4  # type: ignore[union-attr]
+
+
+def test_a_crash_between_snapshot_and_truncation_counts_nothing_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "r.json"
+    reg = make(path)
+    reg.register_model(GPT4)
+    reg.record_usage(KEY, 1000, 0)
+    reg.record_usage(KEY, 1000, 0)
+
+    def crash(self: Journal, seq: int) -> None:
+        raise PersistenceError("killed right after os.replace")
+
+    monkeypatch.setattr(Journal, "truncate_through", crash)
+    with pytest.raises(PersistenceError):
+        reg.save()
+    monkeypatch.undo()
+    assert len((tmp_path / "r.json.journal").read_text().splitlines()) == 2  # still there
+    fresh = make(path)
+    fresh.load()
+    assert fresh.get_usage_stats(KEY).request_count == 2  # type: ignore[union-attr]
+
+
+def test_a_torn_last_line_is_ignored_and_a_corrupt_earlier_one_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    reg = make(path)
+    reg.register_model(GPT4)
+    reg.save()
+    reg.record_usage(KEY, 1000, 0)
+    journal = tmp_path / "r.json.journal"
+    with journal.open("a") as handle:
+        handle.write('{"seq": 2, "key": "openai:gpt-4-turbo-pre')  # killed mid-append
+    fresh = make(path)
+    fresh.load()
+    assert fresh.get_usage_stats(KEY).request_count == 1  # type: ignore[union-attr]
+    journal.write_text("garbage\n" + journal.read_text())
+    with pytest.raises(PersistenceError, match="line 1"):
+        make(path).load()
+
+
+def test_bad_durability_settings_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="durability"):
+        EnhancedModelRegistry(persistence_path=tmp_path / "r.json", auto_save=False, durability="wal")
+    with pytest.raises(ConfigError, match="journal_fsync_interval"):
+        EnhancedModelRegistry(
+            persistence_path=tmp_path / "r.json", auto_save=False, durability="journal", journal_fsync_interval=-1
+        )
