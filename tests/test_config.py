@@ -124,3 +124,13 @@ def test_async_load_from_config(registry: EnhancedModelRegistry, tmp_path: Path)
     import asyncio
 
     assert asyncio.run(_aload(registry, write(tmp_path / "c.json", [GPT4]))) == 1
+
+
+def test_the_size_cap_is_configurable_on_the_registry(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.json", [GPT4])
+    with EnhancedModelRegistry(persistence_path=tmp_path / "r.json", auto_save=False, max_config_bytes=100) as reg:
+        with pytest.raises(PersistenceError, match="100-byte limit"):
+            reg.load_from_config(path)
+        assert reg.list_models() == []
+    with pytest.raises(ConfigError, match="max_config_bytes"):
+        EnhancedModelRegistry(persistence_path=tmp_path / "r.json", auto_save=False, max_config_bytes=0)

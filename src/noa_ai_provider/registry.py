@@ -26,7 +26,7 @@ from typing import Any, NamedTuple, Self, TypeVar, overload
 
 from . import jsonio
 from .budget import PERIODS, BudgetState
-from .config import ConfigWatcher, read_models_config
+from .config import MAX_CONFIG_BYTES, ConfigWatcher, read_models_config
 from .cost import UsageCounters, UsageHistory, check_token_count, cost_per_token, request_cost, worst_case_cost
 from .errors import (
     BudgetExceededError,
@@ -295,6 +295,7 @@ class EnhancedModelRegistry:
         clock: Callable[[], float] = time.time,
         durability: str = "snapshot",
         journal_fsync_interval: float = 0.0,
+        max_config_bytes: int = MAX_CONFIG_BYTES,
     ) -> None:
         settings: dict[str, Any] = {}
         if isinstance(config, EnhancedModelRegistryConfig):
@@ -333,6 +334,9 @@ class EnhancedModelRegistry:
             else None
         )
         self._seq = 0  # the last journal sequence number given out
+        if isinstance(max_config_bytes, bool) or not isinstance(max_config_bytes, int) or max_config_bytes <= 0:
+            raise ConfigError(f"max_config_bytes must be a positive integer, got {max_config_bytes!r}")
+        self._max_config_bytes = max_config_bytes  # models-config files larger than this are refused
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)  # acquire(wait=True) sleeps on it
         self._waiters: dict[str, deque[_Waiter]] = {}
@@ -1396,7 +1400,7 @@ class EnhancedModelRegistry:
         key are replaced and keep their usage; others stay. Emits the model events, then ``config-loaded``.
         """
         path = Path(config_path) if config_path is not None else self.models_config_path
-        models = read_models_config(path)
+        models = read_models_config(path, self._max_config_bytes)
         self._put_models(models)
         with self._lock:  # what this file defined, so that a reload knows what it removed
             self._config_keys[path.resolve()] = {model_key(m.provider, m.id) for m in models}
@@ -1427,7 +1431,7 @@ class EnhancedModelRegistry:
 
     def _reload_config(self, path: Path) -> None:
         try:
-            models = read_models_config(path)
+            models = read_models_config(path, self._max_config_bytes)
         except (ConfigError, PersistenceError) as exc:
             self._events.emit(self, "config-reload-failed", path=str(path), error=exc)
             return
