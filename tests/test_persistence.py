@@ -403,3 +403,9 @@ def test_a_symlinked_path_is_written_through_to_its_target(tmp_path: Path) -> No
     assert link.is_symlink()
     assert json.loads(real.read_text())["models"][0]["usageStats"]["requestCount"] == 1
     assert (real.parent / "registry.json.bak").exists()
+
+
+def test_opening_a_registry_writes_nothing(tmp_path: Path) -> None:
+    with make(tmp_path / "r.json") as reg:
+        reg.register_model(GPT4)
+    assert list(tmp_path.iterdir()) == []

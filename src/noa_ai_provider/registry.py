@@ -354,9 +354,10 @@ class EnhancedModelRegistry:
         self._closed = False
         self._autosaver: AutoSaver | None = None
         _ALL.add(self)
-        if self.persistence_path.parent.is_dir():
-            with locked(self.persistence_path):
-                remove_leftovers(self.persistence_path)  # temporary files of writers that crashed
+        path = self.persistence_path
+        if path.parent.is_dir() and any(path.parent.glob(f".{path.name}.*.tmp")):
+            with locked(path):  # only then: opening a registry must not litter folders with lock files
+                remove_leftovers(path)  # temporary files of writers that crashed
         if self.config.auto_load_config:
             self.load_from_config()
         if self.config.auto_save:
