@@ -51,18 +51,26 @@ def parse_duration(text: str) -> float:
     (360.0, 0.02, 3723.5, 0.5)
     """
     text = text.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        if not math.isfinite(seconds) or seconds < 0:
+    seconds = _number(text, "not a duration")
+    if seconds is not None:
+        if seconds < 0:
             raise InvalidUsageError(f"not a duration: {text!r}")
         return seconds
     parts = _DURATION.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
         raise InvalidUsageError(f"not a duration: {text!r}")
     return round(sum(float(n) * _UNIT[u] for n, u in parts), 6)
+
+
+def _number(text: str, problem: str) -> float | None:
+    # A plain number of seconds (None when the text is not a number); inf and nan are refused.
+    try:
+        seconds = float(text)
+    except ValueError:
+        return None
+    if not math.isfinite(seconds):
+        raise InvalidUsageError(f"{problem}: {text!r}")
+    return seconds
 
 
 def _rfc3339(text: str) -> float:
@@ -77,13 +85,8 @@ def _rfc3339(text: str) -> float:
 
 def _retry_after(text: str, now: float) -> float:
     text = text.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        pass
-    else:
-        if not math.isfinite(seconds):
-            raise InvalidUsageError(f"header retry-after: not a finite number of seconds: {text!r}")
+    seconds = _number(text, "header retry-after: not a finite number of seconds")
+    if seconds is not None:
         return max(seconds, 0.0)
     try:
         return max(parsedate_to_datetime(text).timestamp() - now, 0.0)

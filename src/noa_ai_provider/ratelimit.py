@@ -159,10 +159,15 @@ class TrailingWindow:
             entry = self.add(now, amount, pending=True)
             assert entry is not None
             return entry
-        entry = [now, amount, self._head_seq + len(entries), self]
+        return self._append_pending(now, amount)
+
+    def _append_pending(self, stamp: float, amount: int) -> Entry:
+        entries = self._entries
+        entry: Entry = [stamp, amount, self._head_seq + len(entries), self]
         entries.append(entry)
         self._total += amount
         self._pending += amount
+        # Open reservations are never trimmed; only the entry cap can call for work.
         if len(entries) - self._zeros > self.max_entries:
             self._trim()
         return entry
@@ -200,14 +205,7 @@ class TrailingWindow:
                 return None
             stamp = last[_TS]  # the clock stepped back: keep the log sorted (counts a little longer)
         if pending:
-            entry: Entry = [stamp, amount, self._head_seq + len(entries), self]
-            entries.append(entry)
-            self._total += amount
-            self._pending += amount
-            # Open reservations are never trimmed; only the entry cap can call for work.
-            if len(entries) - self._zeros > self.max_entries:
-                self._trim()
-            return entry
+            return self._append_pending(stamp, amount)
         if amount > 0:
             entries.append((stamp, amount))
             self._total += amount

@@ -151,6 +151,12 @@ def _own_copy(model: ExtendedModelInfo) -> ExtendedModelInfo:
     return construct_trusted(ExtendedModelInfo, fields)
 
 
+def _rank_cost(model: ExtendedModelInfo) -> Decimal:
+    # Ranked on often and changed only with the definition, so kept per record; an unpriced model ranks last.
+    unit = cost_per_token(model.cost)
+    return _INFINITY if unit is None else unit
+
+
 def _currency(model: ExtendedModelInfo) -> str:
     return "USD" if model.cost is None else model.cost.currency
 
@@ -167,7 +173,6 @@ class _Record:
         "model",
         "rank_cost",
         "registered_at",
-        "unit_cost",
         "updated_at",
         "usage",
     )
@@ -183,15 +188,13 @@ class _Record:
         self.history = UsageHistory()
         self.metrics: ModelPerformanceMetrics | None = None
         self.limiter = ModelLimiter(model.rate_limit)
-        self.unit_cost = cost_per_token(model.cost)  # ranked on often, changes only with the definition
-        self.rank_cost = _INFINITY if self.unit_cost is None else self.unit_cost  # unpriced ranks last
+        self.rank_cost = _rank_cost(model)
 
     def redefine(self, model: ExtendedModelInfo, now: float) -> None:
         if model.rate_limit != self.model.rate_limit:
             self.limiter = ModelLimiter(model.rate_limit, previous=self.limiter)
         self.model = model
-        self.unit_cost = cost_per_token(model.cost)
-        self.rank_cost = _INFINITY if self.unit_cost is None else self.unit_cost
+        self.rank_cost = _rank_cost(model)
         self.updated_at = utc_from_timestamp(now)
 
     def snapshot(self, key: str) -> EnhancedModelRegistryEntry:
