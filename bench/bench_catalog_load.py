@@ -38,17 +38,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CATALOG = Path(__file__).resolve().parents[2] / "shared" / "data" / "litellm-model-prices.json"
-TARGET = 3.0
+from _common import add_catalog_argument  # also makes the package importable
+from noa_ai_provider import EnhancedModelRegistry, jsonio
+from noa_ai_provider.importers import load_litellm_catalog
 
-try:
-    from noa_ai_provider import EnhancedModelRegistry, jsonio
-    from noa_ai_provider.importers import load_litellm_catalog
-except ImportError:  # running from a checkout without the package installed
-    sys.path.insert(0, str(REPO_ROOT / "src"))
-    from noa_ai_provider import EnhancedModelRegistry, jsonio
-    from noa_ai_provider.importers import load_litellm_catalog
+TARGET = 3.0
 
 
 class LiteLLMEntry(BaseModel):
@@ -181,12 +175,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument(
-        "--catalog",
-        type=Path,
-        default=DEFAULT_CATALOG,
-        help=f"LiteLLM's model_prices_and_context_window.json (default: {DEFAULT_CATALOG})",
-    )
+    add_catalog_argument(parser)
     parser.add_argument("--repeats", type=int, default=9, help="runs of each step (default: 9)")
     parser.add_argument("--check", action="store_true", help="exit 1 when a ratio is over the target")
     args = parser.parse_args(argv)

@@ -45,18 +45,11 @@ from typing import Any
 # LiteLLM fetches its price map from GitHub at import unless told to use the copy it ships.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CATALOG = Path(__file__).resolve().parents[2] / "shared" / "data" / "litellm-model-prices.json"
 
-try:
-    import noa_ai_provider
-    from noa_ai_provider import EnhancedModelRegistry
-    from noa_ai_provider.cost import request_cost
-except ImportError:  # running from a checkout without the package installed
-    sys.path.insert(0, str(REPO_ROOT / "src"))
-    import noa_ai_provider
-    from noa_ai_provider import EnhancedModelRegistry
-    from noa_ai_provider.cost import request_cost
+import noa_ai_provider
+from _common import add_catalog_argument, cpu_model  # also makes the package importable
+from noa_ai_provider import EnhancedModelRegistry
+from noa_ai_provider.cost import request_cost
 
 TARGET_RATIO = 20.0
 
@@ -270,16 +263,6 @@ def profile(call: Callable[[], Any], ops: int, top: int) -> str:
 # --------------------------------------------------------------------------- report
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def version_of(name: str) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -403,12 +386,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument(
-        "--catalog",
-        type=Path,
-        default=DEFAULT_CATALOG,
-        help=f"LiteLLM's model_prices_and_context_window.json (default: {DEFAULT_CATALOG})",
-    )
+    add_catalog_argument(parser)
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 repeats of about 50 ms")
     parser.add_argument("--repeats", type=int, default=None, help="repeats per variant, median taken (default: 9)")
     parser.add_argument("--target-ms", type=float, default=None, help="time per repeat and variant (default: 300)")

@@ -41,17 +41,10 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-try:
-    import noa_ai_provider
-    from noa_ai_provider import EnhancedModelRegistry, RateLimitCheck, RateLimitConfig, RateLimitExceeded
-    from noa_ai_provider.ratelimit import ModelLimiter
-except ImportError:  # running from a checkout without the package installed
-    sys.path.insert(0, str(REPO_ROOT / "src"))
-    import noa_ai_provider
-    from noa_ai_provider import EnhancedModelRegistry, RateLimitCheck, RateLimitConfig, RateLimitExceeded
-    from noa_ai_provider.ratelimit import ModelLimiter
+import noa_ai_provider
+from _common import cpu_model  # also makes the package importable
+from noa_ai_provider import EnhancedModelRegistry, RateLimitCheck, RateLimitConfig, RateLimitExceeded
+from noa_ai_provider.ratelimit import ModelLimiter
 
 try:
     import limits
@@ -531,16 +524,6 @@ def contrast_atomic(out: list[str]) -> None:
         "limit before hitting them avoids the waste in one thread, but test-then-hit is two steps: another thread "
         "can take the capacity in between.\n"
     )
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def machine_lines() -> list[str]:

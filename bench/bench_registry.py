@@ -39,16 +39,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CATALOG = Path(__file__).resolve().parents[2] / "shared" / "data" / "litellm-model-prices.json"
-
-try:
-    import noa_ai_provider
-    from noa_ai_provider import EnhancedModelRegistry, ExtendedModelInfo
-except ImportError:  # running from a checkout without the package installed
-    sys.path.insert(0, str(REPO_ROOT / "src"))
-    import noa_ai_provider
-    from noa_ai_provider import EnhancedModelRegistry, ExtendedModelInfo
+import noa_ai_provider
+from _common import add_catalog_argument, cpu_model  # also makes the package importable
+from noa_ai_provider import EnhancedModelRegistry, ExtendedModelInfo
 
 # --------------------------------------------------------------------------- catalogue conversion
 
@@ -167,16 +160,6 @@ def load_catalogue(path: Path, rate_limited_share: float, rng: random.Random) ->
 
 
 # --------------------------------------------------------------------------- machine
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def rss_bytes() -> int | None:
@@ -623,12 +606,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument(
-        "--catalog",
-        type=Path,
-        default=DEFAULT_CATALOG,
-        help=f"LiteLLM's model_prices_and_context_window.json (default: {DEFAULT_CATALOG})",
-    )
+    add_catalog_argument(parser)
     parser.add_argument("--quick", action="store_true", help="a fast smoke run with fewer iterations")
     parser.add_argument("--seed", type=int, default=1234, help="random seed (default: 1234)")
     parser.add_argument(

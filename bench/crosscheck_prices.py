@@ -48,16 +48,10 @@ from typing import Any
 # catalogue this script reads by default (checked below).
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CATALOG = Path(__file__).resolve().parents[2] / "shared" / "data" / "litellm-model-prices.json"
 
-try:
-    import noa_ai_provider
-    from noa_ai_provider import EnhancedModelRegistry
-except ImportError:  # running from a checkout without the package installed
-    sys.path.insert(0, str(REPO_ROOT / "src"))
-    import noa_ai_provider
-    from noa_ai_provider import EnhancedModelRegistry
+import noa_ai_provider
+from _common import add_catalog_argument  # also makes the package importable
+from noa_ai_provider import EnhancedModelRegistry
 
 try:
     import genai_prices
@@ -1054,12 +1048,7 @@ def report(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument(
-        "--catalog",
-        type=Path,
-        default=DEFAULT_CATALOG,
-        help=f"LiteLLM's model_prices_and_context_window.json (default: {DEFAULT_CATALOG})",
-    )
+    add_catalog_argument(parser)
     parser.add_argument("--no-litellm", action="store_true", help="skip LiteLLM's cost_per_token as a third opinion")
     parser.add_argument("--examples", type=int, default=4, metavar="N", help="examples per mismatch kind (default: 4)")
     parser.add_argument("--all-litellm", action="store_true", help="list every noa/LiteLLM difference")
