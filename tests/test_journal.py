@@ -29,7 +29,9 @@ def test_records_are_journaled_before_returning_and_replayed(tmp_path: Path) -> 
     reg.record_usage(KEY, 1500, 800)
     reg.record_usage(KEY, 100, 0, success=False)
     lines = (tmp_path / "r.json.journal").read_text().splitlines()
-    assert [json.loads(line)["seq"] for line in lines] == [1, 2]
+    records = [json.loads(line) for line in lines]
+    assert [r["seq"] for r in records] == [2, 3]  # after batch 1, the save; one sequence per writer
+    assert len({r["writer"] for r in records}) == 1
     # The process dies here without saving: a new one gets everything back from the journal.
     fresh = make(path)
     assert fresh.load() == 1
@@ -47,7 +49,8 @@ def test_save_folds_the_journal_in_and_truncates_it(tmp_path: Path) -> None:
         reg.record_usage(KEY, 1000, 0)
     reg.save()
     assert (tmp_path / "r.json.journal").read_text() == ""
-    assert json.loads(path.read_text())["journalSeq"] == 3
+    # The snapshot's watermark for this writer covers the three records (seqs 1-3) and the batch (4).
+    assert [mark["seq"] for mark in json.loads(path.read_text())["writers"].values()] == [4]
     reg.record_usage(KEY, 1000, 0)
     fresh = make(path)
     fresh.load()
@@ -63,10 +66,10 @@ def test_a_crash_between_snapshot_and_truncation_counts_nothing_twice(
     reg.record_usage(KEY, 1000, 0)
     reg.record_usage(KEY, 1000, 0)
 
-    def crash(self: Journal, seq: int) -> None:
+    def crash(self: Journal, marks: object) -> None:
         raise PersistenceError("killed right after os.replace")
 
-    monkeypatch.setattr(Journal, "truncate_through", crash)
+    monkeypatch.setattr(Journal, "truncate", crash)
     with pytest.raises(PersistenceError):
         reg.save()
     monkeypatch.undo()
@@ -84,7 +87,7 @@ def test_a_torn_last_line_is_ignored_and_a_corrupt_earlier_one_is_an_error(tmp_p
     reg.record_usage(KEY, 1000, 0)
     journal = tmp_path / "r.json.journal"
     with journal.open("a") as handle:
-        handle.write('{"seq": 2, "key": "openai:gpt-4-turbo-pre')  # killed mid-append
+        handle.write('{"writer": "1-ab", "seq": 2, "key": "openai:gpt-4-turbo-pre')  # killed mid-append
     fresh = make(path)
     fresh.load()
     assert fresh.get_usage_stats(KEY).request_count == 1  # type: ignore[union-attr]

@@ -182,6 +182,24 @@ class UsageCounters:
         else:
             self.failed_requests += 1
 
+    def add_counters(self, other: UsageCounters, sign: int = 1) -> None:
+        """Add (``sign=-1``: take away) every counter of ``other``; ``last_reset`` stays. Merging another writer's
+        requests, or dropping a parent's unsaved ones in a forked child."""
+        self.total_input_tokens += sign * other.total_input_tokens
+        self.total_output_tokens += sign * other.total_output_tokens
+        self.total_cached_input_tokens += sign * other.total_cached_input_tokens
+        self.total_cache_write_tokens += sign * other.total_cache_write_tokens
+        self.total_cost = _CTX.add(self.total_cost, other.total_cost if sign > 0 else -other.total_cost)
+        self.request_count += sign * other.request_count
+        self.successful_requests += sign * other.successful_requests
+        self.failed_requests += sign * other.failed_requests
+
+    def copy(self) -> UsageCounters:
+        """An independent copy."""
+        other = UsageCounters(self.last_reset)
+        other.add_counters(self)
+        return other
+
     def snapshot(self, currency: str) -> ModelUsageStats:
         """An independent :class:`ModelUsageStats` with the current values."""
         return construct_trusted(
@@ -250,6 +268,21 @@ class UsageHistory:
         other = UsageHistory()
         other._days = {day: totals.copy() for day, totals in self._days.items()}
         return other
+
+    def add_history(self, other: UsageHistory, sign: int = 1) -> None:
+        """Add (``sign=-1``: take away) the day totals of ``other``; days left without requests go, and so do the
+        oldest days beyond the bound."""
+        for day, totals in other._days.items():
+            mine = self._days.get(day)
+            if mine is None:
+                mine = self._days[day] = [0, 0, 0, 0, 0, Decimal(0)]
+            for i in range(5):
+                mine[i] += sign * totals[i]
+            mine[5] = _CTX.add(mine[5], totals[5] if sign > 0 else -totals[5])
+            if mine[4] <= 0:
+                del self._days[day]
+        if len(self._days) > MAX_HISTORY_DAYS:
+            self._days = dict(sorted(self._days.items())[-MAX_HISTORY_DAYS:])
 
     def cost_between(self, start: date | None, end: date | None) -> Decimal:
         """The cost recorded on days in ``[start, end)`` (open bounds when ``None``)."""

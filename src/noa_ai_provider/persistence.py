@@ -17,16 +17,22 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: appends are then serialised only within a process
+    fcntl = None  # type: ignore[assignment]
+
 from . import jsonio
 from .errors import ConfigError, PersistenceError
 from .schemas import (
+    MAX_INT,
     EnhancedModelRegistryEntry,
     ExtendedModelInfo,
     UsageHistoryEntry,
@@ -38,14 +44,18 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "AutoSaver",
+    "FileStamp",
     "Journal",
     "atomic_write_text",
     "backup_path",
     "decode_entries",
     "decode_history",
+    "decode_meta",
     "encode_entries",
+    "file_stamp",
     "keep_backup",
     "locked",
+    "read_stamped",
     "remove_leftovers",
 ]
 
@@ -63,10 +73,12 @@ def encode_entries(
     entries: Sequence[EnhancedModelRegistryEntry],
     saved_at: datetime,
     history: Sequence[UsageHistoryEntry] = (),
-    journal_seq: int = 0,
+    writers: Mapping[str, tuple[int, datetime]] | None = None,
+    removed: Mapping[str, datetime] | None = None,
 ) -> str:
     """The snapshot document for ``entries`` (and their daily usage ``history``) as JSON text: camelCase, exact
-    decimals, no nulls."""
+    decimals, no nulls. ``writers`` (each writer's newest saved batch and when) and ``removed`` (tombstones) are
+    what lets several processes merge into one file (see :mod:`noa_ai_provider.merge`)."""
     doc: dict[str, Any] = {
         "format": FORMAT,
         "formatVersion": FORMAT_VERSION,
@@ -75,8 +87,10 @@ def encode_entries(
     }
     if history:
         doc["usageHistory"] = [h.model_dump(mode="json", by_alias=True) for h in history]
-    if journal_seq:
-        doc["journalSeq"] = journal_seq  # the journal's records up to this one are folded in
+    if writers:
+        doc["writers"] = {w: {"seq": seq, "savedAt": at.isoformat()} for w, (seq, at) in writers.items()}
+    if removed:
+        doc["removed"] = {key: at.isoformat() for key, at in removed.items()}
     # Compact: with an indent the standard library falls back to its pure-Python encoder (about 4x slower).
     return jsonio.dumps(doc, indent=None)
 
@@ -98,7 +112,7 @@ def decode_entries(
     source, the model's index and id and the field path) on anything invalid; nothing is partially returned.
     """
     if isinstance(data, dict):
-        unknown = set(data) - {"format", "formatVersion", "savedAt", "models", "usageHistory", "journalSeq"}
+        unknown = set(data) - {"format", "formatVersion", "savedAt", "models", "usageHistory", "writers", "removed"}
         if unknown:
             raise error(f"{source}: unknown top-level field(s) {sorted(unknown)}")
         if data.get("format", FORMAT) != FORMAT:
@@ -145,6 +159,38 @@ def decode_history(data: Any, source: str, error: type[Exception] = PersistenceE
         except ConfigError as exc:
             raise error(str(exc)) from None
     return out
+
+
+def decode_meta(
+    data: Any, source: str, error: type[Exception] = PersistenceError
+) -> tuple[dict[str, tuple[int, datetime]], dict[str, datetime]]:
+    """The validated ``writers`` watermarks and ``removed`` tombstones of a parsed snapshot (empty when absent)."""
+    if not isinstance(data, dict):
+        return {}, {}
+    writers: dict[str, tuple[int, datetime]] = {}
+    raw = data.get("writers", {})
+    if not isinstance(raw, dict):
+        raise error(f"{source}: writers: expected an object, got {type(raw).__name__}")
+    for writer, mark in raw.items():
+        seq = mark.get("seq") if isinstance(mark, dict) else None
+        if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_INT:
+            raise error(f"{source}: writers.{writer}.seq: expected a non-negative integer")
+        writers[writer] = (seq, _stamp(mark.get("savedAt"), f"{source}: writers.{writer}.savedAt", error))
+    raw = data.get("removed", {})
+    if not isinstance(raw, dict):
+        raise error(f"{source}: removed: expected an object, got {type(raw).__name__}")
+    removed = {key: _stamp(at, f"{source}: removed.{key}", error) for key, at in raw.items()}
+    return writers, removed
+
+
+def _stamp(value: Any, where: str, error: type[Exception]) -> datetime:
+    try:
+        stamp = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        stamp = None
+    if stamp is None or stamp.tzinfo is None:
+        raise error(f"{where}: expected an ISO 8601 time with a UTC offset, got {value!r}")
+    return stamp
 
 
 @contextlib.contextmanager
@@ -196,6 +242,40 @@ def atomic_write_text(path: Path, text: str) -> None:
         if tmp_name is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp_name)
+
+
+FileStamp = tuple[int, int, int, int]
+"""A file's identity and version: device, inode, size, modification time in ns. ``os.replace`` always gives a
+new inode, so a snapshot another writer saved has another stamp."""
+
+
+def file_stamp(path: Path) -> FileStamp | None:
+    """The :data:`FileStamp` of ``path`` (following a symlink), or ``None`` when it does not exist."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise PersistenceError(f"{path}: cannot stat: {exc.strerror or exc}") from exc
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def read_stamped(path: Path) -> tuple[str, FileStamp] | None:
+    """The UTF-8 text of ``path`` and the stamp of exactly the file read; ``None`` when it does not exist.
+    Raises :class:`PersistenceError` naming the file."""
+    try:
+        with open(path, "rb") as handle:
+            st = os.fstat(handle.fileno())
+            raw = handle.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise PersistenceError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PersistenceError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    return text, (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def backup_path(path: Path) -> Path:
@@ -303,11 +383,13 @@ class AutoSaver:
 
 class Journal:
     """An append-only log of usage records next to the snapshot: ``<persistence_path>.journal``, one JSON object
-    a line, each with a sequence number ``seq``.
+    a line, each with its ``writer`` and that writer's sequence number ``seq``.
 
     :meth:`append` writes a line and fsyncs it (at most every ``fsync_interval`` seconds; 0 means every line)
-    before returning. :meth:`read` returns the lines after a sequence number, ignoring a torn last line.
-    :meth:`truncate_through` drops the lines a saved snapshot already holds. Thread-safe.
+    before returning. :meth:`read` returns the lines a snapshot does not hold yet, ignoring a torn last line.
+    :meth:`truncate` drops the lines a saved snapshot holds. Thread-safe, and safe across processes: an append
+    holds an exclusive ``flock`` on the file, and :meth:`truncate` replaces the file while holding it, so an
+    appender that waited finds the new file and appends there (no line lands in a replaced file).
     """
 
     def __init__(self, path: Path, fsync_interval: float = 0.0) -> None:
@@ -322,51 +404,68 @@ class Journal:
         text = jsonio.dumps(line, indent=None) + "\n"
         with self._lock:
             try:
-                if self._handle is None:
-                    self.path.parent.mkdir(parents=True, exist_ok=True)
-                    self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open on purpose
-                    # Closed with the journal even when nobody calls close() (a registry never closed).
-                    weakref.finalize(self, self._handle.close)
-                self._handle.write(text)
-                self._handle.flush()
-                now = time.monotonic()
-                if self.fsync_interval <= 0 or now - self._last_sync >= self.fsync_interval:
-                    os.fsync(self._handle.fileno())
-                    self._last_sync = now
+                handle = self._locked_handle()
+                try:
+                    handle.write(text)
+                    handle.flush()
+                    now = time.monotonic()
+                    if self.fsync_interval <= 0 or now - self._last_sync >= self.fsync_interval:
+                        os.fsync(handle.fileno())
+                        self._last_sync = now
+                finally:
+                    _unlock(handle)
             except OSError as exc:
                 raise PersistenceError(f"{self.path}: cannot append: {exc.strerror or exc}") from exc
 
-    def read(self, after: int = 0) -> list[dict[str, Any]]:
-        """The lines with ``seq > after``, in file order. A torn (unparsable) last line is ignored; an unparsable
-        line before it raises :class:`PersistenceError` naming the line."""
-        text = jsonio.read_text(self.path)
-        if not text:
-            return []
-        lines = text.split("\n")
-        out = []
-        for number, raw in enumerate(lines, start=1):
-            if not raw.strip():
-                continue
+    def _locked_handle(self) -> Any:
+        # The open journal, flocked, and still the file at self.path (another process may have replaced it).
+        while True:
+            if self._handle is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open on purpose
+                # Closed with the journal even when nobody calls close() (a registry never closed).
+                weakref.finalize(self, self._handle.close)
+            handle = self._handle
+            _lock(handle)
             try:
-                line = jsonio.loads(raw, f"{self.path}: line {number}", error=PersistenceError)
-            except PersistenceError:
-                if number >= len(lines) - 1:  # the last line (a torn append): ignored
-                    break
-                raise
-            if not isinstance(line, dict) or not isinstance(line.get("seq"), int):
-                raise PersistenceError(f"{self.path}: line {number}: not a journal record")
-            if line["seq"] > after:
-                out.append(line)
-        return out
+                current = os.stat(self.path).st_ino
+            except FileNotFoundError:
+                current = -1
+            if current == os.fstat(handle.fileno()).st_ino:
+                return handle
+            handle.close()  # replaced by a truncate: append to the new file
+            self._handle = None
 
-    def truncate_through(self, seq: int) -> None:
-        """Drop the lines with ``seq <= seq`` (a snapshot holding them was written). Raises PersistenceError."""
+    def read(self, marks: Mapping[str, int] | None = None) -> list[dict[str, Any]]:
+        """The lines whose ``seq`` is above their writer's mark in ``marks`` (all lines when ``None``), in file
+        order. A torn (unparsable) last line is ignored; an unparsable line before it raises
+        :class:`PersistenceError` naming the line."""
+        return _journal_lines(self.path, jsonio.read_text(self.path), marks or {})
+
+    def truncate(self, marks: Mapping[str, int]) -> None:
+        """Drop the lines at or below their writer's mark (a snapshot holding them was written). Call it holding
+        the snapshot's sidecar lock. Raises :class:`PersistenceError`."""
         with self._lock:
-            keep = self.read(seq)
-            if self._handle is not None:
-                self._handle.close()
+            try:
+                handle = self._locked_handle()
+            except OSError as exc:
+                raise PersistenceError(f"{self.path}: cannot lock: {exc.strerror or exc}") from exc
+            try:
+                keep = _journal_lines(self.path, jsonio.read_text(self.path), marks)
+                atomic_write_text(self.path, "".join(jsonio.dumps(line, indent=None) + "\n" for line in keep))
+            finally:
+                _unlock(handle)
+                handle.close()
                 self._handle = None
-            atomic_write_text(self.path, "".join(jsonio.dumps(line, indent=None) + "\n" for line in keep))
+
+    def after_fork(self) -> None:
+        """In a forked child: a lock of its own, and a file description of its own (a flock belongs to the
+        description, which parent and child would otherwise share)."""
+        self._lock = threading.Lock()
+        if self._handle is not None:
+            with contextlib.suppress(OSError):
+                self._handle.close()
+            self._handle = None
 
     def close(self) -> None:
         """Close the file (appending opens it again)."""
@@ -374,3 +473,35 @@ class Journal:
             if self._handle is not None:
                 self._handle.close()
                 self._handle = None
+
+
+def _journal_lines(path: Path, text: str | None, marks: Mapping[str, int]) -> list[dict[str, Any]]:
+    if not text:
+        return []
+    lines = text.split("\n")
+    out = []
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            line = jsonio.loads(raw, f"{path}: line {number}", error=PersistenceError)
+        except PersistenceError:
+            if number >= len(lines) - 1:  # the last line (a torn append): ignored
+                break
+            raise
+        if not (isinstance(line, dict) and isinstance(line.get("seq"), int) and isinstance(line.get("writer"), str)):
+            raise PersistenceError(f"{path}: line {number}: not a journal record")
+        if line["seq"] > marks.get(line["writer"], 0):
+            out.append(line)
+    return out
+
+
+def _lock(handle: Any) -> None:
+    if fcntl is not None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+
+
+def _unlock(handle: Any) -> None:
+    if fcntl is not None and not handle.closed:
+        with contextlib.suppress(OSError):
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

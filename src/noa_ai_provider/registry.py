@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -40,16 +41,21 @@ from .errors import (
 )
 from .events import EventBus, Handler
 from .headers import ProviderLimits, parse_rate_limit_headers
+from .merge import Batch, Definition, Delta, Row, Snapshot, merge, merge_meta, newer_metrics
 from .persistence import (
     AutoSaver,
+    FileStamp,
     Journal,
     atomic_write_text,
     backup_path,
     decode_entries,
     decode_history,
+    decode_meta,
     encode_entries,
+    file_stamp,
     keep_backup,
     locked,
+    read_stamped,
     remove_leftovers,
 )
 from .ratelimit import ModelLimiter
@@ -165,12 +171,14 @@ class _Record:
     """The registry's mutable state for one model. Only touched under the registry's lock."""
 
     __slots__ = (
+        "absolute",
         "access_count",
         "history",
         "last_accessed",
         "limiter",
         "metrics",
         "model",
+        "pending",
         "rank_cost",
         "registered_at",
         "updated_at",
@@ -189,6 +197,32 @@ class _Record:
         self.metrics: ModelPerformanceMetrics | None = None
         self.limiter = ModelLimiter(model.rate_limit)
         self.rank_cost = _rank_cost(model)
+        # What this process added since it last synchronised with the snapshot file (None: nothing), and whether
+        # its usage was reset or imported since: then the whole usage replaces the file's (see merge.py).
+        self.pending: Delta | None = None
+        self.absolute = False
+
+    def delta(self) -> Delta:
+        """The pending delta, created on first use."""
+        pending = self.pending
+        if pending is None:
+            pending = self.pending = Delta()
+        return pending
+
+    def adopt(self, row: Row) -> None:
+        """Take the saved usage and bookkeeping of ``row`` (what the file now holds), plus what is pending."""
+        if not self.absolute:
+            pending = self.pending
+            if pending is not None:
+                row.usage.add_counters(pending.usage)
+                row.history.add_history(pending.history)
+            self.usage = row.usage
+            self.history = row.history
+        self.access_count = row.access_count + (self.pending.accesses if self.pending is not None else 0)
+        if row.last_accessed is not None and (self.last_accessed is None or row.last_accessed > self.last_accessed):
+            self.last_accessed = row.last_accessed
+        self.registered_at = min(self.registered_at, row.registered_at)
+        self.metrics = newer_metrics(self.metrics, row.metrics)
 
     def redefine(self, model: ExtendedModelInfo, now: float) -> None:
         if model.rate_limit != self.model.rate_limit:
@@ -336,7 +370,16 @@ class EnhancedModelRegistry:
             if durability == "journal"
             else None
         )
-        self._seq = 0  # the last journal sequence number given out
+        # Sharing persistence_path with other processes (see merge.py): this writer's id, its last sequence
+        # number (of batches, and of journal records), batches whose save is not known to have landed, tombstones
+        # and journal folds not sealed into a batch yet, and what the file held when this process last wrote or
+        # read it (its stamp, watermarks, tombstones): while the file keeps that stamp, nobody else wrote it.
+        self._writer = _new_writer_id()
+        self._seq = 0
+        self._unacked: list[Batch] = []
+        self._removed: dict[str, datetime] = {}
+        self._folds: dict[str, int] = {}
+        self._disk: _DiskState | None = None
         if isinstance(max_config_bytes, bool) or not isinstance(max_config_bytes, int) or max_config_bytes <= 0:
             raise ConfigError(f"max_config_bytes must be a positive integer, got {max_config_bytes!r}")
         self._max_config_bytes = max_config_bytes  # models-config files larger than this are refused
@@ -410,6 +453,25 @@ class EnhancedModelRegistry:
         self._save_lock = threading.Lock()
         self._waiters = {}
         self._watchers = []
+        # The child is a writer of its own: the parent's unsaved usage stays the parent's to save, so the child
+        # drops it (from its pending deltas and from its totals) and starts its own sequence.
+        self._writer = _new_writer_id()
+        self._seq = 0
+        self._folds = {}
+        self._removed = {}
+        if self._unacked:
+            self._disk = None  # whether those landed is unknown here: merge with the file on the next save
+        self._unacked = []
+        for record in self._records.values():
+            pending = record.pending
+            if pending is not None and not record.absolute:
+                record.usage.add_counters(pending.usage, -1)
+                record.history.add_history(pending.history, -1)
+                record.access_count -= pending.accesses
+            record.pending = None
+            record.absolute = False
+        if self._journal is not None:
+            self._journal.after_fork()
         if self._autosaver is not None and not self._closed:
             self._autosaver = AutoSaver(self._save_if_dirty, self.config.auto_save_interval)
             self._autosaver.start()
@@ -521,6 +583,9 @@ class EnhancedModelRegistry:
                 return None
             record.access_count += 1
             record.last_accessed = utc_from_timestamp(self._now())
+            pending = record.delta()
+            pending.accesses += 1
+            pending.last_accessed = record.last_accessed
             self._version += 1
             return record.snapshot(key)
 
@@ -583,6 +648,7 @@ class EnhancedModelRegistry:
         with self._lock:
             removed = self._records.pop(key, None) is not None
             if removed:
+                self._removed[key] = utc_from_timestamp(self._now())  # a tombstone: other writers drop it too
                 self._version += 1
                 self._wake(key)  # its waiters learn that it is gone
         if removed:
@@ -594,6 +660,8 @@ class EnhancedModelRegistry:
         with self._lock:
             keys = list(self._records)
             self._records.clear()
+            stamp = utc_from_timestamp(self._now())
+            self._removed.update(dict.fromkeys(keys, stamp))
             if keys:
                 self._version += 1
             for key in keys:
@@ -649,6 +717,7 @@ class EnhancedModelRegistry:
         if self._journal is not None:
             self._journal.append(
                 {
+                    "writer": self._writer,
                     "seq": seq,
                     "key": key,
                     "at": now,
@@ -687,13 +756,21 @@ class EnhancedModelRegistry:
             usage.cached_input_tokens,
             usage.cache_write_tokens,
         )
+        day = self._utc_day(now)
         record.history.add(
-            self._utc_day(now),
+            day, usage.input_tokens, usage.output_tokens, usage.cached_input_tokens, usage.cache_write_tokens, cost
+        )
+        pending = record.delta()
+        pending.usage.add(
             usage.input_tokens,
             usage.output_tokens,
+            cost,
+            usage.success,
             usage.cached_input_tokens,
             usage.cache_write_tokens,
-            cost,
+        )
+        pending.history.add(
+            day, usage.input_tokens, usage.output_tokens, usage.cached_input_tokens, usage.cache_write_tokens, cost
         )
         events: list[tuple[str, dict[str, Any]]] = []
         for budget in self._budgets.values():
@@ -833,7 +910,9 @@ class EnhancedModelRegistry:
     def reset_usage_stats(self, key: str) -> None:
         """Zero the usage counters of ``key`` (not its rate-limit windows) and emit ``usage-reset``."""
         with self._lock:
-            self._get(key).usage.reset(utc_from_timestamp(self._now()))
+            record = self._get(key)
+            record.usage.reset(utc_from_timestamp(self._now()))
+            record.absolute = True  # the file's usage of this model is replaced on the next save, not added to
             self._version += 1
         self._events.emit(self, "usage-reset", key=key)
 
@@ -1260,39 +1339,139 @@ class EnhancedModelRegistry:
 
     # ------------------------------------------------------------------ persistence
 
-    def _entries_for_save(self) -> tuple[int, list[EnhancedModelRegistryEntry], list[UsageHistoryEntry], int]:
+    def _entries_for_save(self) -> tuple[int, list[EnhancedModelRegistryEntry], list[UsageHistoryEntry]]:
         # Only a cheap capture happens under the lock (about 2 µs a model); building the entries, like
         # serialising and writing, happens outside it, so recording never waits for a save.
         with self._lock:
             captures = [r.capture(k) for k, r in self._records.items()]
             histories = [(k, r.history.copy()) for k, r in self._records.items()]
             version = self._version
-            seq = self._seq  # every journal record up to this one is in the captured state
         entries = [_make_entry(*capture) for capture in captures]
         history = [h for k, days in histories for h in days.entries(k)]
-        return version, entries, history, seq
+        return version, entries, history
+
+    def _seal(self) -> tuple[int, dict[str, _Record], dict[str, Definition]]:
+        # Under the lock: this process's pending deltas, tombstones and journal folds become a numbered batch
+        # (kept until a save is known to have written it), and the definitions are captured.
+        self._seq += 1
+        batch = Batch(self._seq, removed=self._removed, folds=self._folds)
+        self._removed = {}
+        self._folds = {}
+        definitions: dict[str, Definition] = {}
+        for key, record in self._records.items():
+            pending = record.pending
+            if record.absolute:
+                delta = Delta()
+                delta.absolute = True
+                delta.usage = record.usage.copy()
+                delta.history = record.history.copy()
+                if pending is not None:
+                    delta.accesses = pending.accesses
+                    delta.last_accessed = pending.last_accessed
+                batch.deltas[key] = delta
+            elif pending is not None:
+                batch.deltas[key] = pending
+            record.pending = None
+            record.absolute = False
+            definitions[key] = Definition(record.model, record.registered_at, record.updated_at, record.metrics)
+        self._unacked.append(batch)
+        return self._version, dict(self._records), definitions
 
     def save(self) -> None:
         """Write the registry to ``persistence_path`` atomically (creating its folder); emit ``registry-saved``.
 
-        The state lock is held only to copy the entries; serialising and writing happen outside it, under the
-        sidecar file lock ``<path>.lock``. Raises :class:`PersistenceError` when the file cannot be written (the
-        old file is then untouched).
+        When other processes (or forks) save to the same path, the file is merged, not overwritten: under the
+        sidecar lock ``<path>.lock`` this process's usage recorded since it last saved is added to what the file
+        holds (exactly once, even when an earlier save failed after replacing the file), model definitions take
+        the newer ``updated_at``, and removed models stay removed. Afterwards this registry holds the merged
+        totals (plus what was recorded meanwhile). The state lock is held only to capture; reading, merging,
+        serialising and writing happen outside it. Raises :class:`PersistenceError` when the file cannot be read
+        or written: the old file is then untouched and nothing recorded is dropped (the next save writes it).
         """
         path = self.persistence_path
-        with self._save_lock:
-            version, entries, history, seq = self._entries_for_save()
-            text = encode_entries(entries, utc_from_timestamp(self._now()), history, seq)
-            with locked(path):
-                keep_backup(path)  # the previous good snapshot survives as <path>.bak
-                atomic_write_text(path, text)
-                if self._journal is not None:
-                    # Folded into the snapshot: drop them (a crash before this replays nothing twice: the
-                    # snapshot's journalSeq says which records it holds).
-                    self._journal.truncate_through(seq)
+        with self._save_lock, locked(path):
+            disk = self._disk
+            stamp = file_stamp(path)
+            # Nobody else wrote the file since this process did (or it vanished): it holds this process's view
+            # minus what is pending, so the current view is the merge. Otherwise read it and merge.
+            fast = disk is not None and (stamp == disk.stamp or (stamp is None and disk.stamp is not None))
+            snapshot = None if fast else self._read_for_merge(path)
             with self._lock:
+                version, records, definitions = self._seal()
+                batches = list(self._unacked)
+                if fast:
+                    captures = [r.capture(k) for k, r in records.items()]
+                    histories = [(k, r.history.copy()) for k, r in records.items()]
+            now = utc_from_timestamp(self._now())
+            if fast:
+                assert disk is not None
+                alive = {key: d.updated_at for key, d in definitions.items()}
+                writers, removed = merge_meta(disk.writers, disk.removed, batches, self._writer, now, alive)
+                entries = [_make_entry(*capture) for capture in captures]
+                history = [h for k, days in histories for h in days.entries(k)]
+                merged = None
+            else:
+                merged = merge(snapshot or Snapshot(), definitions, batches, self._writer, now)
+                writers, removed = merged.writers, merged.removed
+                entries = [row.entry(key) for key, row in merged.rows.items()]
+                history = [h for key, row in merged.rows.items() for h in row.history.entries(key)]
+            text = encode_entries(entries, now, history, writers, removed)
+            keep_backup(path)  # the previous good snapshot survives as <path>.bak
+            atomic_write_text(path, text)
+            written = _DiskState(file_stamp(path), writers, removed)
+            if self._journal is not None:
+                # Folded into the snapshot: drop them (a crash before this replays nothing twice: the snapshot's
+                # watermarks say which records it holds).
+                self._journal.truncate({w: mark[0] for w, mark in writers.items()})
+            with self._lock:
+                self._unacked = [b for b in self._unacked if b.seq > batches[-1].seq]
+                self._disk = written
+                if merged is not None:
+                    self._adopt(merged.rows, records)
                 self._saved_version = max(self._saved_version, version)
         self._events.emit(self, "registry-saved", path=str(path))
+
+    def _read_for_merge(self, path: Path) -> Snapshot | None:
+        read = self._read_snapshot(path)
+        if read is None:
+            return None
+        entries, history, writers, removed, _ = read
+        return Snapshot(self._rows(entries, history), writers, removed)
+
+    def _rows(
+        self, entries: list[EnhancedModelRegistryEntry | ExtendedModelInfo], history: list[UsageHistoryEntry]
+    ) -> dict[str, Row]:
+        by_key: dict[str, list[UsageHistoryEntry]] = {}
+        for day in history:
+            by_key.setdefault(day.key, []).append(day)
+        rows = {}
+        for item in entries:
+            if isinstance(item, EnhancedModelRegistryEntry):
+                rows[item.key] = Row.from_entry(item, by_key.get(item.key, []))
+            else:  # a bare model definition (a hand-written file): no usage yet
+                stamp = utc_from_timestamp(self._now())
+                rows[model_key(item.provider, item.id)] = Row(item, stamp, stamp)
+        return rows
+
+    def _adopt(self, rows: dict[str, Row], captured: dict[str, _Record]) -> None:
+        # Under the lock, after a merge was written: take what the file now holds. Changes made since the capture
+        # win: a newer definition, a reset, a removal, a model registered again.
+        now = self._now()
+        for key, row in rows.items():
+            record = self._records.get(key)
+            if record is None:
+                if key in self._removed or key in captured:
+                    continue  # removed here since the capture
+                record = self._records[key] = _Record(row.model, now)
+                record.updated_at = row.updated_at
+            elif row.updated_at > record.updated_at:
+                record.redefine(row.model, now)
+                record.updated_at = row.updated_at
+                self._wake(key)
+            record.adopt(row)
+        for key in [k for k, r in captured.items() if k not in rows and self._records.get(k) is r]:
+            del self._records[key]  # removed by another writer after this definition
+            self._wake(key)
 
     def _save_if_dirty(self) -> None:
         if self.dirty:
@@ -1307,34 +1486,73 @@ class EnhancedModelRegistry:
         """Read ``persistence_path``: add or replace its models by key (usage stats, metrics and bookkeeping
         included), keeping the others. Returns the number of models read; a missing file reads 0.
 
-        A corrupt file raises :class:`PersistenceError` naming the file and position and changes nothing. With
-        ``recover=True`` the previous snapshot ``<path>.bak`` (kept by every save) is read instead, and only when
-        both are unreadable does it raise. Emits ``registry-loaded`` with ``path, model_count``.
+        Usage this process recorded and has not saved yet is kept on top of what the file holds, and models the
+        file says were removed (by another process) are removed here too. A corrupt file raises
+        :class:`PersistenceError` naming the file and position and changes nothing. With ``recover=True`` the
+        previous snapshot ``<path>.bak`` (kept by every save) is read instead, and only when both are unreadable
+        does it raise; the next save then replaces the corrupt file. Emits ``registry-loaded`` with
+        ``path, model_count``.
         """
         path = self.persistence_path
         try:
             read = self._read_snapshot(path)
+            source = path
         except PersistenceError:
             if not recover:
                 raise
-            path = backup_path(path)
-            read = self._read_snapshot(path)
-        items, history, folded = read if read is not None else ([], [], 0)
-        if items:
-            self._apply(items, history)
-        if self._journal is not None:
-            self._replay(self._journal.read(folded), folded)
+            source = backup_path(path)
+            read = self._read_snapshot(source)
+            if read is not None:  # the corrupt file is what the next save replaces, without merging it
+                read = (*read[:4], file_stamp(path))
         if read is None:
+            if self._journal is not None:
+                self._replay(self._journal.read({}))
             return 0
-        self._events.emit(self, "registry-loaded", path=str(path), model_count=len(items))
-        return len(items)
-
-    def _replay(self, lines: list[dict[str, Any]], folded: int) -> None:
-        # Journal records newer than the snapshot: counted again as they were recorded (their cost included).
+        entries, history, writers, removed, stamp = read
+        rows = self._rows(entries, history)
         with self._lock:
-            self._seq = max(self._seq, folded)
+            landed = writers.get(self._writer, (0, None))[0]
+            self._unacked = [b for b in self._unacked if b.seq > landed]
+            now = self._now()
+            for key, row in rows.items():
+                for batch in self._unacked:  # sealed but not in the file: still this process's to add
+                    delta = batch.deltas.get(key)
+                    if delta is not None:
+                        row.apply(delta)
+                record = self._records.get(key)
+                if record is None:
+                    record = self._records[key] = _Record(row.model, now)
+                else:
+                    record.redefine(row.model, now)
+                    self._wake(key)
+                # The file's definition and bookkeeping replace this process's; its own accesses stay on top.
+                record.updated_at = row.updated_at
+                record.registered_at = row.registered_at
+                record.last_accessed = record.pending.last_accessed if record.pending is not None else None
+                record.adopt(row)
+                record.metrics = row.metrics
+            for key, when in removed.items():
+                record = self._records.get(key)
+                if record is not None and key not in rows and record.updated_at <= when:
+                    del self._records[key]
+                    self._wake(key)
+            self._disk = _DiskState(stamp, writers, removed) if not self._unacked else None
+            self._version += 1
+        if self._journal is not None:
+            self._replay(self._journal.read({w: mark[0] for w, mark in writers.items()}))
+        self._events.emit(self, "registry-loaded", path=str(source), model_count=len(entries))
+        return len(entries)
+
+    def _replay(self, lines: list[dict[str, Any]]) -> None:
+        # Journal records the snapshot does not hold, written by writers that died before saving them: counted
+        # again as they were recorded (their cost included), and sealed with this process's next batch, which
+        # raises their writers' watermarks. This process's own records are in memory already.
+        with self._lock:
             for line in lines:
-                self._seq = max(self._seq, line["seq"])
+                writer = line["writer"]
+                if writer == self._writer:
+                    continue
+                self._folds[writer] = max(self._folds.get(writer, 0), line["seq"])
                 record = self._records.get(line["key"])
                 if record is None:
                     continue  # a model no longer defined: nothing to add it to
@@ -1353,16 +1571,24 @@ class EnhancedModelRegistry:
     @staticmethod
     def _read_snapshot(
         path: Path,
-    ) -> tuple[list[EnhancedModelRegistryEntry | ExtendedModelInfo], list[UsageHistoryEntry], int] | None:
-        text = jsonio.read_text(path)
-        if text is None:
+    ) -> (
+        tuple[
+            list[EnhancedModelRegistryEntry | ExtendedModelInfo],
+            list[UsageHistoryEntry],
+            dict[str, tuple[int, datetime]],
+            dict[str, datetime],
+            FileStamp | None,
+        ]
+        | None
+    ):
+        read = read_stamped(path)
+        if read is None:
             return None
+        text, stamp = read
         data = jsonio.loads(text, str(path), error=PersistenceError)
-        folded = data.get("journalSeq", 0) if isinstance(data, dict) else 0
-        if isinstance(folded, bool) or not isinstance(folded, int) or folded < 0:
-            raise PersistenceError(f"{path}: journalSeq: not a non-negative integer")
         entries = decode_entries(data, str(path), error=PersistenceError)
-        return entries, decode_history(data, str(path), error=PersistenceError), folded
+        writers, removed = decode_meta(data, str(path), error=PersistenceError)
+        return entries, decode_history(data, str(path), error=PersistenceError), writers, removed, stamp
 
     def _apply(
         self, items: list[EnhancedModelRegistryEntry | ExtendedModelInfo], history: Sequence[UsageHistoryEntry] = ()
@@ -1394,6 +1620,7 @@ class EnhancedModelRegistry:
                     record.usage = UsageCounters.from_stats(item.usage_stats)
                     record.metrics = item.performance_metrics
                     record.history.load(by_key.get(key, []))
+                    record.absolute = True  # a restore: the next save puts this usage, not adds it
             self._version += 1
 
     def load_from_config(self, config_path: str | Path | None = None) -> int:
@@ -1462,6 +1689,7 @@ class EnhancedModelRegistry:
             for key in before - wanted.keys():
                 record = self._records.pop(key, None)
                 if record is not None:
+                    self._removed[key] = utc_from_timestamp(now)
                     self._retire(record)
                     removed.append(key)
                     events.append(("model-unregistered", key, None))
@@ -1486,7 +1714,7 @@ class EnhancedModelRegistry:
 
     def export_to_json(self) -> str:
         """A full backup as JSON text: models, usage stats, metrics and bookkeeping (exact decimals)."""
-        _, entries, history, _ = self._entries_for_save()
+        _, entries, history = self._entries_for_save()
         return encode_entries(entries, utc_from_timestamp(self._now()), history)
 
     def import_from_json(self, json_text: str) -> int:
@@ -1513,6 +1741,18 @@ class EnhancedModelRegistry:
     async def aload_from_config(self, config_path: str | Path | None = None) -> int:
         """:meth:`load_from_config` in a worker thread."""
         return await asyncio.to_thread(self.load_from_config, config_path)
+
+
+class _DiskState(NamedTuple):
+    # What the snapshot file held when this process last wrote or read it.
+    stamp: FileStamp | None
+    writers: dict[str, tuple[int, datetime]]
+    removed: dict[str, datetime]
+
+
+def _new_writer_id() -> str:
+    # Unique per process and registry (a fork gets a new one); the pid helps whoever reads the file.
+    return f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
 
 
 class _Usage(NamedTuple):

@@ -1,0 +1,248 @@
+"""Merging one writer's unsaved changes into a snapshot that other processes write too.
+
+Several processes (or forks) may share one ``persistence_path``. Each keeps, per model, the usage it recorded since
+it last synchronised with the file (a :class:`Delta`). Saving seals those deltas into a numbered :class:`Batch`
+and, under the sidecar lock, adds every batch the file does not hold yet to what the file holds:
+
+- **usage adds up**: tokens, requests, cost, daily history and access counts are sums, so no increment is lost;
+- **a batch is applied once**: the file keeps, per writer, the sequence number of the newest batch it holds (the
+  *watermark*), so a batch whose save failed after ``os.replace`` is recognised and skipped when it is retried;
+- **definitions converge**: the newer ``updated_at`` wins, per model;
+- **removals survive**: a removed model leaves a tombstone (key and time) that drops copies other writers still
+  have, unless they were redefined after the removal.
+
+Nothing here knows the registry or files: it works on :class:`Row` values (one model as saved).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
+
+from .cost import UsageCounters, UsageHistory
+from .schemas import (
+    EnhancedModelRegistryEntry,
+    ExtendedModelInfo,
+    ModelPerformanceMetrics,
+    UsageHistoryEntry,
+    construct_trusted,
+)
+
+__all__ = ["KEEP_FOR", "Batch", "Definition", "Delta", "Row", "Snapshot", "merge", "merge_meta", "newer_metrics"]
+
+KEEP_FOR = timedelta(days=30)
+"""How long a snapshot keeps a writer's watermark after its last save, and a removal's tombstone."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MODEL_FIELDS = tuple(ExtendedModelInfo.model_fields)
+
+
+class Delta:
+    """What one writer added to one model since it last synchronised with the file.
+
+    With ``absolute`` set, ``usage`` and ``history`` are the model's whole usage (after a reset or an import) and
+    replace what the file holds instead of adding to it; ``accesses`` always add.
+    """
+
+    __slots__ = ("absolute", "accesses", "history", "last_accessed", "usage")
+
+    def __init__(self) -> None:
+        self.usage = UsageCounters(_EPOCH)
+        self.history = UsageHistory()
+        self.accesses = 0
+        self.last_accessed: datetime | None = None
+        self.absolute = False
+
+    def add(self, other: Delta) -> None:
+        """Fold ``other`` (a later delta of the same model) into this one."""
+        if other.absolute:
+            self.usage = other.usage.copy()
+            self.history = other.history.copy()
+            self.absolute = True
+        else:
+            self.usage.add_counters(other.usage)
+            self.history.add_history(other.history)
+        self.accesses += other.accesses
+        self.last_accessed = _later(self.last_accessed, other.last_accessed)
+
+
+@dataclass
+class Batch:
+    """Deltas sealed by one save, numbered per writer; kept until a save is known to have written them."""
+
+    seq: int
+    deltas: dict[str, Delta] = field(default_factory=dict)
+    removed: dict[str, datetime] = field(default_factory=dict)  # tombstones: key -> when it was removed
+    folds: dict[str, int] = field(default_factory=dict)  # other writers' journal records this batch holds
+
+
+class Row:
+    """One model as a snapshot holds it: definition, bookkeeping, usage and daily history."""
+
+    __slots__ = (
+        "access_count",
+        "history",
+        "last_accessed",
+        "metrics",
+        "model",
+        "registered_at",
+        "updated_at",
+        "usage",
+    )
+
+    def __init__(
+        self,
+        model: ExtendedModelInfo,
+        registered_at: datetime,
+        updated_at: datetime,
+        metrics: ModelPerformanceMetrics | None = None,
+    ) -> None:
+        self.model = model
+        self.registered_at = registered_at
+        self.updated_at = updated_at
+        self.metrics = metrics
+        self.last_accessed: datetime | None = None
+        self.access_count = 0
+        self.usage = UsageCounters(registered_at)
+        self.history = UsageHistory()
+
+    @classmethod
+    def from_entry(cls, entry: EnhancedModelRegistryEntry, history: list[UsageHistoryEntry]) -> Row:
+        """The row of a validated snapshot entry and its history."""
+        model = construct_trusted(ExtendedModelInfo, {f: entry.__dict__[f] for f in _MODEL_FIELDS})
+        row = cls(model, entry.registered_at, entry.updated_at, entry.performance_metrics)
+        row.last_accessed = entry.last_accessed
+        row.access_count = entry.access_count
+        row.usage = UsageCounters.from_stats(entry.usage_stats)
+        row.history.load(history)
+        return row
+
+    def apply(self, delta: Delta) -> None:
+        """Add (or, when absolute, put) ``delta``."""
+        if delta.absolute:
+            self.usage = delta.usage.copy()
+            self.history = delta.history.copy()
+        else:
+            self.usage.add_counters(delta.usage)
+            self.history.add_history(delta.history)
+        self.access_count += delta.accesses
+        self.last_accessed = _later(self.last_accessed, delta.last_accessed)
+
+    def entry(self, key: str) -> EnhancedModelRegistryEntry:
+        """The snapshot entry (sharing the row's immutable values; only for writing)."""
+        currency = "USD" if self.model.cost is None else self.model.cost.currency
+        fields: dict[str, Any] = dict(self.model.__dict__)
+        fields.update(
+            key=key,
+            registered_at=self.registered_at,
+            updated_at=self.updated_at,
+            last_accessed=self.last_accessed,
+            access_count=self.access_count,
+            usage_stats=self.usage.snapshot(currency),
+            performance_metrics=self.metrics,
+        )
+        return construct_trusted(EnhancedModelRegistryEntry, fields)
+
+
+@dataclass
+class Snapshot:
+    """What a snapshot file holds: rows by key, each writer's watermark (``seq``, when it saved), tombstones."""
+
+    rows: dict[str, Row] = field(default_factory=dict)
+    writers: dict[str, tuple[int, datetime]] = field(default_factory=dict)
+    removed: dict[str, datetime] = field(default_factory=dict)
+
+
+class Definition(NamedTuple):
+    """A writer's current definition of one model, as :func:`merge` takes it."""
+
+    model: ExtendedModelInfo
+    registered_at: datetime
+    updated_at: datetime
+    metrics: ModelPerformanceMetrics | None
+
+
+def merge(disk: Snapshot, local: dict[str, Definition], batches: list[Batch], writer: str, now: datetime) -> Snapshot:
+    """``disk`` with this writer's changes merged in; ``disk`` is consumed (its rows are changed in place).
+
+    ``local`` holds this writer's current definitions (their usage is ignored: usage travels in ``batches``,
+    oldest first). Batches at or below the writer's watermark in ``disk`` are already in it and skipped;
+    tombstones are applied from every batch (that is idempotent). A key only ``local`` has starts from zero usage.
+    """
+    landed = disk.writers.get(writer, (0, _EPOCH))[0]
+    rows = disk.rows
+    removed = dict(disk.removed)
+    for batch in batches:
+        for key, when in batch.removed.items():
+            removed[key] = max(removed.get(key, when), when)
+            row = rows.get(key)
+            if row is not None and row.updated_at <= when:
+                del rows[key]  # removed here after that copy was defined
+    for key, mine in local.items():
+        row = rows.get(key)
+        if row is None:
+            gone = removed.get(key)
+            if gone is not None and gone > mine.updated_at:
+                continue  # removed by another writer after this definition
+            rows[key] = Row(mine.model, mine.registered_at, mine.updated_at, mine.metrics)
+            continue
+        if mine.updated_at > row.updated_at:
+            row.model = mine.model
+            row.updated_at = mine.updated_at
+        row.registered_at = min(row.registered_at, mine.registered_at)
+        row.metrics = newer_metrics(row.metrics, mine.metrics)
+    for batch in batches:
+        if batch.seq > landed:
+            for key, delta in batch.deltas.items():
+                row = rows.get(key)
+                if row is not None:
+                    row.apply(delta)
+    alive = {key: row.updated_at for key, row in rows.items()}
+    writers, removed = merge_meta(disk.writers, removed, batches, writer, now, alive)
+    return Snapshot(rows, writers, removed)
+
+
+def merge_meta(
+    writers: dict[str, tuple[int, datetime]],
+    removed: dict[str, datetime],
+    batches: list[Batch],
+    writer: str,
+    now: datetime,
+    alive: Mapping[str, datetime],
+) -> tuple[dict[str, tuple[int, datetime]], dict[str, datetime]]:
+    """The watermarks and tombstones a snapshot written now holds: this writer's newest batch, the journal
+    records its batches folded, and the batches' tombstones; entries older than :data:`KEEP_FOR` are dropped, and
+    so are tombstones of keys in ``alive`` (rows with ``updated_at``) defined again since."""
+    out = {w: mark for w, mark in writers.items() if now - mark[1] <= KEEP_FOR}
+    if batches:
+        out[writer] = (max(out.get(writer, (0, now))[0], batches[-1].seq), now)
+    for batch in batches:
+        for other, seq in batch.folds.items():
+            out[other] = (max(out.get(other, (0, now))[0], seq), now)
+    tombs = dict(removed)
+    for batch in batches:
+        for key, when in batch.removed.items():
+            tombs[key] = max(tombs.get(key, when), when)
+    kept = {}
+    for key, when in tombs.items():
+        defined = alive.get(key)
+        if now - when <= KEEP_FOR and (defined is None or defined < when):
+            kept[key] = when
+    return out, kept
+
+
+def newer_metrics(
+    a: ModelPerformanceMetrics | None, b: ModelPerformanceMetrics | None
+) -> ModelPerformanceMetrics | None:
+    """The more recently updated of two metrics (either may be missing)."""
+    if a is None or b is None:
+        return a if b is None else b
+    return b if (b.last_updated or _EPOCH) > (a.last_updated or _EPOCH) else a
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return max(a, b)
