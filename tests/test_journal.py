@@ -33,6 +33,7 @@ def test_records_are_journaled_before_returning_and_replayed(tmp_path: Path) -> 
     assert [r["seq"] for r in records] == [2, 3]  # after batch 1, the save; one sequence per writer
     assert len({r["writer"] for r in records}) == 1
     # The process dies here without saving: a new one gets everything back from the journal.
+    del reg  # (a live registry's records are its own to save; replaying them here would count them twice)
     fresh = make(path)
     assert fresh.load() == 1
     stats = fresh.get_usage_stats(KEY)
@@ -52,6 +53,7 @@ def test_save_folds_the_journal_in_and_truncates_it(tmp_path: Path) -> None:
     # The snapshot's watermark for this writer covers the three records (seqs 1-3) and the batch (4).
     assert [mark["seq"] for mark in json.loads(path.read_text())["writers"].values()] == [4]
     reg.record_usage(KEY, 1000, 0)
+    del reg  # dies without saving
     fresh = make(path)
     fresh.load()
     assert fresh.get_usage_stats(KEY).request_count == 4  # type: ignore[union-attr]
@@ -88,6 +90,7 @@ def test_a_torn_last_line_is_ignored_and_a_corrupt_earlier_one_is_an_error(tmp_p
     journal = tmp_path / "r.json.journal"
     with journal.open("a") as handle:
         handle.write('{"writer": "1-ab", "seq": 2, "key": "openai:gpt-4-turbo-pre')  # killed mid-append
+    del reg
     fresh = make(path)
     fresh.load()
     assert fresh.get_usage_stats(KEY).request_count == 1  # type: ignore[union-attr]
@@ -103,3 +106,26 @@ def test_bad_durability_settings_are_config_errors(tmp_path: Path) -> None:
         EnhancedModelRegistry(
             persistence_path=tmp_path / "r.json", auto_save=False, durability="journal", journal_fsync_interval=-1
         )
+
+
+def test_a_live_writers_records_are_left_to_it_and_counted_once(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    first = make(path)
+    first.register_model(GPT4)
+    first.save()
+    for _ in range(3):
+        first.record_usage(KEY, 1000, 0)  # journaled, not saved yet
+    second = make(path)
+    second.load()  # the first registry is alive: its journal records are its own to save
+    assert second.get_usage_stats(KEY).request_count == 0  # type: ignore[union-attr]
+    second.record_usage(KEY, 1000, 0)
+    first.save()
+    second.save()  # merges: the file had 3, this writer adds its 1
+    assert second.get_usage_stats(KEY).request_count == 4  # type: ignore[union-attr]
+    first.close()
+    second.close()
+    del first, second
+    fresh = make(path)
+    fresh.load()
+    assert fresh.get_usage_stats(KEY).request_count == 4  # type: ignore[union-attr]
+    assert (tmp_path / "r.json.journal").read_text() == ""

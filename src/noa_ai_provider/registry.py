@@ -1458,9 +1458,11 @@ class EnhancedModelRegistry:
         # win: a newer definition, a reset, a removal, a model registered again.
         now = self._now()
         for key, row in rows.items():
+            if key in self._removed:
+                continue  # removed here since the capture (and maybe registered again, afresh)
             record = self._records.get(key)
             if record is None:
-                if key in self._removed or key in captured:
+                if key in captured:
                     continue  # removed here since the capture
                 record = self._records[key] = _Record(row.model, now)
                 record.updated_at = row.updated_at
@@ -1506,7 +1508,7 @@ class EnhancedModelRegistry:
                 read = (*read[:4], file_stamp(path))
         if read is None:
             if self._journal is not None:
-                self._replay(self._journal.read({}))
+                self._replay(self._journal.read(self._replay_marks({})))
             return 0
         entries, history, writers, removed, stamp = read
         rows = self._rows(entries, history)
@@ -1539,18 +1541,29 @@ class EnhancedModelRegistry:
             self._disk = _DiskState(stamp, writers, removed) if not self._unacked else None
             self._version += 1
         if self._journal is not None:
-            self._replay(self._journal.read({w: mark[0] for w, mark in writers.items()}))
+            self._replay(self._journal.read(self._replay_marks(writers)))
         self._events.emit(self, "registry-loaded", path=str(source), model_count=len(entries))
         return len(entries)
+
+    def _replay_marks(self, writers: dict[str, tuple[int, datetime]]) -> dict[str, int]:
+        # Per writer, the newest journal record already counted: in the file, or replayed here before.
+        marks = {w: mark[0] for w, mark in writers.items()}
+        with self._lock:
+            for folds in [self._folds, *(b.folds for b in self._unacked)]:
+                for writer, seq in folds.items():
+                    marks[writer] = max(marks.get(writer, 0), seq)
+        return marks
 
     def _replay(self, lines: list[dict[str, Any]]) -> None:
         # Journal records the snapshot does not hold, written by writers that died before saving them: counted
         # again as they were recorded (their cost included), and sealed with this process's next batch, which
-        # raises their writers' watermarks. This process's own records are in memory already.
+        # raises their writers' watermarks. Records of live writers are theirs to save (this process's own are
+        # in memory already), so they are left alone.
+        alive = {writer: _writer_alive(writer) for writer in {line["writer"] for line in lines}}
         with self._lock:
             for line in lines:
                 writer = line["writer"]
-                if writer == self._writer:
+                if writer == self._writer or alive[writer]:
                     continue
                 self._folds[writer] = max(self._folds.get(writer, 0), line["seq"])
                 record = self._records.get(line["key"])
@@ -1748,6 +1761,23 @@ class _DiskState(NamedTuple):
     stamp: FileStamp | None
     writers: dict[str, tuple[int, datetime]]
     removed: dict[str, datetime]
+
+
+def _writer_alive(writer: str) -> bool:
+    # Whether the writer of journal records is a live registry: one of this process, or another process still
+    # running (its pid leads the id; a recycled pid reads as alive, which only delays the replay).
+    if any(r._writer == writer and not r._closed for r in list(_ALL)):
+        return True
+    pid_text = writer.partition("-")[0]
+    if not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: it exists
+        return True
+    return True
 
 
 def _new_writer_id() -> str:
