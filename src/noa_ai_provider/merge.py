@@ -30,7 +30,18 @@ from .schemas import (
     construct_trusted,
 )
 
-__all__ = ["KEEP_FOR", "Batch", "Definition", "Delta", "Row", "Snapshot", "merge", "merge_meta", "newer_metrics"]
+__all__ = [
+    "KEEP_FOR",
+    "Batch",
+    "Definition",
+    "Delta",
+    "Replayed",
+    "Row",
+    "Snapshot",
+    "merge",
+    "merge_meta",
+    "newer_metrics",
+]
 
 KEEP_FOR = timedelta(days=30)
 """How long a snapshot keeps a writer's watermark after its last save, and a removal's tombstone."""
@@ -42,11 +53,12 @@ _MODEL_FIELDS = tuple(ExtendedModelInfo.model_fields)
 class Delta:
     """What one writer added to one model since it last synchronised with the file.
 
-    With ``absolute`` set, ``usage`` and ``history`` are the model's whole usage (after a reset or an import) and
-    replace what the file holds instead of adding to it; ``accesses`` always add.
+    With ``absolute`` set, ``usage`` is the model's whole usage (after a reset or an import) and replaces what the
+    file holds instead of adding to it; with ``absolute_history``, ``history`` does the same (an import; a reset
+    keeps the history). ``accesses`` always add.
     """
 
-    __slots__ = ("absolute", "accesses", "history", "last_accessed", "usage")
+    __slots__ = ("absolute", "absolute_history", "accesses", "history", "last_accessed", "usage")
 
     def __init__(self) -> None:
         self.usage = UsageCounters(_EPOCH)
@@ -54,18 +66,32 @@ class Delta:
         self.accesses = 0
         self.last_accessed: datetime | None = None
         self.absolute = False
+        self.absolute_history = False
 
     def add(self, other: Delta) -> None:
         """Fold ``other`` (a later delta of the same model) into this one."""
         if other.absolute:
             self.usage = other.usage.copy()
-            self.history = other.history.copy()
             self.absolute = True
         else:
             self.usage.add_counters(other.usage)
+        if other.absolute_history:
+            self.history = other.history.copy()
+            self.absolute_history = True
+        else:
             self.history.add_history(other.history)
         self.accesses += other.accesses
         self.last_accessed = _later(self.last_accessed, other.last_accessed)
+
+
+class Replayed(NamedTuple):
+    """A journal record of another (dead) writer that this writer replayed: applied by a merge only when the file
+    does not hold it yet (its writer's watermark is below ``seq``), so two writers replaying it count it once."""
+
+    writer: str
+    seq: int
+    key: str
+    delta: Delta
 
 
 @dataclass
@@ -75,7 +101,7 @@ class Batch:
     seq: int
     deltas: dict[str, Delta] = field(default_factory=dict)
     removed: dict[str, datetime] = field(default_factory=dict)  # tombstones: key -> when it was removed
-    folds: dict[str, int] = field(default_factory=dict)  # other writers' journal records this batch holds
+    replayed: list[Replayed] = field(default_factory=list)  # other writers' journal records it carries
 
 
 class Row:
@@ -123,9 +149,11 @@ class Row:
         """Add (or, when absolute, put) ``delta``."""
         if delta.absolute:
             self.usage = delta.usage.copy()
-            self.history = delta.history.copy()
         else:
             self.usage.add_counters(delta.usage)
+        if delta.absolute_history:
+            self.history = delta.history.copy()
+        else:
             self.history.add_history(delta.history)
         self.access_count += delta.accesses
         self.last_accessed = _later(self.last_accessed, delta.last_accessed)
@@ -168,14 +196,18 @@ def merge(disk: Snapshot, local: dict[str, Definition], batches: list[Batch], wr
     """``disk`` with this writer's changes merged in; ``disk`` is consumed (its rows are changed in place).
 
     ``local`` holds this writer's current definitions (their usage is ignored: usage travels in ``batches``,
-    oldest first). Batches at or below the writer's watermark in ``disk`` are already in it and skipped;
-    tombstones are applied from every batch (that is idempotent). A key only ``local`` has starts from zero usage.
+    oldest first). Batches at or below the writer's watermark in ``disk`` are already in it and skipped, their
+    tombstones included (a model defined again since must not be dropped by a retry). A key only ``local`` has
+    starts from zero usage.
     """
     landed = disk.writers.get(writer, (0, _EPOCH))[0]
+    todo = [batch for batch in batches if batch.seq > landed]
     rows = disk.rows
     removed = dict(disk.removed)
-    for batch in batches:
+    last_removal: dict[str, int] = {}  # per key, the index in todo of the newest batch that removed it
+    for index, batch in enumerate(todo):
         for key, when in batch.removed.items():
+            last_removal[key] = index
             removed[key] = max(removed.get(key, when), when)
             row = rows.get(key)
             if row is not None and row.updated_at <= when:
@@ -193,12 +225,20 @@ def merge(disk: Snapshot, local: dict[str, Definition], batches: list[Batch], wr
             row.updated_at = mine.updated_at
         row.registered_at = min(row.registered_at, mine.registered_at)
         row.metrics = newer_metrics(row.metrics, mine.metrics)
-    for batch in batches:
-        if batch.seq > landed:
-            for key, delta in batch.deltas.items():
-                row = rows.get(key)
-                if row is not None:
-                    row.apply(delta)
+    for index, batch in enumerate(todo):
+        for key, delta in batch.deltas.items():
+            row = rows.get(key)
+            # Usage sealed before a later batch's removal of the key belongs to the model that was removed.
+            if row is not None and last_removal.get(key, -1) <= index:
+                row.apply(delta)
+        for record in batch.replayed:
+            row = rows.get(record.key)
+            if (
+                row is not None
+                and last_removal.get(record.key, -1) <= index
+                and record.seq > disk.writers.get(record.writer, (0, now))[0]
+            ):
+                row.apply(record.delta)
     alive = {key: row.updated_at for key, row in rows.items()}
     writers, removed = merge_meta(disk.writers, removed, batches, writer, now, alive)
     return Snapshot(rows, writers, removed)
@@ -219,8 +259,8 @@ def merge_meta(
     if batches:
         out[writer] = (max(out.get(writer, (0, now))[0], batches[-1].seq), now)
     for batch in batches:
-        for other, seq in batch.folds.items():
-            out[other] = (max(out.get(other, (0, now))[0], seq), now)
+        for record in batch.replayed:
+            out[record.writer] = (max(out.get(record.writer, (0, now))[0], record.seq), now)
     tombs = dict(removed)
     for batch in batches:
         for key, when in batch.removed.items():

@@ -53,6 +53,7 @@ __all__ = [
     "decode_meta",
     "encode_entries",
     "file_stamp",
+    "holds_save",
     "keep_backup",
     "locked",
     "read_stamped",
@@ -75,16 +76,20 @@ def encode_entries(
     history: Sequence[UsageHistoryEntry] = (),
     writers: Mapping[str, tuple[int, datetime]] | None = None,
     removed: Mapping[str, datetime] | None = None,
+    save_id: str | None = None,
 ) -> str:
     """The snapshot document for ``entries`` (and their daily usage ``history``) as JSON text: camelCase, exact
     decimals, no nulls. ``writers`` (each writer's newest saved batch and when) and ``removed`` (tombstones) are
-    what lets several processes merge into one file (see :mod:`noa_ai_provider.merge`)."""
+    what lets several processes merge into one file (see :mod:`noa_ai_provider.merge`); ``save_id``, written near
+    the start, lets a writer recognise its own file cheaply (:func:`holds_save`)."""
     doc: dict[str, Any] = {
         "format": FORMAT,
         "formatVersion": FORMAT_VERSION,
-        "savedAt": saved_at.isoformat(),
-        "models": [_dump(e) for e in entries],
     }
+    if save_id is not None:
+        doc["saveId"] = save_id
+    doc["savedAt"] = saved_at.isoformat()
+    doc["models"] = [_dump(e) for e in entries]
     if history:
         doc["usageHistory"] = [h.model_dump(mode="json", by_alias=True) for h in history]
     if writers:
@@ -112,7 +117,16 @@ def decode_entries(
     source, the model's index and id and the field path) on anything invalid; nothing is partially returned.
     """
     if isinstance(data, dict):
-        unknown = set(data) - {"format", "formatVersion", "savedAt", "models", "usageHistory", "writers", "removed"}
+        unknown = set(data) - {
+            "format",
+            "formatVersion",
+            "saveId",
+            "savedAt",
+            "models",
+            "usageHistory",
+            "writers",
+            "removed",
+        }
         if unknown:
             raise error(f"{source}: unknown top-level field(s) {sorted(unknown)}")
         if data.get("format", FORMAT) != FORMAT:
@@ -260,6 +274,17 @@ def file_stamp(path: Path) -> FileStamp | None:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
+def holds_save(path: Path, save_id: str) -> bool:
+    """Whether the snapshot at ``path`` is the one written with ``save_id`` (read from its first bytes only)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(512)
+    except OSError:
+        return False
+    # (Written by encode_entries through json.dumps: ids are letters, digits, '-' and ':', never escaped.)
+    return f'"saveId": "{save_id}"'.encode() in head
+
+
 def read_stamped(path: Path) -> tuple[str, FileStamp] | None:
     """The UTF-8 text of ``path`` and the stamp of exactly the file read; ``None`` when it does not exist.
     Raises :class:`PersistenceError` naming the file."""
@@ -292,6 +317,11 @@ def keep_backup(path: Path) -> None:
     if not path.exists():
         return
     bak = backup_path(path)
+    with contextlib.suppress(OSError):
+        if os.path.samefile(path, bak):
+            # Already the backup (a save failed after keeping it): renaming another link of the same file over it
+            # would be a no-op under POSIX and leave the temporary link behind.
+            return
     tmp = path.with_name(f".{path.name}.bak.{os.getpid()}.tmp")
     try:
         with contextlib.suppress(FileNotFoundError):

@@ -41,7 +41,7 @@ from .errors import (
 )
 from .events import EventBus, Handler
 from .headers import ProviderLimits, parse_rate_limit_headers
-from .merge import Batch, Definition, Delta, Row, Snapshot, merge, merge_meta, newer_metrics
+from .merge import Batch, Definition, Delta, Replayed, Row, Snapshot, merge, merge_meta, newer_metrics
 from .persistence import (
     AutoSaver,
     FileStamp,
@@ -53,6 +53,7 @@ from .persistence import (
     decode_meta,
     encode_entries,
     file_stamp,
+    holds_save,
     keep_backup,
     locked,
     read_stamped,
@@ -172,6 +173,7 @@ class _Record:
 
     __slots__ = (
         "absolute",
+        "absolute_history",
         "access_count",
         "history",
         "last_accessed",
@@ -201,6 +203,7 @@ class _Record:
         # its usage was reset or imported since: then the whole usage replaces the file's (see merge.py).
         self.pending: Delta | None = None
         self.absolute = False
+        self.absolute_history = False  # its daily history too (an import; a reset keeps the history)
 
     def delta(self) -> Delta:
         """The pending delta, created on first use."""
@@ -211,12 +214,14 @@ class _Record:
 
     def adopt(self, row: Row) -> None:
         """Take the saved usage and bookkeeping of ``row`` (what the file now holds), plus what is pending."""
+        pending = self.pending
         if not self.absolute:
-            pending = self.pending
             if pending is not None:
                 row.usage.add_counters(pending.usage)
-                row.history.add_history(pending.history)
             self.usage = row.usage
+        if not self.absolute_history:
+            if pending is not None:
+                row.history.add_history(pending.history)
             self.history = row.history
         self.access_count = row.access_count + (self.pending.accesses if self.pending is not None else 0)
         if row.last_accessed is not None and (self.last_accessed is None or row.last_accessed > self.last_accessed):
@@ -371,14 +376,15 @@ class EnhancedModelRegistry:
             else None
         )
         # Sharing persistence_path with other processes (see merge.py): this writer's id, its last sequence
-        # number (of batches, and of journal records), batches whose save is not known to have landed, tombstones
-        # and journal folds not sealed into a batch yet, and what the file held when this process last wrote or
-        # read it (its stamp, watermarks, tombstones): while the file keeps that stamp, nobody else wrote it.
+        # number (of batches, and of journal records), batches whose save is not known to have landed,
+        # tombstones and replayed journal records of dead writers not sealed into a batch yet, and what the file
+        # held when this process last wrote or read it (its stamp, watermarks, tombstones): while the file keeps
+        # that stamp, nobody else wrote it.
         self._writer = _new_writer_id()
         self._seq = 0
         self._unacked: list[Batch] = []
         self._removed: dict[str, datetime] = {}
-        self._folds: dict[str, int] = {}
+        self._replayed: list[Replayed] = []
         self._disk: _DiskState | None = None
         if isinstance(max_config_bytes, bool) or not isinstance(max_config_bytes, int) or max_config_bytes <= 0:
             raise ConfigError(f"max_config_bytes must be a positive integer, got {max_config_bytes!r}")
@@ -457,19 +463,30 @@ class EnhancedModelRegistry:
         # drops it (from its pending deltas and from its totals) and starts its own sequence.
         self._writer = _new_writer_id()
         self._seq = 0
-        self._folds = {}
         self._removed = {}
+        # Unsaved: pending deltas, sealed batches not known to be in the file (a save that failed, or one the
+        # autosave thread was in the middle of), and replayed records.
+        unsaved: list[tuple[str, Delta]] = [(k, r.pending) for k, r in self._records.items() if r.pending is not None]
+        for batch in self._unacked:
+            unsaved.extend(batch.deltas.items())
+            unsaved.extend((r.key, r.delta) for r in batch.replayed)
+        unsaved.extend((r.key, r.delta) for r in self._replayed)
         if self._unacked:
             self._disk = None  # whether those landed is unknown here: merge with the file on the next save
         self._unacked = []
+        self._replayed = []
+        for key, delta in unsaved:
+            record = self._records.get(key)
+            if record is None:
+                continue
+            if not (record.absolute or delta.absolute):
+                record.usage.add_counters(delta.usage, -1)
+            if not (record.absolute_history or delta.absolute_history):
+                record.history.add_history(delta.history, -1)
+            record.access_count -= delta.accesses
         for record in self._records.values():
-            pending = record.pending
-            if pending is not None and not record.absolute:
-                record.usage.add_counters(pending.usage, -1)
-                record.history.add_history(pending.history, -1)
-                record.access_count -= pending.accesses
             record.pending = None
-            record.absolute = False
+            record.absolute = record.absolute_history = False
         if self._journal is not None:
             self._journal.after_fork()
         if self._autosaver is not None and not self._closed:
@@ -744,7 +761,7 @@ class EnhancedModelRegistry:
         )
 
     def _charge(
-        self, key: str, record: _Record, usage: _Usage, cost: Decimal, now: float
+        self, key: str, record: _Record, usage: _Usage, cost: Decimal, now: float, *, pending: bool = True
     ) -> tuple[Decimal, list[tuple[str, dict[str, Any]]]]:
         # Under the lock: counters, daily history and budgets take one request. Returns the model's new total and
         # the budget events to emit once the lock is released.
@@ -760,18 +777,19 @@ class EnhancedModelRegistry:
         record.history.add(
             day, usage.input_tokens, usage.output_tokens, usage.cached_input_tokens, usage.cache_write_tokens, cost
         )
-        pending = record.delta()
-        pending.usage.add(
-            usage.input_tokens,
-            usage.output_tokens,
-            cost,
-            usage.success,
-            usage.cached_input_tokens,
-            usage.cache_write_tokens,
-        )
-        pending.history.add(
-            day, usage.input_tokens, usage.output_tokens, usage.cached_input_tokens, usage.cache_write_tokens, cost
-        )
+        if pending:  # this process's own request (a replayed one travels as a Replayed record)
+            delta = record.delta()
+            delta.usage.add(
+                usage.input_tokens,
+                usage.output_tokens,
+                cost,
+                usage.success,
+                usage.cached_input_tokens,
+                usage.cache_write_tokens,
+            )
+            delta.history.add(
+                day, usage.input_tokens, usage.output_tokens, usage.cached_input_tokens, usage.cache_write_tokens, cost
+            )
         events: list[tuple[str, dict[str, Any]]] = []
         for budget in self._budgets.values():
             if budget.applies(key):
@@ -1354,25 +1372,25 @@ class EnhancedModelRegistry:
         # Under the lock: this process's pending deltas, tombstones and journal folds become a numbered batch
         # (kept until a save is known to have written it), and the definitions are captured.
         self._seq += 1
-        batch = Batch(self._seq, removed=self._removed, folds=self._folds)
+        batch = Batch(self._seq, removed=self._removed, replayed=self._replayed)
         self._removed = {}
-        self._folds = {}
+        self._replayed = []
         definitions: dict[str, Definition] = {}
         for key, record in self._records.items():
             pending = record.pending
-            if record.absolute:
-                delta = Delta()
-                delta.absolute = True
-                delta.usage = record.usage.copy()
-                delta.history = record.history.copy()
-                if pending is not None:
-                    delta.accesses = pending.accesses
-                    delta.last_accessed = pending.last_accessed
+            if record.absolute or record.absolute_history:
+                delta = pending if pending is not None else Delta()
+                if record.absolute:  # the whole usage replaces the file's
+                    delta.absolute = True
+                    delta.usage = record.usage.copy()
+                if record.absolute_history:
+                    delta.absolute_history = True
+                    delta.history = record.history.copy()
                 batch.deltas[key] = delta
             elif pending is not None:
                 batch.deltas[key] = pending
             record.pending = None
-            record.absolute = False
+            record.absolute = record.absolute_history = False
             definitions[key] = Definition(record.model, record.registered_at, record.updated_at, record.metrics)
         self._unacked.append(batch)
         return self._version, dict(self._records), definitions
@@ -1394,7 +1412,12 @@ class EnhancedModelRegistry:
             stamp = file_stamp(path)
             # Nobody else wrote the file since this process did (or it vanished): it holds this process's view
             # minus what is pending, so the current view is the merge. Otherwise read it and merge.
-            fast = disk is not None and (stamp == disk.stamp or (stamp is None and disk.stamp is not None))
+            # (An inode can be reused and a size and mtime repeated, so the file must also carry this writer's save
+            # id: a few hundred bytes read.)
+            fast = disk is not None and (
+                (stamp is None and disk.stamp is not None)
+                or (stamp == disk.stamp and (disk.save_id is None or holds_save(path, disk.save_id)))
+            )
             snapshot = None if fast else self._read_for_merge(path)
             with self._lock:
                 version, records, definitions = self._seal()
@@ -1415,10 +1438,14 @@ class EnhancedModelRegistry:
                 writers, removed = merged.writers, merged.removed
                 entries = [row.entry(key) for key, row in merged.rows.items()]
                 history = [h for key, row in merged.rows.items() for h in row.history.entries(key)]
-            text = encode_entries(entries, now, history, writers, removed)
+            save_id = f"{self._writer}:{batches[-1].seq}"
+            try:
+                text = encode_entries(entries, now, history, writers, removed, save_id)
+            except OSError as exc:  # e.g. ENOSPC from a serialiser that spools: a failed save like any other
+                raise PersistenceError(f"{path}: cannot serialise the snapshot: {exc.strerror or exc}") from exc
             keep_backup(path)  # the previous good snapshot survives as <path>.bak
             atomic_write_text(path, text)
-            written = _DiskState(file_stamp(path), writers, removed)
+            written = _DiskState(file_stamp(path), writers, removed, save_id)
             if self._journal is not None:
                 # Folded into the snapshot: drop them (a crash before this replays nothing twice: the snapshot's
                 # watermarks say which records it holds).
@@ -1538,7 +1565,7 @@ class EnhancedModelRegistry:
                 if record is not None and key not in rows and record.updated_at <= when:
                     del self._records[key]
                     self._wake(key)
-            self._disk = _DiskState(stamp, writers, removed) if not self._unacked else None
+            self._disk = _DiskState(stamp, writers, removed, None) if not self._unacked else None
             self._version += 1
         if self._journal is not None:
             self._replay(self._journal.read(self._replay_marks(writers)))
@@ -1549,23 +1576,22 @@ class EnhancedModelRegistry:
         # Per writer, the newest journal record already counted: in the file, or replayed here before.
         marks = {w: mark[0] for w, mark in writers.items()}
         with self._lock:
-            for folds in [self._folds, *(b.folds for b in self._unacked)]:
-                for writer, seq in folds.items():
-                    marks[writer] = max(marks.get(writer, 0), seq)
+            for replayed in [self._replayed, *(b.replayed for b in self._unacked)]:
+                for record in replayed:
+                    marks[record.writer] = max(marks.get(record.writer, 0), record.seq)
         return marks
 
     def _replay(self, lines: list[dict[str, Any]]) -> None:
         # Journal records the snapshot does not hold, written by writers that died before saving them: counted
-        # again as they were recorded (their cost included), and sealed with this process's next batch, which
-        # raises their writers' watermarks. Records of live writers are theirs to save (this process's own are
-        # in memory already), so they are left alone.
+        # again as they were recorded (their cost included), and carried by this process's next batch, which the
+        # merge applies only where the file does not hold them yet (another process may replay them too).
+        # Records of live writers are theirs to save (this process's own are in memory already): left alone.
         alive = {writer: _writer_alive(writer) for writer in {line["writer"] for line in lines}}
         with self._lock:
             for line in lines:
                 writer = line["writer"]
                 if writer == self._writer or alive[writer]:
                     continue
-                self._folds[writer] = max(self._folds.get(writer, 0), line["seq"])
                 record = self._records.get(line["key"])
                 if record is None:
                     continue  # a model no longer defined: nothing to add it to
@@ -1577,7 +1603,27 @@ class EnhancedModelRegistry:
                     line["cacheWriteTokens"],
                     None,
                 )
-                self._charge(line["key"], record, usage, Decimal(str(line["cost"])), float(line["at"]))
+                cost = Decimal(str(line["cost"]))
+                now = float(line["at"])
+                delta = Delta()
+                delta.usage.add(
+                    usage.input_tokens,
+                    usage.output_tokens,
+                    cost,
+                    usage.success,
+                    usage.cached_input_tokens,
+                    usage.cache_write_tokens,
+                )
+                delta.history.add(
+                    self._utc_day(now),
+                    usage.input_tokens,
+                    usage.output_tokens,
+                    usage.cached_input_tokens,
+                    usage.cache_write_tokens,
+                    cost,
+                )
+                self._charge(line["key"], record, usage, cost, now, pending=False)
+                self._replayed.append(Replayed(writer, line["seq"], line["key"], delta))
             if lines:
                 self._version += 1
 
@@ -1633,7 +1679,8 @@ class EnhancedModelRegistry:
                     record.usage = UsageCounters.from_stats(item.usage_stats)
                     record.metrics = item.performance_metrics
                     record.history.load(by_key.get(key, []))
-                    record.absolute = True  # a restore: the next save puts this usage, not adds it
+                    # A restore: the next save puts this usage and history, not adds them.
+                    record.absolute = record.absolute_history = True
             self._version += 1
 
     def load_from_config(self, config_path: str | Path | None = None) -> int:
@@ -1761,6 +1808,7 @@ class _DiskState(NamedTuple):
     stamp: FileStamp | None
     writers: dict[str, tuple[int, datetime]]
     removed: dict[str, datetime]
+    save_id: str | None  # this writer's save id in the file, when this writer wrote it
 
 
 def _writer_alive(writer: str) -> bool:
