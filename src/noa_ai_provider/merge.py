@@ -16,7 +16,6 @@ Nothing here knows the registry or files: it works on :class:`Row` values (one m
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -212,12 +211,14 @@ def merge(disk: Snapshot, local: dict[str, Definition], batches: list[Batch], wr
             row = rows.get(key)
             if row is not None and row.updated_at <= when:
                 del rows[key]  # removed here after that copy was defined
+    stale: set[str] = set()  # keys whose copy here predates a removal elsewhere: its usage went with it
     for key, mine in local.items():
         row = rows.get(key)
+        gone = removed.get(key)
+        if gone is not None and gone > mine.updated_at:
+            stale.add(key)  # removed by another writer after this definition (and maybe registered again)
+            continue
         if row is None:
-            gone = removed.get(key)
-            if gone is not None and gone > mine.updated_at:
-                continue  # removed by another writer after this definition
             rows[key] = Row(mine.model, mine.registered_at, mine.updated_at, mine.metrics)
             continue
         if mine.updated_at > row.updated_at:
@@ -229,18 +230,18 @@ def merge(disk: Snapshot, local: dict[str, Definition], batches: list[Batch], wr
         for key, delta in batch.deltas.items():
             row = rows.get(key)
             # Usage sealed before a later batch's removal of the key belongs to the model that was removed.
-            if row is not None and last_removal.get(key, -1) <= index:
+            if row is not None and last_removal.get(key, -1) <= index and key not in stale:
                 row.apply(delta)
         for record in batch.replayed:
             row = rows.get(record.key)
             if (
                 row is not None
                 and last_removal.get(record.key, -1) <= index
+                and record.key not in stale
                 and record.seq > disk.writers.get(record.writer, (0, now))[0]
             ):
                 row.apply(record.delta)
-    alive = {key: row.updated_at for key, row in rows.items()}
-    writers, removed = merge_meta(disk.writers, removed, batches, writer, now, alive)
+    writers, removed = merge_meta(disk.writers, removed, batches, writer, now)
     return Snapshot(rows, writers, removed)
 
 
@@ -250,11 +251,12 @@ def merge_meta(
     batches: list[Batch],
     writer: str,
     now: datetime,
-    alive: Mapping[str, datetime],
 ) -> tuple[dict[str, tuple[int, datetime]], dict[str, datetime]]:
     """The watermarks and tombstones a snapshot written now holds: this writer's newest batch, the journal
-    records its batches folded, and the batches' tombstones; entries older than :data:`KEEP_FOR` are dropped, and
-    so are tombstones of keys in ``alive`` (rows with ``updated_at``) defined again since."""
+    records its batches replayed, and the batches' tombstones; entries older than :data:`KEEP_FOR` are dropped.
+
+    A tombstone outlives a model registered again under its key: it still tells writers holding a copy from
+    before the removal that their copy (and its unsaved usage) is gone."""
     out = {w: mark for w, mark in writers.items() if now - mark[1] <= KEEP_FOR}
     if batches:
         out[writer] = (max(out.get(writer, (0, now))[0], batches[-1].seq), now)
@@ -265,12 +267,7 @@ def merge_meta(
     for batch in batches:
         for key, when in batch.removed.items():
             tombs[key] = max(tombs.get(key, when), when)
-    kept = {}
-    for key, when in tombs.items():
-        defined = alive.get(key)
-        if now - when <= KEEP_FOR and (defined is None or defined < when):
-            kept[key] = when
-    return out, kept
+    return out, {key: when for key, when in tombs.items() if now - when <= KEEP_FOR}
 
 
 def newer_metrics(

@@ -1428,8 +1428,7 @@ class EnhancedModelRegistry:
             now = utc_from_timestamp(self._now())
             if fast:
                 assert disk is not None
-                alive = {key: d.updated_at for key, d in definitions.items()}
-                writers, removed = merge_meta(disk.writers, disk.removed, batches, self._writer, now, alive)
+                writers, removed = merge_meta(disk.writers, disk.removed, batches, self._writer, now)
                 entries = [_make_entry(*capture) for capture in captures]
                 history = [h for k, days in histories for h in days.entries(k)]
                 merged = None
@@ -1496,6 +1495,7 @@ class EnhancedModelRegistry:
             elif row.updated_at > record.updated_at:
                 record.redefine(row.model, now)
                 record.updated_at = row.updated_at
+                record.registered_at = row.registered_at  # (maybe another model: registered again elsewhere)
                 self._wake(key)
             record.adopt(row)
         for key in [k for k, r in captured.items() if k not in rows and self._records.get(k) is r]:
