@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from noa_ai_provider import (
     ConfigError,
@@ -24,10 +25,12 @@ from noa_ai_provider import (
 from noa_ai_provider.importers import (
     CatalogImport,
     SkippedEntry,
+    _common,
     load_genai_prices_catalog,
     load_litellm_catalog,
 )
-from noa_ai_provider.schemas import PriceTier, ServiceTierPrices
+from noa_ai_provider.importers import litellm as litellm_importer
+from noa_ai_provider.schemas import MAX_INT, ModelCost, PriceTier, ServiceTierPrices
 
 TODAY = date(2025, 6, 1)
 M = 1_000_000
@@ -609,6 +612,120 @@ def test_the_result_registers_and_prices_requests(tmp_path: Path) -> None:
         entry_ = registry.get_model("openai:gpt-x")
         assert entry_ is not None
         assert entry_.metadata["source"] == "litellm"
+
+
+# ------------------------------------------------------------------ models built without pydantic's validation
+
+
+def state(value: Any) -> Any:
+    """All that validation leaves in a value: each model's type, fields set and ``__dict__`` (in order), the type
+    and repr of every scalar (``Decimal("1.0")`` is not ``Decimal("1")``), recursively."""
+    if isinstance(value, BaseModel):
+        return (type(value), sorted(value.model_fields_set), [(k, state(v)) for k, v in value.__dict__.items()])
+    if isinstance(value, dict):
+        return (type(value), [(k, state(v)) for k, v in value.items()])
+    if isinstance(value, list):
+        return (type(value), [state(v) for v in value])
+    return (type(value), repr(value))
+
+
+VARIED = {
+    "simple": entry(
+        cache_read_input_token_cost=1.25e-06,
+        max_input_tokens=128_000,
+        max_output_tokens=4096,
+        supports_vision=True,
+        supports_function_calling=False,
+        supports_reasoning=True,
+        supported_endpoints=["/v1/chat/completions"],
+    ),
+    "anthropic/claude-x": entry(litellm_provider="anthropic", cache_creation_input_token_cost=3.75e-06),
+    "vendor/model": entry(litellm_provider="vertex_ai:language", mode="completion", max_tokens=8192),
+    "emb": entry(mode="embedding", output_cost_per_token=None, max_input_tokens=0),
+    "unpriced": entry(input_cost_per_token=None, output_cost_per_token=None, output_cost_per_image=0.04),
+    "old": entry(deprecation_date="2024-01-01"),
+    "later": entry(deprecation_date="2030-01-01", max_input_tokens=1e5),
+    "tiers": entry(
+        input_cost_per_token_above_200k_tokens=6e-06,
+        output_cost_per_token_above_200k_tokens=2.25e-05,
+        input_cost_per_token_above_128k_tokens=4e-06,
+    ),
+    "xai": entry(litellm_provider="xai", input_cost_per_token_above_128k_tokens=5e-06),
+    "services": entry(
+        input_cost_per_token_batches=1.25e-06,
+        output_cost_per_token_batches=5e-06,
+        input_cost_per_token_priority=5e-06,
+        input_cost_per_token_above_272k_tokens_priority=1e-05,
+        cache_read_input_token_cost_flex=1e-07,
+        output_cost_per_token_flex=4e-06,
+    ),
+    "ranges": entry(
+        tiered_pricing=[
+            {"range": [0, 1000], "input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06},
+            {"range": [1000, 5000], "input_cost_per_token": 2e-06, "output_cost_per_reasoning_token": 1e-06},
+        ]
+    ),
+    "latest": {"alias_of": "simple", "max_output_tokens": 8192},
+}
+
+
+@pytest.mark.parametrize("from_json", [False, True], ids=["mapping", "json file"])
+def test_models_are_built_exactly_as_validation_builds_them(
+    from_json: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the importer's own checks mirror the schemas as they are (a changed schema turns them off: see below)
+    assert _common.FAST_PATH
+    assert litellm_importer._TRUSTED
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(VARIED), encoding="utf-8")  # read back, prices are Decimals rather than floats
+    source: Any = path if from_json else VARIED
+    validations: list[Any] = []
+    validate = _common.validate_or_raise
+    monkeypatch.setattr(_common, "validate_or_raise", lambda *args: validations.append(args) or validate(*args))
+    built = load_litellm_catalog(source, today=TODAY)
+    assert validations == []  # not one through pydantic
+    monkeypatch.setattr(litellm_importer, "_TRUSTED", False)  # every model through pydantic's validation
+    validated = load_litellm_catalog(source, today=TODAY)
+    assert built.skipped == validated.skipped == []
+    assert len(built) == len(VARIED)
+    assert [state(m) for m in built] == [state(m) for m in validated]
+    assert [m.model_dump(mode="json") for m in built] == [m.model_dump(mode="json") for m in validated]
+    assert built == validated
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (entry(max_input_tokens=MAX_INT + 1), "context_window: Input should be less than or equal to"),
+        (entry(max_output_tokens=float(MAX_INT + 1)), "max_tokens: Input should be less than or equal to"),
+        (
+            entry(input_cost_per_token_above_9223372036854776k_tokens=1e-06),
+            "cost.tiers[0].above_input_tokens: Input should be less than or equal to",
+        ),
+        (
+            entry(
+                litellm_provider="xai",
+                input_cost_per_token_above_0k_tokens=1e-06,
+                input_cost_per_token_above_1_tokens=2e-06,
+            ),
+            "cost.tiers: tier thresholds must be distinct, got [0, 0]",
+        ),
+    ],
+)
+def test_values_only_validation_can_judge_are_skipped_with_its_reason(bad: dict[str, Any], reason: str) -> None:
+    assert skipped(bad).startswith(f"invalid: {reason}")
+
+
+def test_a_changed_schema_turns_the_fast_path_off() -> None:
+    class MoreCost(ModelCost):
+        surcharge: int = 0
+
+    class OtherDefault(ModelCost):
+        per: int = 1
+
+    assert _common._shape(ModelCost) == _common._MIRRORED[ModelCost]
+    assert _common._shape(MoreCost) != _common._MIRRORED[ModelCost]
+    assert _common._shape(OtherDefault) != _common._MIRRORED[ModelCost]
 
 
 # ------------------------------------------------------------------ genai-prices

@@ -31,17 +31,22 @@ def _reject_constant(name: str) -> Any:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _Reject(f"duplicate key {key!r}")
-        out[key] = value
+    out = dict(pairs)  # built in C; a repeated key leaves it shorter than the pairs
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _value in pairs:
+            if key in seen:
+                raise _Reject(f"duplicate key {key!r}")
+            seen.add(key)
     return out
+
+
+_CONTAINERS = frozenset({dict, list})  # what the decoder makes (exactly these types)
 
 
 def _too_deep(value: Any, limit: int) -> bool:
     # Level by level over containers only: scalars, the bulk of a document, are never queued.
-    level = [value] if isinstance(value, dict | list) else []
+    level = [value] if type(value) in _CONTAINERS else []
     depth = 0
     while level:
         depth += 1
@@ -49,8 +54,7 @@ def _too_deep(value: Any, limit: int) -> bool:
             return True
         below: list[Any] = []
         for item in level:
-            children = item.values() if isinstance(item, dict) else item
-            below.extend(c for c in children if isinstance(c, dict | list))
+            below += [c for c in (item.values() if type(item) is dict else item) if type(c) in _CONTAINERS]
         level = below
     return False
 

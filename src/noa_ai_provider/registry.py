@@ -74,6 +74,7 @@ from .schemas import (
     ModelPerformanceMetrics,
     ModelStatus,
     ModelUsageStats,
+    PriceTier,
     RateLimitCheck,
     RateLimitConfig,
     ServiceTierPrices,
@@ -105,12 +106,16 @@ _FIELD_BY_NAME = field_names(ExtendedModelInfo)
 _METRIC_BY_NAME = field_names(ModelPerformanceMetrics)
 
 
+_ATOMIC = frozenset({str, int, float, bool, Decimal, type(None)})
+
+
 def _copy_value(value: Any) -> Any:
-    # Metadata is JSON-like almost always; copying dicts and lists by hand is ~10x faster than deepcopy.
+    # Metadata is JSON-like almost always; copying dicts and lists by hand is ~10x faster than deepcopy, and the
+    # scalars inside them (the bulk of it) are taken as they are, without a call each.
     if isinstance(value, dict):
-        return {k: _copy_value(v) for k, v in value.items()}
+        return {k: v if type(v) in _ATOMIC else _copy_value(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_copy_value(v) for v in value]
+        return [v if type(v) in _ATOMIC else _copy_value(v) for v in value]
     if value is None or isinstance(value, str | int | float | Decimal | bool):
         return value
     return copy.deepcopy(value)
@@ -130,19 +135,53 @@ def _clone_prices(prices: _P) -> _P:
     return construct_trusted(type(prices), fields)
 
 
+def _ordered_tiers(tiers: object) -> bool:
+    # What schemas.Tiers leaves after validation: PriceTier instances (validate_assignment guards their fields)
+    # with strictly increasing thresholds. A list changed in place may have lost that: then the full way, which
+    # sorts it (or rejects a repeated threshold).
+    if tiers is None:
+        return True
+    if type(tiers) is not list:
+        return False
+    below = -1
+    for tier in tiers:
+        if type(tier) is not PriceTier or tier.above_input_tokens <= below:
+            return False
+        below = tier.above_input_tokens
+    return True
+
+
+def _validated_prices(cost: object) -> bool:
+    if cost is None:
+        return True
+    if type(cost) is not ModelCost or not _ordered_tiers(cost.tiers):
+        return False
+    service = cost.service_tiers
+    return service is None or (
+        type(service) is dict
+        and all(
+            type(name) is str and name in SERVICE_TIERS and type(prices) is ServiceTierPrices
+            for name, prices in service.items()
+        )
+        and all(_ordered_tiers(prices.tiers) for prices in service.values())
+    )
+
+
 def _validated_instance(item: object) -> bool:
     # An ExtendedModelInfo was validated when built, and validate_assignment guards its attributes; what a caller
     # can still change unchecked is inside containers, so those are checked here (catalogue imports hand us
-    # thousands of fresh instances, and validating each again would double the cost of loading them). Price
-    # tiers and service tiers are containers with rules of their own (order, names): those go the full way.
+    # thousands of fresh instances, and validating each again would double the cost of loading them): the
+    # capabilities (members, no repeats), the tags, the price tiers (order) and service tiers (names).
     if type(item) is not ExtendedModelInfo:
         return False
+    capabilities = item.capabilities
     tags = item.metadata.get("tags") if isinstance(item.metadata, dict) else None
     return (
-        all(type(c) is ModelCapability for c in item.capabilities)
+        all(type(c) is ModelCapability for c in capabilities)
+        and len(set(capabilities)) == len(capabilities)
         and isinstance(item.metadata, dict)
         and (tags is None or (isinstance(tags, list) and all(isinstance(t, str) for t in tags)))
-        and (item.cost is None or (type(item.cost) is ModelCost and not (item.cost.tiers or item.cost.service_tiers)))
+        and _validated_prices(item.cost)
         and (item.rate_limit is None or type(item.rate_limit) is RateLimitConfig)
         and type(item.status) is ModelStatus
     )

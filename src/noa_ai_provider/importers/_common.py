@@ -1,4 +1,5 @@
-"""What the catalogue importers share: the result type, exact price conversion and provider names.
+"""What the catalogue importers share: the result type, exact price conversion, provider names, and building
+models without pydantic's validation once the same rules have been checked here.
 
 Imports only the lower layers (errors, schemas); never the registry.
 """
@@ -9,16 +10,29 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final, TypeVar
+
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
 
 from ..errors import ConfigError
-from ..schemas import ExtendedModelInfo, model_key, validate_or_raise
+from ..schemas import (
+    ExtendedModelInfo,
+    ModelCost,
+    ModelStatus,
+    PriceTier,
+    ServiceTierPrices,
+    model_key,
+    validate_or_raise,
+)
 
 __all__ = [
+    "FAST_PATH",
     "CatalogImport",
     "EntryError",
     "ModelCollector",
     "SkippedEntry",
+    "build_trusted",
     "describe",
     "map_provider",
     "non_negative",
@@ -108,6 +122,98 @@ def shift(number: Decimal, places: int) -> Decimal:
     return Decimal((sign, kept, exponent))
 
 
+# --------------------------------------------------------------------------- models without pydantic's validation
+#
+# Validating thousands of freshly converted entries with pydantic costs as much as converting them. An importer
+# that has checked its values against the schemas' rules itself (strict types, ranges, finite non-negative prices,
+# a valid version, what the validators enforce) builds the instances with build_trusted instead: what validation
+# would have left behind, field for field. FAST_PATH says whether the schemas are still the ones those checks
+# mirror: when a field, a default or a validator changes, it turns False (every model goes through pydantic again)
+# and a test fails until the importers' checks are brought in line.
+
+_M = TypeVar("_M", bound=BaseModel)
+
+# Per schema: (field, default (... when required), default factory) for each field, then the field validators.
+_MIRRORED: Final[dict[type[BaseModel], tuple[Any, ...]]] = {
+    ExtendedModelInfo: (
+        ("id", ..., None),
+        ("name", ..., None),
+        ("provider", ..., None),
+        ("version", ..., None),
+        ("context_window", None, None),
+        ("max_tokens", None, None),
+        ("capabilities", ..., list),
+        ("cost", ..., None),
+        ("rate_limit", None, None),
+        ("metadata", ..., dict),
+        ("status", ModelStatus.AVAILABLE, None),
+        ("_dedupe", "_tags_are_strings"),
+    ),
+    ModelCost: (
+        ("input_tokens", ..., None),
+        ("output_tokens", ..., None),
+        ("cached_input_tokens", None, None),
+        ("cache_write_tokens", None, None),
+        ("tiers", None, None),
+        ("service_tiers", None, None),
+        ("currency", "USD", None),
+        ("per", 1000, None),
+        ("note", None, None),
+        (),
+    ),
+    ServiceTierPrices: (
+        ("input_tokens", ..., None),
+        ("output_tokens", ..., None),
+        ("cached_input_tokens", None, None),
+        ("cache_write_tokens", None, None),
+        ("tiers", None, None),
+        (),
+    ),
+    PriceTier: (
+        ("above_input_tokens", ..., None),
+        ("input_tokens", ..., None),
+        ("output_tokens", ..., None),
+        ("cached_input_tokens", None, None),
+        ("cache_write_tokens", None, None),
+        (),
+    ),
+}
+
+
+def _shape(schema: type[BaseModel]) -> tuple[Any, ...]:
+    decorators = schema.__pydantic_decorators__
+    fields = tuple(
+        (name, ... if info.default is PydanticUndefined else info.default, info.default_factory)
+        for name, info in schema.model_fields.items()
+    )
+    hooks = (decorators.model_validators, decorators.validators, decorators.root_validators)
+    if any(hooks) or schema.model_config.get("extra") != "forbid":
+        return ()  # never what is mirrored
+    return (*fields, tuple(decorators.field_validators))
+
+
+FAST_PATH: Final = all(_shape(schema) == shape for schema, shape in _MIRRORED.items())
+"""Whether the schemas are still those the importers' own checks mirror (else they validate with pydantic)."""
+
+# BaseModel's slots, set directly: an instance is built without going through pydantic's __setattr__.
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+
+
+def build_trusted(schema: type[_M], values: dict[str, Any], fields_set: set[str]) -> _M:
+    """An instance of ``schema`` as validation would leave it: ``values`` (every field, in field order, already
+    checked) as its ``__dict__``, ``fields_set`` (the fields the input gave) as its fields set; both are owned by
+    the result. Like :func:`~noa_ai_provider.schemas.construct_trusted`, with the fields set of validation."""
+    obj = object.__new__(schema)
+    _set_dict(obj, values)
+    _set_fields_set(obj, fields_set)
+    _set_extra(obj, None)
+    _set_private(obj, None)
+    return obj
+
+
 class ModelCollector:
     """Validates converted entries and gathers them into a :class:`CatalogImport`.
 
@@ -130,6 +236,10 @@ class ModelCollector:
         except ConfigError as exc:
             self.skip(name, f"invalid: {exc}")
             return
+        self.add_model(name, model)
+
+    def add_model(self, name: str, model: ExtendedModelInfo) -> None:
+        """Keep ``model`` (already valid), or skip it when an earlier model has its key."""
         key = model_key(model.provider, model.id)
         if key in self.keys:
             self.skip(name, f"duplicate key {key!r}: the first entry with it was kept")

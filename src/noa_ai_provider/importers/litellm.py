@@ -55,13 +55,34 @@ from typing import Any, Final
 
 from .. import jsonio
 from ..errors import ConfigError, PersistenceError
-from ..schemas import ModelCapability, ModelStatus
-from ._common import CatalogImport, EntryError, ModelCollector, describe, map_provider, non_negative, shift
+from ..schemas import (
+    MAX_INT,
+    ExtendedModelInfo,
+    ModelCapability,
+    ModelCost,
+    ModelStatus,
+    PriceTier,
+    ProviderType,
+    ServiceTierPrices,
+)
+from ..versions import validate_version
+from ._common import (
+    FAST_PATH,
+    CatalogImport,
+    EntryError,
+    ModelCollector,
+    build_trusted,
+    describe,
+    map_provider,
+    non_negative,
+    shift,
+)
 
 __all__ = ["load_litellm_catalog"]
 
 _PLACES: Final = 6
 _PER: Final = 10**_PLACES  # prices per million tokens
+_VERSION: Final = validate_version("1.0.0")
 
 _PRICE_FIELDS: Final = {
     "input_cost_per_token": "input_tokens",
@@ -146,7 +167,10 @@ def load_litellm_catalog(
         today = today.date()
     catalog, duplicates, copy_values = _read(source)
     converter = _Converter(catalog, today, copy_values)
+    convert = converter.convert
+    providers = converter.provider_values
     collector = ModelCollector()
+    add_model = collector.add_model
     for name, entry in catalog.items():
         if not isinstance(name, str):
             collector.skip(str(name), f"the name must be a string, got {describe(name)}")
@@ -155,11 +179,15 @@ def load_litellm_catalog(
             collector.skip(name, "sample_spec documents LiteLLM's fields; it is not a model")
             continue
         try:
-            fields = converter.convert(name, entry)
+            values = convert(name, entry)
         except EntryError as exc:
             collector.skip(name, str(exc))
             continue
-        collector.add(name, fields)
+        model = _trusted_model(values, providers)
+        if model is not None:
+            add_model(name, model)
+        else:  # a value only pydantic's validation can judge (and word the reason for)
+            collector.add(name, _set_fields(values))
     for name in duplicates:
         collector.skip(name, "duplicate key in the JSON text: the first entry with it was kept")
     return collector.result
@@ -255,11 +283,15 @@ def _repeated_inside(value: Any) -> list[str]:
 # --------------------------------------------------------------------------- conversion
 
 
+_SCALARS: Final = frozenset({str, int, float, bool, Decimal, type(None)})
+
+
 def _copy(value: Any) -> Any:
+    # A copy of the dicts and lists inside (the JSON scalars, the bulk of them, are returned without a call).
     if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
+        return {k: v if type(v) in _SCALARS else _copy(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_copy(v) for v in value]
+        return [v if type(v) in _SCALARS else _copy(v) for v in value]
     return value
 
 
@@ -284,19 +316,32 @@ _Found = tuple[str, Decimal]  # (the LiteLLM key, the price per million tokens)
 class _Plan:
     """How to convert entries with a given sequence of keys (many entries share one)."""
 
-    __slots__ = ("flags", "prices", "rest", "simple", "tags")
+    __slots__ = ("flags", "prices", "rest", "simple", "simple_prices", "tags")
 
     def __init__(self, keys: tuple[str, ...], kinds: dict[str, _Kind]) -> None:
+        rest: list[str] = []
+        flags: list[tuple[str, ModelCapability]] = []
+        tags: list[tuple[str, str]] = []
+        prices: list[tuple[str, _PriceKind]] = []
         for key in keys:
-            if key not in kinds:
-                kinds[key] = _classify(key)
-        self.rest = tuple([key for key in keys if kinds[key] == _REST])
-        self.flags = tuple([(key, _FLAG_CAPABILITIES[key]) for key in keys if kinds[key] == _FLAG])
-        self.tags = tuple([(key, _FLAG_TAGS[key]) for key in keys if key in _FLAG_TAGS])
-        self.prices: tuple[tuple[str, _PriceKind], ...] = tuple(
-            [(key, kind) for key in keys if type(kind := kinds[key]) is tuple]
-        )
-        self.simple = all(kind[1] is None and kind[2] is None for _key, kind in self.prices)
+            kind = kinds.get(key)
+            if kind is None:
+                kind = kinds[key] = _classify(key)
+            if kind == _REST:
+                rest.append(key)
+            elif kind == _FLAG:
+                flags.append((key, _FLAG_CAPABILITIES[key]))
+            elif type(kind) is tuple:
+                prices.append((key, kind))
+            if key in _FLAG_TAGS:
+                tags.append((key, _FLAG_TAGS[key]))
+        self.rest = tuple(rest)
+        self.flags = tuple(flags)
+        self.tags = tuple(tags)
+        self.prices: tuple[tuple[str, _PriceKind], ...] = tuple(prices)
+        self.simple = all(kind[1] is None and kind[2] is None for _key, kind in prices)
+        # (key, field) of a simple plan's prices: one key per field
+        self.simple_prices = tuple([(key, kind[0]) for key, kind in prices]) if self.simple else ()
 
 
 class _Converter:
@@ -311,6 +356,8 @@ class _Converter:
         self.prices: dict[tuple[type, Any], Decimal] = {}
         self.dates: dict[str, date] = {}
         self.providers: dict[str, str] = {}
+        # our provider names as schemas.Provider validates them (known ones as ProviderType); None when invalid
+        self.provider_values: dict[str, ProviderType | str | None] = {}
 
     def price(self, value: Any, key: str) -> Decimal:
         """A per-token price as an exact price per million tokens."""
@@ -376,20 +423,26 @@ class _Converter:
                 return found
             if value.strip():
                 found = self.providers[value] = map_provider(value)
+                valid = found.strip() and ":" not in found
+                self.provider_values[found] = _PROVIDER_TYPES.get(found, found) if valid else None
                 return found
         if value is None:
             raise EntryError("no litellm_provider")
         raise EntryError(f"litellm_provider: must be a non-empty string, got {describe(value)}")
 
     def convert(self, name: str, raw: Any) -> dict[str, Any]:
-        """The ``ExtendedModelInfo`` fields of one entry; raises :class:`EntryError` with the reason to skip it."""
+        """Every ``ExtendedModelInfo`` field of one entry, in field order: ``None`` where the entry sets none (but
+        ``cost``, ``None`` for an unpriced model); raises :class:`EntryError` with the reason to skip it."""
         if type(raw) is dict and ("alias_of" not in raw or "litellm_provider" in raw):
             entry: Mapping[str, Any] = raw
             alias_of = None
         else:
             entry, alias_of = self.resolve(name, raw)
         get = entry.get
-        provider = self.provider(get("litellm_provider"))
+        value = get("litellm_provider")
+        provider = self.providers.get(value) if type(value) is str else None
+        if provider is None:
+            provider = self.provider(value)
         mode = get("mode")
         if mode is not None and type(mode) is not str:
             raise EntryError(f"mode: must be a string, got {describe(mode)}")
@@ -407,69 +460,78 @@ class _Converter:
                 raise EntryError(f"{key}: must be true or false, got {describe(value)}")
         rest = {key: entry[key] for key in plan.rest}
 
-        metadata: dict[str, Any] = {"source": "litellm"}
-        fields: dict[str, Any] = {
-            "id": name,
-            "name": name,
-            "provider": provider,
-            "version": "1.0.0",
-            "capabilities": capabilities,
-            "metadata": metadata,
-        }
-        context = _limit(entry, "max_input_tokens", rest)
+        # token limits: a positive int as it is, anything else through _limit (which also takes 0 as unknown)
+        context = get("max_input_tokens")
+        if context is not None and (type(context) is not int or context <= 0):
+            context = _limit(entry, "max_input_tokens", rest)
         if context is None and "max_input_tokens" not in rest:
-            context = _limit(entry, "max_tokens", rest)  # LiteLLM's legacy field
-        if context is not None:
-            fields["context_window"] = context
-        max_output = _limit(entry, "max_output_tokens", rest)
-        if max_output is not None:
-            fields["max_tokens"] = max_output
+            context = get("max_tokens")  # LiteLLM's legacy field
+            if context is not None and (type(context) is not int or context <= 0):
+                context = _limit(entry, "max_tokens", rest)
+        max_output = get("max_output_tokens")
+        if max_output is not None and (type(max_output) is not int or max_output <= 0):
+            max_output = _limit(entry, "max_output_tokens", rest)
 
+        metadata: dict[str, Any] = {"source": "litellm"}
         if mode is not None:
             metadata["mode"] = mode
+        status = None
         deprecation = get("deprecation_date")
         if deprecation is not None:
             if self.parse_date(deprecation) <= self.today:
-                fields["status"] = ModelStatus.DEPRECATED
+                status = ModelStatus.DEPRECATED
             metadata["deprecation_date"] = deprecation
         if alias_of is not None:
             metadata["alias_of"] = alias_of
         if plan.tags and (tags := [tag for key, tag in plan.tags if entry[key] is True]):
             metadata["tags"] = tags
 
+        cost: dict[str, Any] | None
         if plan.simple and "tiered_pricing" not in entry:
-            fields["cost"] = self.simple_cost(entry, plan, mode, rest)
+            cost = {}
+            prices = self.prices
+            for key, field in plan.simple_prices:
+                value = entry[key]
+                try:
+                    cost[field] = prices[type(value), value]
+                except (KeyError, TypeError):  # not seen yet, or unhashable (then price() says why)
+                    cost[field] = self.price(value, key)
+            if "input_tokens" not in cost or "output_tokens" not in cost:
+                if "input_tokens" in cost and mode == "embedding":
+                    cost["output_tokens"] = Decimal(0)
+                    cost["note"] = _EMBEDDING_NOTE
+                else:
+                    for key, _field in plan.simple_prices:
+                        rest[key] = entry[key]
+                    cost = None
+            if cost is not None:
+                cost["per"] = _PER
+                cost["currency"] = "USD"
         else:
             price = self.price
             found = {kind: (key, price(entry[key], key)) for key, kind in plan.prices}
             used: set[str] = set()
-            fields["cost"] = self.cost(entry, provider, mode, found, used, rest)
+            cost = self.cost(entry, provider, mode, found, used, rest)
             for key, _price in found.values():
                 if key not in used:
                     rest[key] = entry[key]
         # an alias shares its target's values: copy them, as those of a caller's mapping
         metadata["litellm"] = _copy(rest) if self.copy_values or alias_of is not None else rest
-        return fields
+        return {
+            "id": name,
+            "name": name,
+            "provider": provider,
+            "version": _VERSION,
+            "context_window": context,
+            "max_tokens": max_output,
+            "capabilities": capabilities,
+            "cost": cost,
+            "rate_limit": None,
+            "metadata": metadata,
+            "status": status,
+        }
 
     # ------------------------------------------------------------------ prices
-
-    def simple_cost(
-        self, entry: Mapping[str, Any], plan: _Plan, mode: str | None, rest: dict[str, Any]
-    ) -> dict[str, Any] | None:
-        """The ``cost`` fields of an entry without tiers of any kind, or ``None`` when unpriced."""
-        price = self.price
-        cost: dict[str, Any] = {kind[0]: price(entry[key], key) for key, kind in plan.prices}
-        if "input_tokens" not in cost or "output_tokens" not in cost:
-            if "input_tokens" in cost and mode == "embedding":
-                cost["output_tokens"] = Decimal(0)
-                cost["note"] = _EMBEDDING_NOTE
-            else:
-                for key, _kind in plan.prices:
-                    rest[key] = entry[key]
-                return None
-        cost["per"] = _PER
-        cost["currency"] = "USD"
-        return cost
 
     def cost(
         self,
@@ -562,6 +624,132 @@ class _Converter:
         if len(rows) > 1:
             cost["tiers"] = [{"above_input_tokens": start, **prices} for start, _end, prices in rows[1:]]
         return cost
+
+
+# --------------------------------------------------------------------------- models
+
+
+_PROVIDER_TYPES: Final[dict[str, ProviderType]] = {p.value: p for p in ProviderType}
+
+# A model's capabilities never repeat (what ExtendedModelInfo._dedupe removes): a mode gives at most one, each flag
+# key (distinct in an entry) its own, and no flag gives a mode's.
+_DISTINCT_CAPABILITIES: Final = len(set(_FLAG_CAPABILITIES.values())) == len(_FLAG_CAPABILITIES) and not (
+    set(_MODE_CAPABILITIES.values()) & set(_FLAG_CAPABILITIES.values())
+)
+_TRUSTED: Final = FAST_PATH and _DISTINCT_CAPABILITIES
+"""Whether models are built without pydantic (see ``_trusted_model``); else every one is validated."""
+
+
+def _set_fields(values: dict[str, Any]) -> dict[str, Any]:
+    """The fields of ``values`` (as ``convert`` makes them) that the entry sets: the input for validation."""
+    return {field: value for field, value in values.items() if value is not None or field == "cost"}
+
+
+def _trusted_model(values: dict[str, Any], providers: dict[str, ProviderType | str | None]) -> ExtendedModelInfo | None:
+    """The :class:`ExtendedModelInfo` that validating ``_set_fields(values)`` would give, built from ``values``
+    (which it takes over); or ``None`` when a value needs validation's verdict (then pydantic decides, and words
+    the reason).
+
+    The converter has checked most values the way the schemas do: every price went through ``price`` (a finite
+    ``Decimal`` >= 0), limits through ``_limit`` (positive ``int``\\ s), capabilities are ``ModelCapability``
+    members that cannot repeat (``_DISTINCT_CAPABILITIES``), the metadata keys are ours and its tags strings,
+    ``status`` a ``ModelStatus``, service tiers only ``batch``, ``flex`` and ``priority``. What is left is checked
+    here: the name, the provider, the version, the limits' upper bound, the tiers' thresholds, the required prices.
+    """
+    if not _TRUSTED:
+        return None
+    name = values["id"]
+    provider = providers.get(values["provider"])
+    context = values["context_window"]
+    max_tokens = values["max_tokens"]
+    if (
+        type(name) is not str
+        or not name
+        or values["name"] is not name
+        or provider is None
+        or values["version"] is not _VERSION
+        or (context is not None and not (type(context) is int and 0 < context <= MAX_INT))
+        or (max_tokens is not None and not (type(max_tokens) is int and 0 < max_tokens <= MAX_INT))
+    ):
+        return None
+    cost = values["cost"]
+    if cost is not None and (cost := _trusted_cost(cost)) is None:
+        return None
+    given = {"id", "name", "provider", "version", "capabilities", "cost", "metadata"}
+    if context is not None:
+        given.add("context_window")
+    if max_tokens is not None:
+        given.add("max_tokens")
+    if values["status"] is None:
+        values["status"] = ModelStatus.AVAILABLE
+    else:
+        given.add("status")
+    values["provider"] = provider
+    values["cost"] = cost
+    return build_trusted(ExtendedModelInfo, values, given)
+
+
+# Every field of each price schema in field order, with its default (required ones: PydanticUndefined): a copy
+# updated with what the converter gave is the __dict__ validation would build, once the required prices are there
+# (a Decimal) and the length is the template's (else the converter gave a key that is not a field).
+_COST_FIELDS: Final = {name: info.default for name, info in ModelCost.model_fields.items()}
+_SERVICE_FIELDS: Final = {name: info.default for name, info in ServiceTierPrices.model_fields.items()}
+_TIER_FIELDS_DEFAULTS: Final = {name: info.default for name, info in PriceTier.model_fields.items()}
+
+
+def _filled(template: dict[str, Any], given: dict[str, Any]) -> dict[str, Any] | None:
+    values = dict(template)
+    values.update(given)
+    if (
+        len(values) != len(template)
+        or type(values["input_tokens"]) is not Decimal
+        or type(values["output_tokens"]) is not Decimal
+    ):
+        return None
+    return values
+
+
+def _trusted_cost(cost: dict[str, Any]) -> ModelCost | None:
+    values = _filled(_COST_FIELDS, cost)
+    if values is None:
+        return None
+    tiers = values["tiers"]
+    if tiers is not None:
+        tiers = values["tiers"] = _trusted_tiers(tiers)
+        if tiers is None:
+            return None
+    service_tiers = values["service_tiers"]
+    if service_tiers is not None:
+        built: dict[str, ServiceTierPrices] = {}
+        for service, prices in service_tiers.items():
+            own = _filled(_SERVICE_FIELDS, prices)
+            if own is None:
+                return None
+            tiers = own["tiers"]
+            if tiers is not None:
+                tiers = own["tiers"] = _trusted_tiers(tiers)
+                if tiers is None:
+                    return None
+            built[service] = build_trusted(ServiceTierPrices, own, set(prices))
+        values["service_tiers"] = built
+    return build_trusted(ModelCost, values, set(cost))
+
+
+def _trusted_tiers(tiers: list[dict[str, Any]]) -> list[PriceTier] | None:
+    """The tiers, when their thresholds are whole numbers up to MAX_INT in strictly increasing order (so distinct
+    and already sorted, as ``schemas.Tiers`` wants them); else ``None``."""
+    built: list[PriceTier] = []
+    below = -1
+    for tier in tiers:
+        above = tier["above_input_tokens"]
+        if type(above) is not int or not below < above <= MAX_INT:
+            return None
+        below = above
+        values = _filled(_TIER_FIELDS_DEFAULTS, tier)
+        if values is None:
+            return None
+        built.append(build_trusted(PriceTier, values, set(tier)))
+    return built
 
 
 def _is_token_tiers(tiered: Any) -> bool:
