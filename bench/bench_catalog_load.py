@@ -7,9 +7,12 @@ Times, as medians of several runs:
   LiteLLM entry (the fields the importer maps, prices as ``Decimal``, every other field kept as an extra);
 - (b) ``load_litellm_catalog(path)``: read, strict parse (``jsonio``), convert and validate every entry;
 - (c) (b) plus ``EnhancedModelRegistry(auto_save=False).register_models(...)`` into a fresh registry;
+- (d) ``registry.import_litellm_catalog(path)``: the same models in one step (no defensive copy, the garbage
+  collector paused);
 
-and reports (b)/(a) and (c)/(a) against the target of 3x, with a breakdown of (c): the strict parse, the
-conversion and validation of the parsed mapping, and the registration.
+and reports (b)/(a), (c)/(a) and (d)/(a) against the target of 3x (``--check`` holds (b) and (d) to it),
+with a breakdown of (c): the strict parse, the conversion and validation of the parsed mapping, and the
+registration.
 
     python bench/bench_catalog_load.py                  # 9 runs of each
     python bench/bench_catalog_load.py --repeats 21     # steadier medians
@@ -139,12 +142,16 @@ def run(args: argparse.Namespace) -> int:
         def load_and_register() -> None:
             holder["registry"].register_models(load_litellm_catalog(path))
 
+        def import_in_one_step() -> None:
+            holder["registry"].import_litellm_catalog(path)
+
         text = path.read_text(encoding="utf-8")
         parsed = jsonio.loads(text)
 
         a = median_ms(lambda: baseline(path), repeats)
         b = median_ms(lambda: load_litellm_catalog(path), repeats)
         c = median_ms(load_and_register, repeats, setup=fresh)
+        d = median_ms(import_in_one_step, repeats, setup=fresh)
         parse = median_ms(lambda: jsonio.loads(path.read_text(encoding="utf-8")), repeats)
         convert = median_ms(lambda: load_litellm_catalog(parsed), repeats)
         register = median_ms(lambda: holder["registry"].register_models(models), repeats, setup=fresh)
@@ -157,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
         ("(a) read + json.loads + pydantic validation (baseline)", a),
         ("(b) load_litellm_catalog(path)", b),
         ("(c) load_litellm_catalog(path) + register_models", c),
+        ("(d) registry.import_litellm_catalog(path) (one step)", d),
         ("  read + jsonio.loads (strict parse)", parse),
         ("  load_litellm_catalog(mapping) (convert + validate)", convert),
         ("  register_models (already-converted models)", register),
@@ -165,10 +173,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"| {name} | {fmt(times)} | {statistics.median(times) / base:.2f} |")
     print()
     ok = True
-    for label, times in (("(b)/(a)", b), ("(c)/(a)", c)):
+    for label, times, target in (("(b)/(a)", b, True), ("(c)/(a)", c, False), ("(d)/(a)", d, True)):
         ratio = statistics.median(times) / base
         verdict = "within" if ratio <= TARGET else "OVER"
-        ok = ok and ratio <= TARGET
+        if target:  # (c) is reported for comparison: (d) is the path that loads a catalogue into a registry
+            ok = ok and ratio <= TARGET
         print(f"- {label} = {ratio:.2f} ({verdict} the {TARGET:g}x target)")
     return 0 if ok or not args.check else 1
 

@@ -30,7 +30,7 @@ from noa_ai_provider.importers import (
     load_litellm_catalog,
 )
 from noa_ai_provider.importers import litellm as litellm_importer
-from noa_ai_provider.schemas import MAX_INT, ModelCost, PriceTier, ServiceTierPrices
+from noa_ai_provider.schemas import MAX_INT, ModelCost, PriceTier, ServiceTierPrices, schema_shape
 
 TODAY = date(2025, 6, 1)
 M = 1_000_000
@@ -723,9 +723,9 @@ def test_a_changed_schema_turns_the_fast_path_off() -> None:
     class OtherDefault(ModelCost):
         per: int = 1
 
-    assert _common._shape(ModelCost) == _common._MIRRORED[ModelCost]
-    assert _common._shape(MoreCost) != _common._MIRRORED[ModelCost]
-    assert _common._shape(OtherDefault) != _common._MIRRORED[ModelCost]
+    assert schema_shape(ModelCost) == _common._MIRRORED[ModelCost]
+    assert schema_shape(MoreCost) != _common._MIRRORED[ModelCost]
+    assert schema_shape(OtherDefault) != _common._MIRRORED[ModelCost]
 
 
 # ------------------------------------------------------------------ genai-prices

@@ -41,6 +41,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticUndefined
 
 from .errors import ConfigError
 from .versions import validate_version
@@ -198,6 +199,40 @@ def construct_trusted(cls: type[_S], fields: dict[str, Any]) -> _S:
     object.__setattr__(obj, "__pydantic_extra__", None)
     object.__setattr__(obj, "__pydantic_private__", None)
     return obj
+
+
+# BaseModel's slots, set directly: an instance is built without going through pydantic's __setattr__.
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+
+
+def build_trusted(schema: type[_S], values: dict[str, Any], fields_set: set[str]) -> _S:
+    """An instance of ``schema`` as validation would leave it: ``values`` (every field, in field order, already
+    checked) as its ``__dict__``, ``fields_set`` (the fields the input gave) as its fields set; both are owned by
+    the result. Like :func:`construct_trusted`, with the fields set of validation (for importers)."""
+    obj = object.__new__(schema)
+    _set_dict(obj, values)
+    _set_fields_set(obj, fields_set)
+    _set_extra(obj, None)
+    _set_private(obj, None)
+    return obj
+
+
+def schema_shape(schema: type[BaseModel]) -> tuple[Any, ...]:
+    """A fingerprint of ``schema``: each field's name, default and default factory, and its field validators;
+    ``()`` when it has model validators or allows extra fields. Code that mirrors a schema's rules (an importer
+    building models without validation) compares it with the shape it was written for."""
+    decorators = schema.__pydantic_decorators__
+    fields = tuple(
+        (name, ... if info.default is PydanticUndefined else info.default, info.default_factory)
+        for name, info in schema.model_fields.items()
+    )
+    hooks = (decorators.model_validators, decorators.validators, decorators.root_validators)
+    if any(hooks) or schema.model_config.get("extra") != "forbid":
+        return ()  # never what is mirrored
+    return (*fields, tuple(decorators.field_validators))
 
 
 def shallow_copy(model: _S) -> _S:

@@ -10,10 +10,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Final, TypeVar
-
-from pydantic import BaseModel
-from pydantic_core import PydanticUndefined
+from typing import Any, Final, NamedTuple
 
 from ..errors import ConfigError
 from ..schemas import (
@@ -22,7 +19,9 @@ from ..schemas import (
     ModelStatus,
     PriceTier,
     ServiceTierPrices,
+    build_trusted,
     model_key,
+    schema_shape,
     validate_or_raise,
 )
 
@@ -56,6 +55,13 @@ class CatalogImport(list[ExtendedModelInfo]):
     def __init__(self, models: Iterable[ExtendedModelInfo] = (), skipped: Iterable[SkippedEntry] = ()) -> None:
         super().__init__(models)
         self.skipped: list[SkippedEntry] = list(skipped)
+
+
+class CatalogLoad(NamedTuple):
+    """What a registry's one-step catalogue import registered (``keys``, in catalogue order) and left out."""
+
+    keys: list[str]
+    skipped: list[SkippedEntry]
 
 
 class EntryError(ValueError):
@@ -131,10 +137,9 @@ def shift(number: Decimal, places: int) -> Decimal:
 # mirror: when a field, a default or a validator changes, it turns False (every model goes through pydantic again)
 # and a test fails until the importers' checks are brought in line.
 
-_M = TypeVar("_M", bound=BaseModel)
 
 # Per schema: (field, default (... when required), default factory) for each field, then the field validators.
-_MIRRORED: Final[dict[type[BaseModel], tuple[Any, ...]]] = {
+_MIRRORED: Final[dict[type[Any], tuple[Any, ...]]] = {
     ExtendedModelInfo: (
         ("id", ..., None),
         ("name", ..., None),
@@ -180,38 +185,8 @@ _MIRRORED: Final[dict[type[BaseModel], tuple[Any, ...]]] = {
 }
 
 
-def _shape(schema: type[BaseModel]) -> tuple[Any, ...]:
-    decorators = schema.__pydantic_decorators__
-    fields = tuple(
-        (name, ... if info.default is PydanticUndefined else info.default, info.default_factory)
-        for name, info in schema.model_fields.items()
-    )
-    hooks = (decorators.model_validators, decorators.validators, decorators.root_validators)
-    if any(hooks) or schema.model_config.get("extra") != "forbid":
-        return ()  # never what is mirrored
-    return (*fields, tuple(decorators.field_validators))
-
-
-FAST_PATH: Final = all(_shape(schema) == shape for schema, shape in _MIRRORED.items())
+FAST_PATH: Final = all(schema_shape(schema) == shape for schema, shape in _MIRRORED.items())
 """Whether the schemas are still those the importers' own checks mirror (else they validate with pydantic)."""
-
-# BaseModel's slots, set directly: an instance is built without going through pydantic's __setattr__.
-_set_dict = BaseModel.__dict__["__dict__"].__set__
-_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
-
-
-def build_trusted(schema: type[_M], values: dict[str, Any], fields_set: set[str]) -> _M:
-    """An instance of ``schema`` as validation would leave it: ``values`` (every field, in field order, already
-    checked) as its ``__dict__``, ``fields_set`` (the fields the input gave) as its fields set; both are owned by
-    the result. Like :func:`~noa_ai_provider.schemas.construct_trusted`, with the fields set of validation."""
-    obj = object.__new__(schema)
-    _set_dict(obj, values)
-    _set_fields_set(obj, fields_set)
-    _set_extra(obj, None)
-    _set_private(obj, None)
-    return obj
 
 
 class ModelCollector:
