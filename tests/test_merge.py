@@ -822,3 +822,35 @@ def test_usage_recorded_on_a_removed_model_never_reaches_the_model_registered_ag
     entry = fresh.get_model(K_GPT)
     assert entry is not None
     assert entry.registered_at == registered_again
+
+
+def test_merge_meta_keeps_at_most_max_writers_and_max_tombstones_the_newest() -> None:
+    from noa_ai_provider.merge import MAX_TOMBSTONES, MAX_WRITERS
+
+    now = at(0) + timedelta(days=1)
+    writers = {f"{i}-w": (i, at(0) + timedelta(seconds=i)) for i in range(MAX_WRITERS + 5)}
+    tombs = {f"p:{i}": at(0) + timedelta(seconds=i) for i in range(MAX_TOMBSTONES + 5)}
+    out, removed = merge_meta(writers, tombs, [Batch(1)], W, now)
+    assert len(out) == MAX_WRITERS
+    assert out[W] == (1, now)  # this writer, just saved, is the newest
+    assert "0-w" not in out
+    assert f"{MAX_WRITERS + 4}-w" in out
+    assert len(removed) == MAX_TOMBSTONES
+    assert "p:4" not in removed
+    assert "p:5" in removed
+
+
+def test_a_corrupt_file_is_not_overwritten_by_a_merging_save(path: Path, clock: FakeClock) -> None:
+    first = EnhancedModelRegistry(persistence_path=path, auto_save=False, clock=clock)
+    first.register_model(GPT4)
+    first.save()
+    first.save()  # a .bak exists
+    other = EnhancedModelRegistry(persistence_path=path, auto_save=False, clock=clock)
+    other.register_model(GPT4)
+    path.write_text('{"models": [')
+    with pytest.raises(PersistenceError, match="not overwritten"):
+        other.save()
+    assert path.read_text() == '{"models": ['
+    assert other.load(recover=True) == 1
+    other.save()  # replaces the corrupt file
+    assert EnhancedModelRegistry(persistence_path=path, auto_save=False).load() == 1

@@ -31,6 +31,8 @@ from .schemas import (
 
 __all__ = [
     "KEEP_FOR",
+    "MAX_TOMBSTONES",
+    "MAX_WRITERS",
     "Batch",
     "Definition",
     "Delta",
@@ -44,6 +46,13 @@ __all__ = [
 
 KEEP_FOR = timedelta(days=30)
 """How long a snapshot keeps a writer's watermark after its last save, and a removal's tombstone."""
+
+MAX_WRITERS = 1000
+"""At most this many watermarks are kept, the most recent (every process start is a new writer; a watermark matters
+only to a writer retrying a save that failed after ``os.replace``, which it does at its next save)."""
+
+MAX_TOMBSTONES = 10_000
+"""At most this many tombstones are kept, the most recent."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MODEL_FIELDS = tuple(ExtendedModelInfo.model_fields)
@@ -253,7 +262,8 @@ def merge_meta(
     now: datetime,
 ) -> tuple[dict[str, tuple[int, datetime]], dict[str, datetime]]:
     """The watermarks and tombstones a snapshot written now holds: this writer's newest batch, the journal
-    records its batches replayed, and the batches' tombstones; entries older than :data:`KEEP_FOR` are dropped.
+    records its batches replayed, and the batches' tombstones; entries older than :data:`KEEP_FOR` are dropped,
+    and beyond :data:`MAX_WRITERS` and :data:`MAX_TOMBSTONES` the oldest.
 
     A tombstone outlives a model registered again under its key: it still tells writers holding a copy from
     before the removal that their copy (and its unsaved usage) is gone."""
@@ -267,7 +277,12 @@ def merge_meta(
     for batch in batches:
         for key, when in batch.removed.items():
             tombs[key] = max(tombs.get(key, when), when)
-    return out, {key: when for key, when in tombs.items() if now - when <= KEEP_FOR}
+    tombs = {key: when for key, when in tombs.items() if now - when <= KEEP_FOR}
+    if len(out) > MAX_WRITERS:
+        out = dict(sorted(out.items(), key=lambda item: item[1][1])[-MAX_WRITERS:])
+    if len(tombs) > MAX_TOMBSTONES:
+        tombs = dict(sorted(tombs.items(), key=lambda item: item[1])[-MAX_TOMBSTONES:])
+    return out, tombs
 
 
 def newer_metrics(

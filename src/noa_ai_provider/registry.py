@@ -1489,7 +1489,13 @@ class EnhancedModelRegistry:
                 (stamp is None and disk.stamp is not None)
                 or (stamp == disk.stamp and (disk.save_id is None or holds_save(path, disk.save_id)))
             )
-            snapshot = None if fast else self._read_for_merge(path)
+            try:
+                snapshot = None if fast else self._read_for_merge(path)
+            except PersistenceError as exc:
+                raise PersistenceError(
+                    f"{exc}; not overwritten (load(recover=True) reads the previous snapshot, and the next save "
+                    "then replaces this file)"
+                ) from exc
             with self._lock:
                 version, records, definitions = self._seal()
                 batches = list(self._unacked)
@@ -1594,7 +1600,7 @@ class EnhancedModelRegistry:
         ``path, model_count``. The garbage collector is paused while the file is read (it would otherwise walk
         the new objects again and again: about 45% of the time of a large file).
         """
-        with _gc_paused():
+        with _gc_paused(), self._save_lock:  # (a save in between would see a half-taken file state)
             return self._load(recover)
 
     def _load(self, recover: bool) -> int:
