@@ -33,6 +33,8 @@ __all__ = [
 ]
 
 _CTX = Context(prec=60)
+MONEY_CONTEXT = _CTX
+"""The decimal context of every sum of money here: 60 significant digits, so no realistic total is rounded."""
 
 
 def check_token_count(name: str, value: object) -> int:
@@ -182,6 +184,18 @@ class UsageCounters:
         else:
             self.failed_requests += 1
 
+    def add_days(self, days: dict[date, list[Any]]) -> None:
+        """Count the requests of ``days`` (per day: input, output, cached, cache write, requests, cost, failed)."""
+        for t in days.values():
+            self.total_input_tokens += t[0]
+            self.total_output_tokens += t[1]
+            self.total_cached_input_tokens += t[2]
+            self.total_cache_write_tokens += t[3]
+            self.total_cost = _CTX.add(self.total_cost, t[5])
+            self.request_count += t[4]
+            self.successful_requests += t[4] - t[6]
+            self.failed_requests += t[6]
+
     def add_counters(self, other: UsageCounters, sign: int = 1) -> None:
         """Add (``sign=-1``: take away) every counter of ``other``; ``last_reset`` stays. Merging another writer's
         requests, or dropping a parent's unsaved ones in a forked child."""
@@ -268,6 +282,18 @@ class UsageHistory:
         other = UsageHistory()
         other._days = {day: totals.copy() for day, totals in self._days.items()}
         return other
+
+    def add_totals(self, day: date, totals: list[Any]) -> None:
+        """Add ``totals`` (input, output, cached, cache write, requests, cost) to ``day``."""
+        mine = self._days.get(day)
+        if mine is None:
+            self._days[day] = totals[:6]
+            if len(self._days) > MAX_HISTORY_DAYS:
+                del self._days[min(self._days)]
+            return
+        for i in range(5):
+            mine[i] += totals[i]
+        mine[5] = _CTX.add(mine[5], totals[5])
 
     def add_history(self, other: UsageHistory, sign: int = 1) -> None:
         """Add (``sign=-1``: take away) the day totals of ``other``; days left without requests go, and so do the

@@ -17,10 +17,11 @@ Nothing here knows the registry or files: it works on :class:`Row` values (one m
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any, NamedTuple
 
-from .cost import UsageCounters, UsageHistory
+from .cost import MONEY_CONTEXT, UsageCounters, UsageHistory
 from .schemas import (
     EnhancedModelRegistryEntry,
     ExtendedModelInfo,
@@ -64,17 +65,67 @@ class Delta:
     With ``absolute`` set, ``usage`` is the model's whole usage (after a reset or an import) and replaces what the
     file holds instead of adding to it; with ``absolute_history``, ``history`` does the same (an import; a reset
     keeps the history). ``accesses`` always add.
+
+    Requests come in through :meth:`add_request`, the hot path: one list per day, folded into ``usage`` and
+    ``history`` only when those are read.
     """
 
-    __slots__ = ("absolute", "absolute_history", "accesses", "history", "last_accessed", "usage")
+    __slots__ = ("_days", "_history", "_usage", "absolute", "absolute_history", "accesses", "last_accessed")
 
     def __init__(self) -> None:
-        self.usage = UsageCounters(_EPOCH)
-        self.history = UsageHistory()
+        self._usage = UsageCounters(_EPOCH)
+        self._history = UsageHistory()
+        self._days: dict[date, list[Any]] = {}  # day -> input, output, cached, cache write, requests, cost, failed
         self.accesses = 0
         self.last_accessed: datetime | None = None
         self.absolute = False
         self.absolute_history = False
+
+    def add_request(
+        self, day: date, inp: int, out: int, cached: int, written: int, cost: Decimal, success: bool
+    ) -> None:
+        """Count one request recorded on ``day``."""
+        totals = self._days.get(day)
+        if totals is None:
+            totals = self._days[day] = [0, 0, 0, 0, 0, Decimal(0), 0]
+        totals[0] += inp
+        totals[1] += out
+        totals[2] += cached
+        totals[3] += written
+        totals[4] += 1
+        totals[5] = MONEY_CONTEXT.add(totals[5], cost)
+        if not success:
+            totals[6] += 1
+
+    def _settle(self) -> None:
+        days = self._days
+        if days:
+            self._days = {}
+            self._usage.add_days(days)
+            for day, totals in days.items():
+                self._history.add_totals(day, totals)
+
+    @property
+    def usage(self) -> UsageCounters:
+        """The counters (requests, tokens, cost) of this delta."""
+        self._settle()
+        return self._usage
+
+    @usage.setter
+    def usage(self, value: UsageCounters) -> None:
+        self._settle()
+        self._usage = value
+
+    @property
+    def history(self) -> UsageHistory:
+        """The per-day totals of this delta."""
+        self._settle()
+        return self._history
+
+    @history.setter
+    def history(self, value: UsageHistory) -> None:
+        self._settle()
+        self._history = value
 
     def add(self, other: Delta) -> None:
         """Fold ``other`` (a later delta of the same model) into this one."""

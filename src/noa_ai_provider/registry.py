@@ -849,17 +849,14 @@ class EnhancedModelRegistry:
             day, usage.input_tokens, usage.output_tokens, usage.cached_input_tokens, usage.cache_write_tokens, cost
         )
         if pending:  # this process's own request (a replayed one travels as a Replayed record)
-            delta = record.delta()
-            delta.usage.add(
+            record.delta().add_request(
+                day,
                 usage.input_tokens,
                 usage.output_tokens,
-                cost,
-                usage.success,
                 usage.cached_input_tokens,
                 usage.cache_write_tokens,
-            )
-            delta.history.add(
-                day, usage.input_tokens, usage.output_tokens, usage.cached_input_tokens, usage.cache_write_tokens, cost
+                cost,
+                usage.success,
             )
         events: list[tuple[str, dict[str, Any]]] = []
         for budget in self._budgets.values():
