@@ -12,7 +12,6 @@ import asyncio
 import atexit
 import contextlib
 import copy
-import gc
 import logging
 import os
 import threading
@@ -20,7 +19,7 @@ import time
 import uuid
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any, NamedTuple, Self, TypeVar, overload
 
 from . import jsonio
 from .budget import PERIODS, BudgetState
+from .bulk import gc_paused
 from .config import MAX_CONFIG_BYTES, ConfigWatcher, read_models_config
 from .cost import UsageCounters, UsageHistory, check_token_count, cost_per_token, request_cost, worst_case_cost
 from .errors import (
@@ -605,7 +605,7 @@ class EnhancedModelRegistry:
         The garbage collector is paused while a thousand models or more are registered (see
         :meth:`import_litellm_catalog`)."""
         items = _as_list(models)
-        with _gc_paused() if len(items) >= 1000 else contextlib.nullcontext():
+        with gc_paused() if len(items) >= 1000 else contextlib.nullcontext():
             validated = [
                 _own_copy(item)
                 if _validated_instance(item)
@@ -626,7 +626,7 @@ class EnhancedModelRegistry:
         copy and checks ``register_models`` makes of a caller's instances, and the garbage collector is paused
         during the bulk load (nothing in it makes cycles).
         """
-        with _gc_paused():
+        with gc_paused():
             catalog = load_litellm_catalog(source, today=today)
             keys = self._put_models(list(catalog))
         return CatalogLoad(keys, catalog.skipped)
@@ -635,7 +635,7 @@ class EnhancedModelRegistry:
         """Import the installed ``genai-prices`` database (prices in force ``at``, default now) and register its
         models in one step, as :meth:`import_litellm_catalog` does; raises :class:`ImportError` naming the extra
         when the package is missing."""
-        with _gc_paused():
+        with gc_paused():
             catalog = load_genai_prices_catalog(at=at)
             keys = self._put_models(list(catalog))
         return CatalogLoad(keys, catalog.skipped)
@@ -1597,7 +1597,7 @@ class EnhancedModelRegistry:
         ``path, model_count``. The garbage collector is paused while the file is read (it would otherwise walk
         the new objects again and again: about 45% of the time of a large file).
         """
-        with _gc_paused(), self._save_lock:  # (a save in between would see a half-taken file state)
+        with gc_paused(), self._save_lock:  # (a save in between would see a half-taken file state)
             return self._load(recover)
 
     def _load(self, recover: bool) -> int:
@@ -1888,20 +1888,6 @@ class _DiskState(NamedTuple):
     writers: dict[str, tuple[int, datetime]]
     removed: dict[str, datetime]
     save_id: str | None  # this writer's save id in the file, when this writer wrote it
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    # Bulk loads allocate tens of thousands of containers that all stay alive: every collection the allocations
-    # trigger walks them again for nothing (about a fifth of a catalogue import). Restored to what it was, even
-    # when a caller had switched it off itself.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _writer_alive(writer: str) -> bool:
