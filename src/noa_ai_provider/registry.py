@@ -1535,8 +1535,7 @@ class EnhancedModelRegistry:
         read = self._read_snapshot(path)
         if read is None:
             return None
-        entries, history, writers, removed, _ = read
-        return Snapshot(self._rows(entries, history), writers, removed)
+        return Snapshot(self._rows(read.entries, read.history), read.writers, read.removed)
 
     def _rows(
         self, entries: list[EnhancedModelRegistryEntry | ExtendedModelInfo], history: list[UsageHistoryEntry]
@@ -1611,12 +1610,12 @@ class EnhancedModelRegistry:
             source = backup_path(path)
             read = self._read_snapshot(source)
             if read is not None:  # the corrupt file is what the next save replaces, without merging it
-                read = (*read[:4], file_stamp(path))
+                read = read._replace(disk=_DiskState(file_stamp(path), read.writers, read.removed, None))
         if read is None:
             if self._journal is not None:
                 self._replay(self._journal.read(self._replay_marks({})))
             return 0
-        entries, history, writers, removed, stamp = read
+        entries, history, writers, removed, disk = read
         rows = self._rows(entries, history)
         with self._lock:
             landed = writers.get(self._writer, (0, None))[0]
@@ -1644,7 +1643,7 @@ class EnhancedModelRegistry:
                 if record is not None and key not in rows and record.updated_at <= when:
                     del self._records[key]
                     self._wake(key)
-            self._disk = _DiskState(stamp, writers, removed, None) if not self._unacked else None
+            self._disk = disk if not self._unacked else None
             self._version += 1
         if self._journal is not None:
             self._replay(self._journal.read(self._replay_marks(writers)))
@@ -1707,18 +1706,7 @@ class EnhancedModelRegistry:
                 self._version += 1
 
     @staticmethod
-    def _read_snapshot(
-        path: Path,
-    ) -> (
-        tuple[
-            list[EnhancedModelRegistryEntry | ExtendedModelInfo],
-            list[UsageHistoryEntry],
-            dict[str, tuple[int, datetime]],
-            dict[str, datetime],
-            FileStamp | None,
-        ]
-        | None
-    ):
+    def _read_snapshot(path: Path) -> _Read | None:
         read = read_stamped(path)
         if read is None:
             return None
@@ -1726,7 +1714,14 @@ class EnhancedModelRegistry:
         data = jsonio.loads(text, str(path), error=PersistenceError)
         entries = decode_entries(data, str(path), error=PersistenceError)
         writers, removed = decode_meta(data, str(path), error=PersistenceError)
-        return entries, decode_history(data, str(path), error=PersistenceError), writers, removed, stamp
+        save_id = data.get("saveId") if isinstance(data, dict) else None
+        return _Read(
+            entries,
+            decode_history(data, str(path), error=PersistenceError),
+            writers,
+            removed,
+            _DiskState(stamp, writers, removed, save_id if isinstance(save_id, str) else None),
+        )
 
     def _apply(
         self, items: list[EnhancedModelRegistryEntry | ExtendedModelInfo], history: Sequence[UsageHistoryEntry] = ()
@@ -1880,6 +1875,15 @@ class EnhancedModelRegistry:
     async def aload_from_config(self, config_path: str | Path | None = None) -> int:
         """:meth:`load_from_config` in a worker thread."""
         return await asyncio.to_thread(self.load_from_config, config_path)
+
+
+class _Read(NamedTuple):
+    # A snapshot file as read: its entries and history, its watermarks and tombstones, and what it was.
+    entries: list[EnhancedModelRegistryEntry | ExtendedModelInfo]
+    history: list[UsageHistoryEntry]
+    writers: dict[str, tuple[int, datetime]]
+    removed: dict[str, datetime]
+    disk: _DiskState
 
 
 class _DiskState(NamedTuple):
