@@ -1684,21 +1684,14 @@ class EnhancedModelRegistry:
                 cost = Decimal(str(line["cost"]))
                 now = float(line["at"])
                 delta = Delta()
-                delta.usage.add(
-                    usage.input_tokens,
-                    usage.output_tokens,
-                    cost,
-                    usage.success,
-                    usage.cached_input_tokens,
-                    usage.cache_write_tokens,
-                )
-                delta.history.add(
+                delta.add_request(
                     self._utc_day(now),
                     usage.input_tokens,
                     usage.output_tokens,
                     usage.cached_input_tokens,
                     usage.cache_write_tokens,
                     cost,
+                    usage.success,
                 )
                 self._charge(line["key"], record, usage, cost, now, pending=False)
                 self._replayed.append(Replayed(writer, line["seq"], line["key"], delta))
