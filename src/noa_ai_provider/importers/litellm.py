@@ -711,28 +711,28 @@ def _filled(template: dict[str, Any], given: dict[str, Any]) -> dict[str, Any] |
 
 def _trusted_cost(cost: dict[str, Any]) -> ModelCost | None:
     values = _filled(_COST_FIELDS, cost)
-    if values is None:
+    if values is None or not _tiers_trusted(values):
         return None
-    tiers = values["tiers"]
-    if tiers is not None:
-        tiers = values["tiers"] = _trusted_tiers(tiers)
-        if tiers is None:
-            return None
     service_tiers = values["service_tiers"]
     if service_tiers is not None:
         built: dict[str, ServiceTierPrices] = {}
         for service, prices in service_tiers.items():
             own = _filled(_SERVICE_FIELDS, prices)
-            if own is None:
+            if own is None or not _tiers_trusted(own):
                 return None
-            tiers = own["tiers"]
-            if tiers is not None:
-                tiers = own["tiers"] = _trusted_tiers(tiers)
-                if tiers is None:
-                    return None
             built[service] = build_trusted(ServiceTierPrices, own, set(prices))
         values["service_tiers"] = built
     return build_trusted(ModelCost, values, set(cost))
+
+
+def _tiers_trusted(values: dict[str, Any]) -> bool:
+    # Builds the price tiers of `values` in place; False when they need pydantic's validation.
+    tiers = values["tiers"]
+    if tiers is None:
+        return True
+    built = _trusted_tiers(tiers)
+    values["tiers"] = built
+    return built is not None
 
 
 def _trusted_tiers(tiers: list[dict[str, Any]]) -> list[PriceTier] | None:
