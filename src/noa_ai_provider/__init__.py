@@ -4,8 +4,6 @@ Model metadata with versions, exact ``Decimal`` cost tracking, rate limits over 
 metrics, search and ranking, JSON persistence with autosave, config loading, and events. See the README.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
 from .errors import (
     BudgetExceededError,
     ConfigError,
@@ -44,10 +42,18 @@ from .schemas import (
 from .usage import usage_from_anthropic, usage_from_openai
 from .versions import compare_versions
 
-try:
-    __version__ = version("noa-ai-provider")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without installing
-    __version__ = "0.0.0"
+
+def __getattr__(name: str) -> str:
+    # __version__ on first use: importlib.metadata alone costs about 45 ms of every import of the package.
+    if name != "__version__":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("noa-ai-provider")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without installing
+        return "0.0.0"
+
 
 __all__ = [
     "BudgetExceededError",
