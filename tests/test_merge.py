@@ -100,51 +100,6 @@ def days(h: UsageHistory, key: str = K_GPT) -> list[tuple[date, int, int, Decima
 # =========================================================================== Delta and Row
 
 
-def test_delta_add_sums_counters_history_and_accesses() -> None:
-    a = delta(10, 20, "0.5", accesses=1)
-    a.last_accessed = at(5)
-    b = delta(1, 2, "0.25", requests=2, day=DAY2, accesses=2)
-    b.last_accessed = at(3)
-    a.add(b)
-    assert counts(a.usage) == (3, 12, 24, Decimal("1.0"))
-    assert days(a.history) == [(DAY1, 1, 10, Decimal("0.5")), (DAY2, 2, 2, Decimal("0.50"))]
-    assert a.accesses == 3
-    assert a.last_accessed == at(5)  # the later one
-    assert not a.absolute
-
-
-def test_delta_add_of_an_absolute_delta_replaces_usage_but_adds_history_and_accesses() -> None:
-    # A reset: the counters start again, the daily history is kept.
-    a = delta(10, 20, "0.5", accesses=1)
-    b = delta(7, 0, "0.07", accesses=4, absolute=True)
-    a.add(b)
-    assert a.absolute
-    assert not a.absolute_history
-    assert counts(a.usage) == (1, 7, 0, Decimal("0.07"))
-    assert days(a.history) == [(DAY1, 2, 17, Decimal("0.57"))]
-    assert a.accesses == 5
-    b.usage.add(1, 1, Decimal(1), True)  # a took a copy
-    assert counts(a.usage) == (1, 7, 0, Decimal("0.07"))
-    a.add(delta(1, 1, "0.01"))  # a later additive delta adds on top of the absolute one
-    assert a.absolute
-    assert counts(a.usage) == (2, 8, 1, Decimal("0.08"))
-
-
-def test_delta_add_of_an_absolute_history_replaces_the_history() -> None:
-    # An import: counters and history both replace.
-    a = delta(10, 20, "0.5", day=DAY1)
-    b = delta(7, 0, "0.07", day=DAY2, absolute=True, absolute_history=True)
-    a.add(b)
-    assert (a.absolute, a.absolute_history) == (True, True)
-    assert counts(a.usage) == (1, 7, 0, Decimal("0.07"))
-    assert days(a.history) == [(DAY2, 1, 7, Decimal("0.07"))]
-    b.history.add(DAY1, 1, 1, 0, 0, Decimal(1))  # a took a copy
-    assert days(a.history) == [(DAY2, 1, 7, Decimal("0.07"))]
-    a.add(delta(1, 1, "0.01", day=DAY2))
-    assert days(a.history) == [(DAY2, 2, 8, Decimal("0.08"))]
-    assert a.absolute_history
-
-
 def test_row_apply_adds_or_puts() -> None:
     r = row(usage=delta(100, 50, "1.5", requests=2, accesses=3))
     assert counts(r.usage) == (2, 200, 100, Decimal("3.0"))

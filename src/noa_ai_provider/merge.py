@@ -28,6 +28,7 @@ from .schemas import (
     ModelPerformanceMetrics,
     UsageHistoryEntry,
     construct_trusted,
+    definition_of,
 )
 
 __all__ = [
@@ -56,7 +57,6 @@ MAX_TOMBSTONES = 10_000
 """At most this many tombstones are kept, the most recent."""
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MODEL_FIELDS = tuple(ExtendedModelInfo.model_fields)
 
 
 class Delta:
@@ -127,21 +127,6 @@ class Delta:
         self._settle()
         self._history = value
 
-    def add(self, other: Delta) -> None:
-        """Fold ``other`` (a later delta of the same model) into this one."""
-        if other.absolute:
-            self.usage = other.usage.copy()
-            self.absolute = True
-        else:
-            self.usage.add_counters(other.usage)
-        if other.absolute_history:
-            self.history = other.history.copy()
-            self.absolute_history = True
-        else:
-            self.history.add_history(other.history)
-        self.accesses += other.accesses
-        self.last_accessed = _later(self.last_accessed, other.last_accessed)
-
 
 class Replayed(NamedTuple):
     """A journal record of another (dead) writer that this writer replayed: applied by a merge only when the file
@@ -196,8 +181,7 @@ class Row:
     @classmethod
     def from_entry(cls, entry: EnhancedModelRegistryEntry, history: list[UsageHistoryEntry]) -> Row:
         """The row of a validated snapshot entry and its history."""
-        model = construct_trusted(ExtendedModelInfo, {f: entry.__dict__[f] for f in _MODEL_FIELDS})
-        row = cls(model, entry.registered_at, entry.updated_at, entry.performance_metrics)
+        row = cls(definition_of(entry), entry.registered_at, entry.updated_at, entry.performance_metrics)
         row.last_accessed = entry.last_accessed
         row.access_count = entry.access_count
         row.usage = UsageCounters.from_stats(entry.usage_stats)

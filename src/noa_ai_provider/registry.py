@@ -81,6 +81,7 @@ from .schemas import (
     ServiceTierPrices,
     UsageHistoryEntry,
     construct_trusted,
+    definition_of,
     field_names,
     item_label,
     merge_arguments,
@@ -102,7 +103,6 @@ logger = logging.getLogger("noa_ai_provider.registry")
 
 _H = TypeVar("_H", bound=Handler)
 
-_MODEL_FIELDS = tuple(ExtendedModelInfo.model_fields)
 _INFINITY = Decimal("Infinity")
 
 
@@ -1431,16 +1431,18 @@ class EnhancedModelRegistry:
 
     # ------------------------------------------------------------------ persistence
 
-    def _entries_for_save(self) -> tuple[int, list[EnhancedModelRegistryEntry], list[UsageHistoryEntry]]:
-        # Only a cheap capture happens under the lock (about 2 µs a model); building the entries, like
-        # serialising and writing, happens outside it, so recording never waits for a save.
-        with self._lock:
-            captures = [r.capture(k) for k, r in self._records.items()]
-            histories = [(k, r.history.copy()) for k, r in self._records.items()]
-            version = self._version
-        entries = [_make_entry(*capture) for capture in captures]
-        history = [h for k, days in histories for h in days.entries(k)]
-        return version, entries, history
+    @staticmethod
+    def _capture(records: dict[str, _Record]) -> tuple[list[tuple[Any, ...]], list[tuple[str, UsageHistory]]]:
+        # Under the lock, only a cheap capture (about 2 µs a model); building the entries from it, like
+        # serialising and writing, happens outside (see _built), so recording never waits for a save.
+        return [r.capture(k) for k, r in records.items()], [(k, r.history.copy()) for k, r in records.items()]
+
+    @staticmethod
+    def _built(
+        captured: tuple[list[tuple[Any, ...]], list[tuple[str, UsageHistory]]],
+    ) -> tuple[list[EnhancedModelRegistryEntry], list[UsageHistoryEntry]]:
+        captures, histories = captured
+        return [_make_entry(*c) for c in captures], [h for k, days in histories for h in days.entries(k)]
 
     def _seal(self) -> tuple[int, dict[str, _Record], dict[str, Definition]]:
         # Under the lock: this process's pending deltas, tombstones and journal folds become a numbered batch
@@ -1502,15 +1504,12 @@ class EnhancedModelRegistry:
             with self._lock:
                 version, records, definitions = self._seal()
                 batches = list(self._unacked)
-                if fast:
-                    captures = [r.capture(k) for k, r in records.items()]
-                    histories = [(k, r.history.copy()) for k, r in records.items()]
+                captured = self._capture(records) if fast else None
             now = utc_from_timestamp(self._now())
-            if fast:
+            if captured is not None:
                 assert disk is not None
                 writers, removed = merge_meta(disk.writers, disk.removed, batches, self._writer, now)
-                entries = [_make_entry(*capture) for capture in captures]
-                history = [h for k, days in histories for h in days.entries(k)]
+                entries, history = self._built(captured)
                 merged = None
             else:
                 merged = merge(snapshot or Snapshot(), definitions, batches, self._writer, now)
@@ -1731,12 +1730,8 @@ class EnhancedModelRegistry:
         with self._lock:
             now = self._now()
             for item in items:
-                model = (
-                    # The entry was validated by decode_entries; its definition part needs no second pass.
-                    construct_trusted(ExtendedModelInfo, {f: item.__dict__[f] for f in _MODEL_FIELDS})
-                    if isinstance(item, EnhancedModelRegistryEntry)
-                    else item
-                )
+                # An entry was validated by decode_entries; its definition part needs no second pass.
+                model = definition_of(item) if isinstance(item, EnhancedModelRegistryEntry) else item
                 key = model_key(model.provider, model.id)
                 record = self._records.get(key)
                 if record is None:
@@ -1847,7 +1842,9 @@ class EnhancedModelRegistry:
 
     def export_to_json(self) -> str:
         """A full backup as JSON text: models, usage stats, metrics and bookkeeping (exact decimals)."""
-        _, entries, history = self._entries_for_save()
+        with self._lock:
+            captured = self._capture(self._records)
+        entries, history = self._built(captured)
         return encode_entries(entries, utc_from_timestamp(self._now()), history)
 
     def import_from_json(self, json_text: str) -> int:

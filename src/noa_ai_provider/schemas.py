@@ -68,6 +68,7 @@ __all__ = [
     "ServiceTierPrices",
     "UsageHistoryEntry",
     "construct_trusted",
+    "definition_of",
     "field_names",
     "format_validation_error",
     "item_label",
@@ -627,3 +628,11 @@ def validate_or_raise(schema: type[_S], data: object, where: str = "") -> _S:
         return schema.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, where)) from None
+
+
+_DEFINITION_FIELDS = tuple(ExtendedModelInfo.model_fields)
+
+
+def definition_of(entry: EnhancedModelRegistryEntry) -> ExtendedModelInfo:
+    """The model definition inside a validated registry entry: its values shared, not validated again."""
+    return construct_trusted(ExtendedModelInfo, {f: entry.__dict__[f] for f in _DEFINITION_FIELDS})
