@@ -41,6 +41,7 @@ __all__ = [
     "Replayed",
     "Row",
     "Snapshot",
+    "later",
     "merge",
     "merge_meta",
     "newer_metrics",
@@ -199,7 +200,7 @@ class Row:
         else:
             self.history.add_history(delta.history)
         self.access_count += delta.accesses
-        self.last_accessed = _later(self.last_accessed, delta.last_accessed)
+        self.last_accessed = later(self.last_accessed, delta.last_accessed)
 
     def entry(self, key: str) -> EnhancedModelRegistryEntry:
         """The snapshot entry (sharing the row's immutable values; only for writing)."""
@@ -329,7 +330,8 @@ def newer_metrics(
     return b if (b.last_updated or _EPOCH) > (a.last_updated or _EPOCH) else a
 
 
-def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+def later(a: datetime | None, b: datetime | None) -> datetime | None:
+    """The later of two times, either of which may be missing."""
     if a is None or b is None:
         return a if b is None else b
     return max(a, b)

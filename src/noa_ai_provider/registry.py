@@ -42,7 +42,7 @@ from .errors import (
 )
 from .events import EventBus, Handler
 from .headers import ProviderLimits, parse_rate_limit_headers
-from .merge import Batch, Definition, Delta, Replayed, Row, Snapshot, merge, merge_meta, newer_metrics
+from .merge import Batch, Definition, Delta, Replayed, Row, Snapshot, later, merge, merge_meta, newer_metrics
 from .persistence import (
     AutoSaver,
     FileStamp,
@@ -267,8 +267,7 @@ class _Record:
                 row.history.add_history(pending.history)
             self.history = row.history
         self.access_count = row.access_count + (self.pending.accesses if self.pending is not None else 0)
-        if row.last_accessed is not None and (self.last_accessed is None or row.last_accessed > self.last_accessed):
-            self.last_accessed = row.last_accessed
+        self.last_accessed = later(self.last_accessed, row.last_accessed)
         self.registered_at = min(self.registered_at, row.registered_at)
         self.metrics = newer_metrics(self.metrics, row.metrics)
 
