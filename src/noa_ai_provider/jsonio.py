@@ -8,6 +8,7 @@ non-finite constants and duplicate keys are errors, and every error names the so
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -16,7 +17,7 @@ from typing import Any
 
 from .errors import ConfigError, PersistenceError
 
-__all__ = ["MAX_DEPTH", "dumps", "loads", "read_text"]
+__all__ = ["MAX_DEPTH", "dumps", "loads", "read_text", "read_text_and_stat"]
 
 MAX_DEPTH = 64
 """Deeper nesting than this is refused: no document of ours needs it, and it guards the recursion."""
@@ -104,8 +105,15 @@ def read_text(path: Path, max_bytes: int | None = None) -> str | None:
     Raises :class:`PersistenceError` (naming the file, with the ``OSError`` as cause) when it cannot be read, is not
     UTF-8, or is larger than ``max_bytes``.
     """
+    read = read_text_and_stat(path, max_bytes)
+    return None if read is None else read[0]
+
+
+def read_text_and_stat(path: Path, max_bytes: int | None = None) -> tuple[str, os.stat_result] | None:
+    """:func:`read_text`, with the ``os.fstat`` of exactly the file read (another may replace it meanwhile)."""
     try:
         with open(path, "rb") as handle:
+            st = os.fstat(handle.fileno())
             raw = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
     except FileNotFoundError:
         return None
@@ -114,6 +122,6 @@ def read_text(path: Path, max_bytes: int | None = None) -> str | None:
     if max_bytes is not None and len(raw) > max_bytes:
         raise PersistenceError(f"{path}: larger than the {max_bytes}-byte limit")
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8"), st
     except UnicodeDecodeError as exc:
         raise PersistenceError(f"{path}: not UTF-8 text (byte {exc.start})") from None

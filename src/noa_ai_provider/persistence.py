@@ -271,7 +271,7 @@ def file_stamp(path: Path) -> FileStamp | None:
         return None
     except OSError as exc:
         raise PersistenceError(f"{path}: cannot stat: {exc.strerror or exc}") from exc
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    return _stamp_of(st)
 
 
 def holds_save(path: Path, save_id: str) -> bool:
@@ -288,19 +288,12 @@ def holds_save(path: Path, save_id: str) -> bool:
 def read_stamped(path: Path) -> tuple[str, FileStamp] | None:
     """The UTF-8 text of ``path`` and the stamp of exactly the file read; ``None`` when it does not exist.
     Raises :class:`PersistenceError` naming the file."""
-    try:
-        with open(path, "rb") as handle:
-            st = os.fstat(handle.fileno())
-            raw = handle.read()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise PersistenceError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise PersistenceError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    return text, (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    read = jsonio.read_text_and_stat(path)
+    return None if read is None else (read[0], _stamp_of(read[1]))
+
+
+def _stamp_of(st: os.stat_result) -> FileStamp:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def backup_path(path: Path) -> Path:
