@@ -644,6 +644,7 @@ def run(args: argparse.Namespace) -> int:
         unmatched_model: Counter[str] = Counter()
         genai_unpriced = 0
         ours_unpriced = 0
+        no_provider = 0  # alias entries (e.g. bedrock/claude-opus-latest) that name no litellm_provider
         provider_pairs: Counter[tuple[str, str]] = Counter()
         for model in models:
             if model.cost is None:
@@ -652,6 +653,7 @@ def run(args: argparse.Namespace) -> int:
             entry = raw.get(model.id)
             lp = entry.get("litellm_provider") if isinstance(entry, dict) else None
             if not isinstance(lp, str):
+                no_provider += 1
                 continue
             found = resolve(model.id, lp, route_names, when)
             if found is None:
@@ -786,6 +788,7 @@ def run(args: argparse.Namespace) -> int:
             "unmatched_model": unmatched_model,
             "genai_unpriced": genai_unpriced,
             "ours_unpriced": ours_unpriced,
+            "no_provider": no_provider,
             "provider_pairs": provider_pairs,
             "lite_all": lite_all,
             "lite_skipped": lite_skipped,
@@ -920,7 +923,8 @@ def report(
         f"- matched in genai-prices: **{len(matches):,}** of {n_models:,} priced models "
         f"({sum(extra['unmatched_provider'].values()):,} on providers genai-prices does not cover, "
         f"{sum(extra['unmatched_model'].values()):,} names it does not resolve, "
-        f"{extra['genai_unpriced']:,} resolved to a model without token prices)"
+        f"{extra['genai_unpriced']:,} resolved to a model without token prices, "
+        f"{extra['no_provider']:,} alias entries without a litellm_provider to look up)"
     )
     fa_entries, fa_prices = float_artefacts(raw)
     p(
