@@ -4,6 +4,8 @@ Model metadata with versions, exact ``Decimal`` cost tracking, rate limits over 
 metrics, search and ranking, JSON persistence with autosave, config loading, and events. See the README.
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from .errors import (
     BudgetExceededError,
     ConfigError,
@@ -42,18 +44,10 @@ from .schemas import (
 from .usage import usage_from_anthropic, usage_from_openai
 from .versions import compare_versions
 
-
-def __getattr__(name: str) -> str:
-    # __version__ on first use: importlib.metadata alone costs about 45 ms of every import of the package.
-    if name != "__version__":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("noa-ai-provider")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree without installing
-        return "0.0.0"
-
+try:
+    __version__ = version("noa-ai-provider")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without installing
+    __version__ = "0.0.0"
 
 __all__ = [
     "BudgetExceededError",
