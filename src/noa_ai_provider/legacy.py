@@ -29,7 +29,7 @@ class ModelRegistry:
 
         Returns the key. Invalid input raises :class:`ConfigError` naming the field.
         """
-        label = item_label("model", 0, model).replace("model[0]", "model")
+        label = item_label("model", None, model)
         info = validate_or_raise(ModelInfo, model, label)
         key = model_key(info.provider, info.id)
         with self._lock:

@@ -374,10 +374,6 @@ class _Limit:
     learned: bool = False
 
 
-def _amount(kind: int, input_tokens: int, output_tokens: int) -> int:
-    return (1, input_tokens + output_tokens, input_tokens, output_tokens)[kind]
-
-
 @dataclass(slots=True)
 class Handle:
     """What a reservation holds in a limiter: per window, the entry and the amount it put there."""
@@ -413,11 +409,6 @@ class ModelLimiter:
                     old.window._entries = deque()  # the entries (and open reservations' handles) moved
         self._limits: list[_Limit] = limits
 
-    @property
-    def limited(self) -> bool:
-        """Whether any limit applies."""
-        return bool(self._limits)
-
     def learned_limits(self) -> dict[str, int]:
         """Limits learned from provider headers (config field name to limit)."""
         return {limit.field: limit.window.limit for limit in self._limits if limit.learned}
@@ -428,8 +419,9 @@ class ModelLimiter:
         reason = None
         if now < self.blocked_until:
             worst, reason = self.blocked_until - now, RETRY_AFTER
+        amounts = (1, input_tokens + output_tokens, input_tokens, output_tokens)
         for limit in self._limits:
-            wait = limit.window.wait(now, _amount(limit.kind, input_tokens, output_tokens))
+            wait = limit.window.wait(now, amounts[limit.kind])
             if wait is None:
                 if worst is not None:
                     worst, reason = None, limit.reason
@@ -460,11 +452,7 @@ class ModelLimiter:
         """Correct a reservation to what was really used, at its original time. Idempotent."""
         amounts = (1, input_tokens + output_tokens, input_tokens, output_tokens)
         for kind, entry, reserved in handle.parts:
-            window = entry[_WINDOW]
-            if window is None:
-                entry[_AMOUNT] += amounts[kind] - reserved
-            else:
-                window.correct(entry, amounts[kind] - reserved)
+            _correct(entry, amounts[kind] - reserved)
         handle.parts = []
 
     @staticmethod
@@ -476,8 +464,9 @@ class ModelLimiter:
 
     def record(self, now: float, input_tokens: int, output_tokens: int = 0) -> None:
         """Count one request of these tokens at ``now`` (traffic that happened, admitted or not)."""
+        amounts = (1, input_tokens + output_tokens, input_tokens, output_tokens)
         for limit in self._limits:
-            limit.window.add(now, _amount(limit.kind, input_tokens, output_tokens))
+            limit.window.add(now, amounts[limit.kind])
 
     def block_until(self, until: float) -> None:
         """Admit nothing before ``until`` (a provider's ``retry-after``)."""

@@ -595,7 +595,7 @@ class EnhancedModelRegistry:
         metrics and rate-limit history, and emits ``model-updated``. Invalid input raises :class:`ConfigError`
         naming the field, and changes nothing.
         """
-        label = item_label("model", 0, model).replace("model[0]", "model")
+        label = item_label("model", None, model)
         return self._put_models([validate_or_raise(ExtendedModelInfo, model, label)])[0]
 
     def register_models(self, models: Iterable[ExtendedModelInfo | Mapping[str, Any]]) -> list[str]:

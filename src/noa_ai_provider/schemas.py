@@ -49,6 +49,7 @@ from .versions import validate_version
 _S = TypeVar("_S", bound=BaseModel)
 
 __all__ = [
+    "KNOWN_PROVIDERS",
     "BudgetStatus",
     "EnhancedModelRegistryConfig",
     "EnhancedModelRegistryEntry",
@@ -179,10 +180,11 @@ def _to_provider(value: object) -> ProviderType | str:
     if ":" in value:
         # The key is f"{provider}:{id}"; a colon in the provider would make two models share a key.
         raise ValueError(f"must not contain ':', got {value!r}")
-    return _KNOWN_PROVIDERS.get(value, value)  # anything else is a custom provider
+    return KNOWN_PROVIDERS.get(value, value)  # anything else is a custom provider
 
 
-_KNOWN_PROVIDERS: dict[str, ProviderType] = {p.value: p for p in ProviderType}
+KNOWN_PROVIDERS: dict[str, ProviderType] = {p.value: p for p in ProviderType}
+"""The built-in providers by name; any other name is a custom provider."""
 
 
 Provider = Annotated[ProviderType | str, PlainValidator(_to_provider), PlainSerializer(str, when_used="json")]
@@ -194,12 +196,7 @@ def construct_trusted(cls: type[_S], fields: dict[str, Any]) -> _S:
     For snapshots of state the registry validated when it came in: several times faster than
     ``model_construct``, which re-derives defaults and the fields set. ``fields`` is owned by the result.
     """
-    obj = cls.__new__(cls)
-    object.__setattr__(obj, "__dict__", fields)
-    object.__setattr__(obj, "__pydantic_fields_set__", set(fields))
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
-    return obj
+    return build_trusted(cls, fields, set(fields))
 
 
 # BaseModel's slots, set directly: an instance is built without going through pydantic's __setattr__.
@@ -418,9 +415,6 @@ class ModelInfo(_Schema):
         return self
 
 
-MODEL_FIELDS: frozenset[str] = frozenset(ExtendedModelInfo.model_fields)
-
-
 class ModelUsageStats(_Schema):
     """Usage counters of one model since ``last_reset``."""
 
@@ -591,8 +585,6 @@ def format_validation_error(exc: ValidationError, where: str = "") -> str:
             msg = f"{msg} (got {type(err['input']).__name__} {_short(err['input'])})"
         lines.append(f"{_path(err['loc'])}: {msg}")
     prefix = f"{where}: " if where else ""
-    if len(lines) == 1:
-        return prefix + lines[0]
     return prefix + "; ".join(lines)
 
 
@@ -608,10 +600,11 @@ def validate_models(schema: type[_S], items: object, where: str = "models") -> l
     return [validate_or_raise(schema, item, item_label(where, index, item)) for index, item in enumerate(items)]
 
 
-def item_label(where: str, index: int, item: object) -> str:
-    """``where[index] (id 'x')``: how errors name one model of a list."""
+def item_label(where: str, index: int | None, item: object) -> str:
+    """``where[index] (id 'x')``: how errors name one model of a list (``where (id 'x')`` without an index)."""
     ident = item.get("id") if isinstance(item, dict) else getattr(item, "id", None)
-    return f"{where}[{index}]" + (f" (id {ident!r})" if ident is not None else "")
+    place = where if index is None else f"{where}[{index}]"
+    return place + (f" (id {ident!r})" if ident is not None else "")
 
 
 def validate_or_raise(schema: type[_S], data: object, where: str = "") -> _S:

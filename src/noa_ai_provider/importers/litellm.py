@@ -56,6 +56,7 @@ from typing import Any, Final
 from .. import jsonio
 from ..errors import ConfigError, PersistenceError
 from ..schemas import (
+    KNOWN_PROVIDERS,
     MAX_INT,
     ExtendedModelInfo,
     ModelCapability,
@@ -64,6 +65,7 @@ from ..schemas import (
     PriceTier,
     ProviderType,
     ServiceTierPrices,
+    build_trusted,
 )
 from ..versions import validate_version
 from ._common import (
@@ -71,7 +73,6 @@ from ._common import (
     CatalogImport,
     EntryError,
     ModelCollector,
-    build_trusted,
     describe,
     map_provider,
     non_negative,
@@ -300,8 +301,6 @@ def _limit(entry: Mapping[str, Any], key: str, rest: dict[str, Any]) -> int | No
     value = entry.get(key)
     if value is None:
         return None
-    if type(value) is int and value > 0:
-        return value
     number = _non_negative_int(value, key)
     if number == 0:
         rest[key] = value
@@ -424,7 +423,7 @@ class _Converter:
             if value.strip():
                 found = self.providers[value] = map_provider(value)
                 valid = found.strip() and ":" not in found
-                self.provider_values[found] = _PROVIDER_TYPES.get(found, found) if valid else None
+                self.provider_values[found] = KNOWN_PROVIDERS.get(found, found) if valid else None
                 return found
         if value is None:
             raise EntryError("no litellm_provider")
@@ -628,8 +627,6 @@ class _Converter:
 
 # --------------------------------------------------------------------------- models
 
-
-_PROVIDER_TYPES: Final[dict[str, ProviderType]] = {p.value: p for p in ProviderType}
 
 # A model's capabilities never repeat (what ExtendedModelInfo._dedupe removes): a mode gives at most one, each flag
 # key (distinct in an entry) its own, and no flag gives a mode's.
