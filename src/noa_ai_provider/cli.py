@@ -28,7 +28,7 @@ from .errors import (
     UnpricedModelError,
 )
 from .registry import EnhancedModelRegistry
-from .schemas import EnhancedModelRegistryEntry
+from .schemas import SERVICE_TIERS, EnhancedModelRegistryEntry
 
 __all__ = ["main"]
 
@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     estimate.add_argument("output_tokens", type=_token_count, metavar="OUTPUT")
     estimate.add_argument("--cached", type=_token_count, default=0, help="of INPUT, tokens read from the cache")
     estimate.add_argument("--cache-write", type=_token_count, default=0, help="of INPUT, tokens written to the cache")
-    estimate.add_argument("--service-tier", choices=["batch", "flex", "priority"], help="price at this service tier")
+    estimate.add_argument("--service-tier", choices=SERVICE_TIERS, help="price at this service tier")
     estimate.add_argument("--config", help="models-config file (default: ./config/models-config.json or bundled)")
     estimate.set_defaults(func=cmd_estimate)
 
@@ -190,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ModelNotFoundError, ConfigError, InvalidUsageError, UnpricedModelError) as exc:
         print(f"noa-registry: {exc}", file=sys.stderr)
         return 2
-    except (PersistenceError, RegistryError) as exc:
+    except RegistryError as exc:  # PersistenceError included
         print(f"noa-registry: {exc}", file=sys.stderr)
         return 1
     return status

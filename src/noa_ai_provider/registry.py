@@ -62,7 +62,7 @@ from .persistence import (
     remove_leftovers,
 )
 from .ratelimit import ModelLimiter
-from .reservation import Reservation
+from .reservation import CANCELLED, COMMITTED, OPEN, Reservation
 from .schemas import (
     SERVICE_TIERS,
     BudgetStatus,
@@ -858,12 +858,19 @@ class EnhancedModelRegistry:
                 usage.success,
             )
         events: list[tuple[str, dict[str, Any]]] = []
-        for budget in self._budgets.values():
-            if budget.applies(key):
-                budget.roll(utc_from_timestamp(now))
-                for event in budget.charge(cost):
-                    payload = {"key": budget.key, "period": budget.period, "limit": budget.limit, "spent": budget.spent}
-                    events.append((event, payload))
+        if self._budgets:
+            stamp = utc_from_timestamp(now)  # once, not per budget
+            for budget in self._budgets.values():
+                if budget.applies(key):
+                    budget.roll(stamp)
+                    for event in budget.charge(cost):
+                        payload = {
+                            "key": budget.key,
+                            "period": budget.period,
+                            "limit": budget.limit,
+                            "spent": budget.spent,
+                        }
+                        events.append((event, payload))
         self._version += 1
         return record.usage.total_cost, events
 
@@ -1180,14 +1187,14 @@ class EnhancedModelRegistry:
         usage = _usage_args(inp, output_tokens, success, cached_input_tokens, cache_write_tokens, service_tier)
         key = reservation.key
         with self._lock:
-            if reservation.state != "open":
+            if reservation.state != OPEN:
                 if reservation.cost is not None:
                     return reservation.cost  # committed before: idempotent
                 raise InvalidUsageError(f"reservation for {key} was cancelled; it cannot be committed")
             record = self._records.get(key)
             if record is None:
                 self._release_holds(reservation)
-                reservation.state = "cancelled"
+                reservation.state = CANCELLED
                 raise ModelNotFoundError(key)
             cost = self._price(key, record, usage)  # may raise (unpriced): the reservation then stays open
             now = self._now()
@@ -1199,7 +1206,7 @@ class EnhancedModelRegistry:
             self._release_budgets(reservation)
             total, budget_events = self._charge(key, record, usage, cost, now)
             reservation.cost = cost
-            reservation.state = "committed"
+            reservation.state = COMMITTED
             self._wake(key)
             seq = self._next_seq()
         self._journal_usage(seq, key, usage, cost, now)
@@ -1240,10 +1247,10 @@ class EnhancedModelRegistry:
 
     def _release_reservation(self, reservation: Reservation) -> None:
         with self._lock:
-            if reservation.state != "open":
+            if reservation.state != OPEN:
                 return
             self._release_holds(reservation)
-            reservation.state = "cancelled"
+            reservation.state = CANCELLED
             self._wake(reservation.key)
 
     def update_rate_limits_from_headers(self, key: str, headers: Mapping[str, str]) -> ProviderLimits:

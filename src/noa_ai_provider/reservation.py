@@ -9,15 +9,16 @@ charged, as providers do) and leaving it without a decision cancels.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Protocol
 
 from .errors import ModelNotFoundError, UnpricedModelError
 from .ratelimit import Handle
+from .schemas import utc_from_timestamp
 
-__all__ = ["Reservation"]
+__all__ = ["CANCELLED", "COMMITTED", "OPEN", "Reservation"]
 
 OPEN, COMMITTED, CANCELLED = "open", "committed", "cancelled"
 
@@ -82,7 +83,7 @@ class Reservation:
     @property
     def reserved_at(self) -> datetime:
         """When the reservation was admitted, as a timezone-aware UTC datetime."""
-        return datetime.fromtimestamp(self.timestamp, UTC)
+        return utc_from_timestamp(self.timestamp)
 
     def __repr__(self) -> str:
         return (
