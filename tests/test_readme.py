@@ -17,10 +17,13 @@ def test_python_tour_runs(tmp_path: Path) -> None:
     assert blocks, "the README has a Python tour"
     (tmp_path / "config").mkdir()
     shutil.copy(ROOT / "config" / "models-config.json", tmp_path / "config" / "models-config.json")
+    printed = ""
     for block in blocks:
         result = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr
+        printed += result.stdout
     assert (tmp_path / "data" / "model-registry.json").is_file()  # saved when the with block closed
+    assert "openai:gpt-4-turbo-preview: $0.039 (total $0.039)" in printed  # the tour's event handler ran
 
 
 def test_quick_start_has_exactly_two_commands_and_ci_runs_the_test_one() -> None:
