@@ -29,6 +29,16 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def require_catalog(path: Path) -> None:
+    """Exit with a message saying where to get LiteLLM's catalogue when ``path`` is not a file."""
+    if not path.is_file():
+        raise SystemExit(
+            f"error: the LiteLLM catalogue {path} does not exist. Download model_prices_and_context_window.json "
+            "from https://github.com/BerriAI/litellm (or take model_prices_and_context_window_backup.json from the "
+            "litellm package) and pass --catalog PATH."
+        )
+
+
 def add_catalog_argument(parser: argparse.ArgumentParser) -> None:
     """``--catalog PATH``: LiteLLM's price map, by default the copy in ``../shared/data``."""
     parser.add_argument(

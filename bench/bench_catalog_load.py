@@ -41,7 +41,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
-from _common import add_catalog_argument  # also makes the package importable
+from _common import add_catalog_argument, require_catalog  # also makes the package importable
 from noa_ai_provider import EnhancedModelRegistry, jsonio
 from noa_ai_provider.importers import load_litellm_catalog
 
@@ -102,14 +102,7 @@ def fmt(times: list[float]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     path: Path = args.catalog
-    if not path.is_file():
-        print(
-            f"error: catalogue not found: {path}\n"
-            "Pass --catalog PATH to LiteLLM's model_prices_and_context_window.json "
-            "(https://github.com/BerriAI/litellm, also shipped in the litellm package).",
-            file=sys.stderr,
-        )
-        return 2
+    require_catalog(path)
     repeats: int = args.repeats
 
     import pydantic

@@ -65,7 +65,11 @@ def main() -> None:
     parser.add_argument("--models", type=int, default=5000)
     parser.add_argument("--records", type=int, default=200_000)
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="noa-bench-"))
+    with tempfile.TemporaryDirectory(prefix="noa-bench-") as name:
+        run(args, Path(name))
+
+
+def run(args: argparse.Namespace, folder: Path) -> None:
     models = make_models(args.models)
 
     path = folder / "registry.json"

@@ -47,9 +47,10 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 import noa_ai_provider
-from _common import add_catalog_argument, cpu_model  # also makes the package importable
+from _common import add_catalog_argument, cpu_model, require_catalog  # also makes the package importable
 from noa_ai_provider import EnhancedModelRegistry
 from noa_ai_provider.cost import request_cost
+from noa_ai_provider.importers import load_litellm_catalog
 
 TARGET_RATIO = 20.0
 
@@ -119,16 +120,7 @@ class Variant:
 
 
 def load_registry(catalog: Path, tmpdir: Path) -> Any:
-    if not catalog.is_file():
-        raise SystemExit(
-            f"error: the LiteLLM catalogue {catalog} does not exist. Download model_prices_and_context_window.json "
-            "from https://github.com/BerriAI/litellm (or take model_prices_and_context_window_backup.json from the "
-            "litellm package) and pass --catalog PATH."
-        )
-    try:
-        from noa_ai_provider.importers import load_litellm_catalog
-    except ImportError as exc:
-        raise SystemExit(f"error: noa_ai_provider.importers.load_litellm_catalog is not available: {exc}") from None
+    require_catalog(catalog)
     registry = EnhancedModelRegistry(persistence_path=tmpdir / "registry.json", auto_save=False, auto_load_config=False)
     registry.register_models(load_litellm_catalog(catalog))
     return registry

@@ -82,15 +82,6 @@ BY_NAME = {v.name: v for v in VARIANTS}
 HEADLINE = "acquire-commit"  # noa's full admit + record path: what the targets are judged on
 ANCHOR_MW, ANCHOR_SWC = "mw", "swc"
 
-NOTES = {
-    "mw": "one list slot per unit of cost, prepended (O(n) per hit)",
-    "swc": "two counters (current and previous minute), approximate",
-    "acquire-commit": "admit + hold + record cost, counters, windows; the fair match for a hit",
-    "acquire-cancel": "admit + give back: nothing stays in the windows",
-    "reserve-settle": "the limiter alone (no registry, lock, cost or reservation object)",
-    "record-usage": "record only (no admission check)",
-}
-
 
 class BenchError(RuntimeError):
     """A hit that should have passed was refused, or a check after the run failed."""

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import noa_ai_provider
-from _common import add_catalog_argument, cpu_model  # also makes the package importable
+from _common import add_catalog_argument, cpu_model, require_catalog  # also makes the package importable
 from noa_ai_provider import EnhancedModelRegistry, ExtendedModelInfo
 
 # --------------------------------------------------------------------------- catalogue conversion
@@ -309,14 +309,7 @@ def new_registry(path: Path) -> EnhancedModelRegistry:
 
 def run(args: argparse.Namespace) -> int:
     catalog_path: Path = args.catalog
-    if not catalog_path.is_file():
-        print(
-            f"error: catalogue not found: {catalog_path}\n"
-            "Pass --catalog PATH to LiteLLM's model_prices_and_context_window.json "
-            "(https://github.com/BerriAI/litellm, also shipped in the litellm package).",
-            file=sys.stderr,
-        )
-        return 2
+    require_catalog(catalog_path)
     sizes = QUICK if args.quick else FULL
     rng = random.Random(args.seed)
     out = sys.stdout

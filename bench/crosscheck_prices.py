@@ -50,8 +50,9 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 import noa_ai_provider
-from _common import add_catalog_argument  # also makes the package importable
+from _common import add_catalog_argument, require_catalog  # also makes the package importable
 from noa_ai_provider import EnhancedModelRegistry
+from noa_ai_provider.importers import load_litellm_catalog
 
 try:
     import genai_prices
@@ -360,7 +361,6 @@ KINDS: dict[str, Kind] = {
     ),
 }
 KIND_ORDER = list(KINDS)
-LIST_KINDS = ("float-artefact", "rounded-price", "list-price-regional", "list-price-alias", "list-price")
 
 
 def closeness(pairs: Iterable[tuple[Decimal | None, Decimal | None]]) -> str | None:
@@ -600,10 +600,6 @@ def rate_summary(r: Rates) -> str:
 
 
 def load_registry(catalog: Path, tmpdir: Path) -> tuple[Any, list[Any], Any]:
-    try:
-        from noa_ai_provider.importers import load_litellm_catalog
-    except ImportError as exc:
-        raise SystemExit(f"error: noa_ai_provider.importers.load_litellm_catalog is not available: {exc}") from None
     models = load_litellm_catalog(catalog)
     registry = EnhancedModelRegistry(persistence_path=tmpdir / "registry.json", auto_save=False, auto_load_config=False)
     registry.register_models(models)
@@ -612,12 +608,7 @@ def load_registry(catalog: Path, tmpdir: Path) -> tuple[Any, list[Any], Any]:
 
 def run(args: argparse.Namespace) -> int:
     catalog: Path = args.catalog
-    if not catalog.is_file():
-        raise SystemExit(
-            f"error: the LiteLLM catalogue {catalog} does not exist. Download model_prices_and_context_window.json "
-            "from https://github.com/BerriAI/litellm (or take model_prices_and_context_window_backup.json from the "
-            "litellm package) and pass --catalog PATH."
-        )
+    require_catalog(catalog)
     try:
         raw = json.loads(catalog.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
