@@ -1,4 +1,4 @@
-"""Shared fixtures: a registry on tmp_path with a fake clock."""
+"""Shared fixtures: a registry on tmp_path with a fake clock, and the events it emits."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from noa_ai_provider import EnhancedModelRegistry
-from noa_ai_provider.testing import FakeClock
+from noa_ai_provider.testing import EventRecorder, FakeClock
 
 from .samples import GPT4, LLAMA, OPUS
 
@@ -27,6 +27,12 @@ def registry(tmp_path: Path, clock: FakeClock) -> Iterator[EnhancedModelRegistry
         clock=clock,
     ) as reg:
         yield reg
+
+
+@pytest.fixture
+def events(registry: EnhancedModelRegistry) -> EventRecorder:
+    """Every event ``registry`` emits from now on."""
+    return EventRecorder().attach(registry)
 
 
 @pytest.fixture

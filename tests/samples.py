@@ -50,3 +50,17 @@ def model(base: dict[str, Any] | None = None, **changes: Any) -> dict[str, Any]:
     out = copy.deepcopy(base if base is not None else GPT4)
     out.update(changes)
     return out
+
+
+def limited(rate_limit: dict[str, int] | None, provider: str = "openai") -> dict[str, Any]:
+    """A model ``limited`` of ``provider`` at 0.01 / 0.03 per 1000 tokens, with ``rate_limit`` unless None."""
+    out: dict[str, Any] = {
+        "id": "limited",
+        "name": "Limited",
+        "provider": provider,
+        "version": "1.0.0",
+        "cost": {"inputTokens": "0.01", "outputTokens": "0.03", "per": 1000},
+    }
+    if rate_limit is not None:
+        out["rateLimit"] = rate_limit
+    return out

@@ -74,6 +74,7 @@ def reg(registry: EnhancedModelRegistry, clock: FakeClock) -> EnhancedModelRegis
 
 @pytest.fixture
 def events(reg: EnhancedModelRegistry) -> EventRecorder:
+    """Overrides conftest's ``events``: attached once ``reg`` registered its models."""
     return EventRecorder().attach(reg)
 
 

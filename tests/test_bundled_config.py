@@ -52,103 +52,124 @@ def test_keys_are_unique(raw_models: list[dict[str, Any]]) -> None:
     assert [k for k, n in keys.items() if n > 1] == []
 
 
-def test_seed_gpt_4_turbo_preview(registry: EnhancedModelRegistry) -> None:
-    e = registry.get_model("openai:gpt-4-turbo-preview")
+# Every attribute checked, per seed model: a dotted path into the entry (``metadata.<key>`` is an item of
+# ``metadata``), and its expected value (``None``: checked with ``is None``).
+SEED_MODELS = [
+    pytest.param(
+        "openai:gpt-4-turbo-preview",
+        {
+            "name": "GPT-4 Turbo",
+            "provider": ProviderType.OPENAI,
+            "version": "1.0.0",
+            "context_window": 128000,
+            "max_tokens": 4096,
+            "capabilities": [
+                ModelCapability.CHAT_COMPLETION,
+                ModelCapability.FUNCTION_CALLING,
+                ModelCapability.JSON_MODE,
+            ],
+            "cost.input_tokens": Decimal("0.01"),
+            "cost.output_tokens": Decimal("0.03"),
+            "cost.currency": "USD",
+            "cost.per": 1000,
+            "cost.note": None,
+            "rate_limit.requests_per_minute": 500,
+            "rate_limit.tokens_per_minute": 150000,
+            "rate_limit.requests_per_day": 10000,
+            "metadata.tags": ["recommended", "production"],
+            "metadata.apiEndpoint": "https://api.openai.com/v1/chat/completions",
+        },
+        id="gpt-4-turbo-preview",
+    ),
+    pytest.param(
+        "claude:claude-3-opus-20240229",
+        {
+            "name": "Claude 3 Opus",
+            "provider": ProviderType.CLAUDE,
+            "version": "3.0.0",
+            "context_window": 200000,
+            "max_tokens": 4096,
+            "capabilities": [
+                ModelCapability.CHAT_COMPLETION,
+                ModelCapability.VISION,
+                ModelCapability.FUNCTION_CALLING,
+            ],
+            "cost.input_tokens": Decimal("0.015"),
+            "cost.output_tokens": Decimal("0.075"),
+            "cost.currency": "USD",
+            "cost.per": 1000,
+            "rate_limit.requests_per_minute": 50,
+            "rate_limit.tokens_per_minute": 40000,
+            "rate_limit.requests_per_day": 1000,
+            "metadata.tags": ["flagship", "high-performance"],
+            "metadata.apiEndpoint": "https://api.anthropic.com/v1/messages",
+        },
+        id="claude-3-opus",
+    ),
+    pytest.param(
+        "llama.cpp:llama-3.1-8b-instruct",
+        {
+            "name": "Llama 3.1 8B Instruct",
+            "provider": ProviderType.LLAMA_CPP,
+            "version": "3.1.0",
+            "context_window": 128000,
+            "max_tokens": 4096,
+            "capabilities": [ModelCapability.CHAT_COMPLETION, ModelCapability.TEXT_GENERATION],
+            "cost.input_tokens": Decimal(0),
+            "cost.output_tokens": Decimal(0),
+            "cost.currency": "USD",
+            "cost.per": 1000,
+            "cost.note": "Self-hosted, no API costs",
+            "rate_limit.requests_per_minute": 1000,
+            "rate_limit.tokens_per_minute": 100000,
+            "rate_limit.requests_per_day": None,
+            "rate_limit.note": "Limited by hardware capabilities",
+            "metadata.tags": ["self-hosted", "open-source", "local"],
+            "metadata.modelFile": "llama-3.1-8b-instruct-q5_k_m.gguf",
+            "metadata.quantization": "Q5_K_M",
+            "metadata.fileSize": "5.73GB",
+            "metadata.requiredRAM": "8GB",
+            "metadata.apiEndpoint": "http://localhost:8080/v1/chat/completions",
+        },
+        id="llama-3.1-8b",
+    ),
+    pytest.param(
+        "llama.cpp:my-custom-model",
+        {
+            "name": "My Custom Model",
+            "provider": ProviderType.LLAMA_CPP,
+            "version": "1.0.0",
+            "context_window": 8192,
+            "max_tokens": 2048,
+            "capabilities": [ModelCapability.CHAT_COMPLETION],
+            "cost.input_tokens": Decimal(0),
+            "cost.output_tokens": Decimal(0),
+            "cost.per": 1000,
+            "rate_limit.requests_per_minute": 500,
+            "rate_limit.tokens_per_minute": 50000,
+            "rate_limit.requests_per_day": None,
+            "metadata.tags": ["custom"],
+            "metadata.modelFile": "/path/to/my-model.gguf",
+            "metadata.apiEndpoint": "http://localhost:8080/v1/chat/completions",
+        },
+        id="custom-model",
+    ),
+]
+
+
+@pytest.mark.parametrize(("key", "expected"), SEED_MODELS)
+def test_seed_model(registry: EnhancedModelRegistry, key: str, expected: dict[str, Any]) -> None:
+    e = registry.get_model(key)
     assert e is not None
-    assert e.name == "GPT-4 Turbo"
-    assert e.provider == ProviderType.OPENAI
-    assert e.version == "1.0.0"
-    assert e.context_window == 128000
-    assert e.max_tokens == 4096
-    assert e.capabilities == [
-        ModelCapability.CHAT_COMPLETION,
-        ModelCapability.FUNCTION_CALLING,
-        ModelCapability.JSON_MODE,
-    ]
-    assert e.cost.input_tokens == Decimal("0.01")
-    assert e.cost.output_tokens == Decimal("0.03")
-    assert e.cost.currency == "USD"
-    assert e.cost.per == 1000
-    assert e.cost.note is None
     assert e.rate_limit is not None
-    assert e.rate_limit.requests_per_minute == 500
-    assert e.rate_limit.tokens_per_minute == 150000
-    assert e.rate_limit.requests_per_day == 10000
-    assert e.metadata["tags"] == ["recommended", "production"]
-    assert e.metadata["apiEndpoint"] == "https://api.openai.com/v1/chat/completions"
-
-
-def test_seed_claude_3_opus(registry: EnhancedModelRegistry) -> None:
-    e = registry.get_model("claude:claude-3-opus-20240229")
-    assert e is not None
-    assert e.name == "Claude 3 Opus"
-    assert e.provider == ProviderType.CLAUDE
-    assert e.version == "3.0.0"
-    assert e.context_window == 200000
-    assert e.max_tokens == 4096
-    assert e.capabilities == [
-        ModelCapability.CHAT_COMPLETION,
-        ModelCapability.VISION,
-        ModelCapability.FUNCTION_CALLING,
-    ]
-    assert e.cost.input_tokens == Decimal("0.015")
-    assert e.cost.output_tokens == Decimal("0.075")
-    assert e.cost.currency == "USD"
-    assert e.cost.per == 1000
-    assert e.rate_limit is not None
-    assert e.rate_limit.requests_per_minute == 50
-    assert e.rate_limit.tokens_per_minute == 40000
-    assert e.rate_limit.requests_per_day == 1000
-    assert e.metadata["tags"] == ["flagship", "high-performance"]
-    assert e.metadata["apiEndpoint"] == "https://api.anthropic.com/v1/messages"
-
-
-def test_seed_llama_3_1_8b(registry: EnhancedModelRegistry) -> None:
-    e = registry.get_model("llama.cpp:llama-3.1-8b-instruct")
-    assert e is not None
-    assert e.name == "Llama 3.1 8B Instruct"
-    assert e.provider == ProviderType.LLAMA_CPP
-    assert e.version == "3.1.0"
-    assert e.context_window == 128000
-    assert e.max_tokens == 4096
-    assert e.capabilities == [ModelCapability.CHAT_COMPLETION, ModelCapability.TEXT_GENERATION]
-    assert e.cost.input_tokens == Decimal(0)
-    assert e.cost.output_tokens == Decimal(0)
-    assert e.cost.currency == "USD"
-    assert e.cost.per == 1000
-    assert e.cost.note == "Self-hosted, no API costs"
-    assert e.rate_limit is not None
-    assert e.rate_limit.requests_per_minute == 1000
-    assert e.rate_limit.tokens_per_minute == 100000
-    assert e.rate_limit.requests_per_day is None
-    assert e.rate_limit.note == "Limited by hardware capabilities"
-    assert e.metadata["tags"] == ["self-hosted", "open-source", "local"]
-    assert e.metadata["modelFile"] == "llama-3.1-8b-instruct-q5_k_m.gguf"
-    assert e.metadata["quantization"] == "Q5_K_M"
-    assert e.metadata["fileSize"] == "5.73GB"
-    assert e.metadata["requiredRAM"] == "8GB"
-    assert e.metadata["apiEndpoint"] == "http://localhost:8080/v1/chat/completions"
-
-
-def test_seed_custom_model(registry: EnhancedModelRegistry) -> None:
-    e = registry.get_model("llama.cpp:my-custom-model")
-    assert e is not None
-    assert e.name == "My Custom Model"
-    assert e.provider == ProviderType.LLAMA_CPP
-    assert e.version == "1.0.0"
-    assert e.context_window == 8192
-    assert e.max_tokens == 2048
-    assert e.capabilities == [ModelCapability.CHAT_COMPLETION]
-    assert e.cost.input_tokens == Decimal(0)
-    assert e.cost.output_tokens == Decimal(0)
-    assert e.cost.per == 1000
-    assert e.rate_limit is not None
-    assert e.rate_limit.requests_per_minute == 500
-    assert e.rate_limit.tokens_per_minute == 50000
-    assert e.rate_limit.requests_per_day is None
-    assert e.metadata["tags"] == ["custom"]
-    assert e.metadata["modelFile"] == "/path/to/my-model.gguf"
-    assert e.metadata["apiEndpoint"] == "http://localhost:8080/v1/chat/completions"
+    for path, want in expected.items():
+        value: Any = e
+        for part in path.split("."):
+            value = value[part] if isinstance(value, dict) else getattr(value, part)
+        if want is None:
+            assert value is None, path
+        else:
+            assert value == want, path
 
 
 def test_every_model_names_its_price_source_and_date(registry: EnhancedModelRegistry) -> None:

@@ -113,7 +113,6 @@ def test_an_unreadable_catalogue_registers_nothing(tmp_path: Path) -> None:
 
 
 def test_genai_prices_in_one_step(tmp_path: Path) -> None:
-    pytest.importorskip("genai_prices")
     at = datetime(2025, 6, 1, tzinfo=UTC)
     one, two = registry(tmp_path), registry(tmp_path)
     result = one.import_genai_prices_catalog(at=at)

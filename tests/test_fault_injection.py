@@ -1,6 +1,7 @@
 """Fault injection into save(): a full disk, a failed fsync, a failed rename, a failing serialiser.
 
-Real files under ``tmp_path``; only the failing call is patched, and only while the failing save runs:
+Real files under ``tmp_path``; only the failing call is patched (by ``tests/faults.py``), and only while the failing
+save runs:
 
 - ``os.replace`` of the snapshot over its path (``replace``), or of the hard link over ``<path>.bak`` (``backup``);
 - ``os.fsync`` of the temporary file (``fsync-file``), or of the folder once ``os.replace`` succeeded (``fsync-dir``);
@@ -16,102 +17,27 @@ temporary file is left, the registry stays dirty, and the next successful save w
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import itertools
 import json
-import os
-import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import noa_ai_provider.jsonio as jsonio_module
-import noa_ai_provider.registry as registry_module
 from noa_ai_provider import EnhancedModelRegistry, PersistenceError
 from noa_ai_provider.persistence import keep_backup, locked
 from noa_ai_provider.testing import FakeClock
 
+from .faults import K_GPT, K_OPUS, PRICES, inject, shown
 from .samples import GPT4, OPUS
 
-K_GPT = "openai:gpt-4-turbo-preview"
-K_OPUS = "claude:claude-3-opus-20240229"
-PRICES = {  # per 1000 tokens, as in tests/samples.py
-    K_GPT: (Decimal("0.01"), Decimal("0.03")),
-    K_OPUS: (Decimal("0.015"), Decimal("0.075")),
-}
-
 BEFORE_REPLACE = ("replace", "backup", "fsync-file", "encode", "dumps")
-AFTER_REPLACE = ("fsync-dir",)
 SERIALIZER_FAULTS = ("encode", "dumps")
 ALL_FAULTS = ("replace", "backup", "fsync-file", "fsync-dir", *SERIALIZER_FAULTS)
-
-_real_replace = os.replace
-_real_fsync = os.fsync
-
-
-def _enospc() -> OSError:
-    return OSError(errno.ENOSPC, "No space left on device")
-
-
-def faulty(kind: str, path: Path, fired: list[str]) -> tuple[Any, str, Callable[..., Any]]:
-    """(object, attribute, replacement) injecting ``kind`` into saves of ``path``; each hit appends to ``fired``."""
-    target = os.fspath(path)
-    backup = target + ".bak"
-
-    if kind in ("replace", "backup"):
-        victim = target if kind == "replace" else backup
-
-        def replace(src: Any, dst: Any, **kwargs: Any) -> None:
-            if os.fspath(dst) == victim:
-                fired.append(kind)
-                raise _enospc()
-            _real_replace(src, dst, **kwargs)
-
-        return os, "replace", replace
-
-    if kind in ("fsync-file", "fsync-dir"):
-        want_dir = kind == "fsync-dir"
-
-        def fsync(fd: int) -> None:
-            if stat.S_ISDIR(os.fstat(fd).st_mode) == want_dir:
-                fired.append(kind)
-                raise OSError(errno.EIO if want_dir else errno.ENOSPC, "Input/output error" if want_dir else "full")
-            _real_fsync(fd)
-
-        return os, "fsync", fsync
-
-    if kind == "encode":
-
-        def encode(*args: Any, **kwargs: Any) -> str:
-            fired.append(kind)
-            raise _enospc()
-
-        return registry_module, "encode_entries", encode
-
-    if kind == "dumps":
-
-        def dumps(*args: Any, **kwargs: Any) -> str:
-            fired.append(kind)
-            raise _enospc()
-
-        return jsonio_module, "dumps", dumps
-
-    raise AssertionError(f"unknown fault {kind}")
-
-
-@contextlib.contextmanager
-def inject(monkeypatch: pytest.MonkeyPatch, kind: str, path: Path) -> Iterator[list[str]]:
-    fired: list[str] = []
-    obj, name, replacement = faulty(kind, path, fired)
-    with monkeypatch.context() as patch:
-        patch.setattr(obj, name, replacement)
-        yield fired
 
 
 class Ledger:
@@ -140,18 +66,6 @@ class Ledger:
     def expected(self, key: str) -> tuple[int, int, int, int, Decimal]:
         row = self.totals.get(key, [0, 0, 0, 0, Decimal(0)])
         return (row[0], row[1], row[2], row[3], row[4])
-
-
-def shown(reg: EnhancedModelRegistry, key: str) -> tuple[int, int, int, int, Decimal]:
-    stats = reg.get_usage_stats(key)
-    assert stats is not None, key
-    return (
-        stats.request_count,
-        stats.successful_requests,
-        stats.total_input_tokens,
-        stats.total_output_tokens,
-        stats.total_cost,
-    )
 
 
 def make(path: Path, clock: FakeClock, **kwargs: Any) -> EnhancedModelRegistry:
@@ -203,7 +117,7 @@ def started(path: Path, clock: FakeClock, ledger: Ledger) -> EnhancedModelRegist
 
 @pytest.mark.parametrize("kind", ALL_FAULTS)
 def test_a_failed_save_keeps_the_old_file_leaves_no_temp_file_and_loses_nothing(
-    path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, kind: str
+    path: Path, clock: FakeClock, kind: str
 ) -> None:
     ledger = Ledger()
     reg = started(path, clock, ledger)
@@ -212,7 +126,7 @@ def test_a_failed_save_keeps_the_old_file_leaves_no_temp_file_and_loses_nothing(
     ledger.record(reg, K_OPUS, 3, 4)
     clock.advance(60)
 
-    with inject(monkeypatch, kind, path) as fired, pytest.raises(PersistenceError) as raised:
+    with inject(kind, path) as fired, pytest.raises(PersistenceError) as raised:
         reg.save()
     assert fired == [kind]
     assert str(path) in str(raised.value)  # the error names the file
@@ -246,27 +160,23 @@ def test_a_failed_save_keeps_the_old_file_leaves_no_temp_file_and_loses_nothing(
 
 
 @pytest.mark.parametrize("kind", SERIALIZER_FAULTS)
-def test_a_serializer_failure_raises_persistence_error(
-    path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, kind: str
-) -> None:
+def test_a_serializer_failure_raises_persistence_error(path: Path, clock: FakeClock, kind: str) -> None:
     reg = started(path, clock, Ledger())
     reg.record_usage(K_GPT, 1, 1)
-    with inject(monkeypatch, kind, path), pytest.raises(OSError, match="No space left") as raised:
+    with inject(kind, path), pytest.raises(OSError, match="No space left") as raised:
         reg.save()
     assert isinstance(raised.value, PersistenceError), f"{type(raised.value).__name__}: {raised.value}"
     reg.close()
 
 
 @pytest.mark.parametrize("kind", ALL_FAULTS)
-def test_a_failed_first_save_loses_nothing(
-    path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, kind: str
-) -> None:
+def test_a_failed_first_save_loses_nothing(path: Path, clock: FakeClock, kind: str) -> None:
     # No file yet: "backup" has nothing to back up, so that fault cannot strike.
     ledger = Ledger()
     reg = make(path, clock)
     reg.register_models([GPT4, OPUS])
     ledger.record(reg, K_GPT, 11, 22)
-    with inject(monkeypatch, kind, path) as fired:
+    with inject(kind, path) as fired:
         if kind == "backup":
             reg.save()
         else:
@@ -292,9 +202,7 @@ def test_a_failed_first_save_loses_nothing(
 
 
 @pytest.mark.parametrize(("first", "second"), list(itertools.product(ALL_FAULTS, repeat=2)))
-def test_fail_fail_succeed_writes_everything_once(
-    path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, first: str, second: str
-) -> None:
+def test_fail_fail_succeed_writes_everything_once(path: Path, clock: FakeClock, first: str, second: str) -> None:
     ledger = Ledger()
     reg = started(path, clock, ledger)
     for n, kind in enumerate((first, second)):
@@ -302,7 +210,7 @@ def test_fail_fail_succeed_writes_everything_once(
         ledger.record(reg, K_OPUS, 9, 200 + n)
         clock.advance(30)
         before = path.read_bytes()
-        with inject(monkeypatch, kind, path) as fired:
+        with inject(kind, path) as fired:
             try:
                 reg.save()
             except PersistenceError:
@@ -331,14 +239,12 @@ def test_fail_fail_succeed_writes_everything_once(
     reg.close()
 
 
-def test_many_failures_after_replace_then_success(
-    path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_many_failures_after_replace_then_success(path: Path, clock: FakeClock) -> None:
     ledger = Ledger()
     reg = started(path, clock, ledger)
     for n in range(5):
         ledger.record(reg, K_GPT, n, n + 1)
-        with inject(monkeypatch, "fsync-dir", path), pytest.raises(PersistenceError):
+        with inject("fsync-dir", path), pytest.raises(PersistenceError):
             reg.save()
         assert_file_holds(path, clock, ledger)  # each landed once, never twice
     reg.save()
@@ -352,13 +258,13 @@ def test_many_failures_after_replace_then_success(
 @pytest.mark.parametrize("other_loads", [True, False], ids=["other-loads", "other-registers"])
 @pytest.mark.parametrize("kind", ALL_FAULTS)
 def test_another_writer_saves_between_the_failure_and_the_retry(
-    path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, kind: str, other_loads: bool
+    path: Path, clock: FakeClock, kind: str, other_loads: bool
 ) -> None:
     ledger = Ledger()
     a = started(path, clock, ledger)
     ledger.record(a, K_GPT, 40, 2)
     clock.advance(10)
-    with inject(monkeypatch, kind, path), pytest.raises(PersistenceError):
+    with inject(kind, path), pytest.raises(PersistenceError):
         a.save()
 
     b = make(path, clock)  # another writer on the same path
@@ -384,16 +290,14 @@ def test_another_writer_saves_between_the_failure_and_the_retry(
     b.close()
 
 
-def test_both_writers_fail_after_replace_then_both_retry(
-    path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_both_writers_fail_after_replace_then_both_retry(path: Path, clock: FakeClock) -> None:
     ledger = Ledger()
     a = started(path, clock, ledger)
     b = make(path, clock)
     b.load()
     ledger.record(a, K_GPT, 1, 2)
     ledger.record(b, K_GPT, 3, 4)
-    with inject(monkeypatch, "fsync-dir", path):
+    with inject("fsync-dir", path):
         with pytest.raises(PersistenceError):
             a.save()
         with pytest.raises(PersistenceError):
@@ -408,13 +312,11 @@ def test_both_writers_fail_after_replace_then_both_retry(
 
 
 @pytest.mark.parametrize("kind", ALL_FAULTS)
-def test_load_between_the_failure_and_the_retry_counts_everything_once(
-    path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, kind: str
-) -> None:
+def test_load_between_the_failure_and_the_retry_counts_everything_once(path: Path, clock: FakeClock, kind: str) -> None:
     ledger = Ledger()
     reg = started(path, clock, ledger)
     ledger.record(reg, K_GPT, 13, 17)
-    with inject(monkeypatch, kind, path), pytest.raises(PersistenceError):
+    with inject(kind, path), pytest.raises(PersistenceError):
         reg.save()
     ledger.record(reg, K_GPT, 19, 23)
     reg.load()  # the failed batch: from the file when it landed, still this process's otherwise
@@ -425,13 +327,11 @@ def test_load_between_the_failure_and_the_retry_counts_everything_once(
     reg.close()
 
 
-def test_a_writer_that_dies_after_a_failure_after_replace_keeps_that_batch(
-    path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_writer_that_dies_after_a_failure_after_replace_keeps_that_batch(path: Path, clock: FakeClock) -> None:
     ledger = Ledger()
     reg = started(path, clock, ledger)
     ledger.record(reg, K_GPT, 8, 9)
-    with inject(monkeypatch, "fsync-dir", path), pytest.raises(PersistenceError):
+    with inject("fsync-dir", path), pytest.raises(PersistenceError):
         reg.save()
     reg.record_usage(K_GPT, 500, 500)  # never saved: lost with the process
     reg.close()  # auto_save=False: close writes nothing, as a crash
@@ -453,7 +353,7 @@ def _wait(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
 
 @pytest.mark.parametrize("kind", ALL_FAULTS)
 def test_a_failing_autosave_emits_save_failed_and_retries_losing_nothing(
-    path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, kind: str
+    path: Path, clock: FakeClock, kind: str
 ) -> None:
     ledger = Ledger()
     seed = started(path, clock, ledger)
@@ -473,7 +373,7 @@ def test_a_failing_autosave_emits_save_failed_and_retries_losing_nothing(
     assert _wait(lambda: not reg.dirty)  # the load made it dirty; the autosave catches up
     old = path.read_bytes()
     saved.clear()
-    with inject(monkeypatch, kind, path) as fired:
+    with inject(kind, path) as fired:
         for n in range(3):
             ledger.record(reg, K_GPT, 10 + n, 1)
             assert _wait(lambda: len(failures) > n)  # noqa: B023 - called before n changes
@@ -513,25 +413,21 @@ def test_keep_backup_twice_leaves_no_backup_link(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["replace", "fsync-file"])
-def test_a_second_failed_save_leaves_no_backup_link(
-    path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, kind: str
-) -> None:
+def test_a_second_failed_save_leaves_no_backup_link(path: Path, clock: FakeClock, kind: str) -> None:
     reg = started(path, clock, Ledger())
     for _ in range(2):
         reg.record_usage(K_GPT, 1, 1)
-        with inject(monkeypatch, kind, path), pytest.raises(PersistenceError):
+        with inject(kind, path), pytest.raises(PersistenceError):
             reg.save()
         assert leftovers(path) == []
     reg.close()
 
 
 @pytest.mark.parametrize("kind", ["replace", "fsync-file"])
-def test_a_save_after_a_failed_save_leaves_no_backup_link(
-    path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, kind: str
-) -> None:
+def test_a_save_after_a_failed_save_leaves_no_backup_link(path: Path, clock: FakeClock, kind: str) -> None:
     reg = started(path, clock, Ledger())
     reg.record_usage(K_GPT, 1, 1)
-    with inject(monkeypatch, kind, path), pytest.raises(PersistenceError):
+    with inject(kind, path), pytest.raises(PersistenceError):
         reg.save()
     assert leftovers(path) == []  # the failed save itself cleans up
     reg.save()

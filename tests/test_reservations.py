@@ -20,22 +20,11 @@ from noa_ai_provider.ratelimit import DAY, DAY_BUCKET
 from noa_ai_provider.reservation import Reservation
 from noa_ai_provider.testing import EventRecorder, FakeClock
 
+from .samples import limited
+
 RPM, TPM, RPD, TPD = "requests per minute", "tokens per minute", "requests per day", "tokens per day"
 ITPM, OTPM = "input tokens per minute", "output tokens per minute"
-PIN, POUT, PER = Decimal("0.01"), Decimal("0.03"), 1000
-
-
-def limited(rate_limit: dict[str, int] | None, model_id: str = "limited") -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": model_id,
-        "name": model_id.title(),
-        "provider": "openai",
-        "version": "1.0.0",
-        "cost": {"inputTokens": str(PIN), "outputTokens": str(POUT), "per": PER},
-    }
-    if rate_limit is not None:
-        out["rateLimit"] = rate_limit
-    return out
+PIN, POUT, PER = Decimal("0.01"), Decimal("0.03"), 1000  # the prices of samples.limited()
 
 
 def cost(i: int, o: int) -> Decimal:
@@ -73,11 +62,6 @@ def leave_by(reservation: Reservation, error: BaseException, inside: Callable[[R
         assert entered is reservation
         inside(entered)
         raise error
-
-
-@pytest.fixture
-def events(registry: EnhancedModelRegistry) -> EventRecorder:
-    return EventRecorder().attach(registry)
 
 
 # --------------------------------------------------------------------------- admission and reserving

@@ -42,6 +42,9 @@ from noa_ai_provider import (
     RateLimitCheck,
     RateLimitConfig,
 )
+from noa_ai_provider.testing import FakeClock
+
+from . import samples
 
 FIXTURES = Path(__file__).parent / "fixtures" / "seed"
 SEED_JSON = {
@@ -50,23 +53,10 @@ SEED_JSON = {
     "llama": "llama-cpp-model.json",
     "custom": "custom-model.json",
 }
-T0 = 1_700_000_000.0
+T0 = 1_700_000_000.0  # where the conftest clock starts
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-class FakeClock:
-    """Seconds since the epoch, moved by hand."""
-
-    def __init__(self, start: float = T0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def utc(seconds: float) -> datetime:
@@ -144,13 +134,6 @@ GPT4: dict[str, Any] = {
 }
 
 
-def with_changes(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    """A deep copy of ``base`` with top-level ``changes``."""
-    out = copy.deepcopy(base)
-    out.update(changes)
-    return out
-
-
 def simple_model(
     model_id: str,
     provider: str = "openai",
@@ -173,11 +156,6 @@ def simple_model(
         "cost": {"inputTokens": input_price, "outputTokens": output_price, "per": 1000},
         **extra,
     }
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture
@@ -1233,7 +1211,7 @@ class FakeResponse:
 
 def test_usage_rate_limit_protection_make_safe_request(registry: EnhancedModelRegistry, clock: FakeClock) -> None:
     """Seed: "### Rate Limit Protection" - makeSafeRequest: success, API failure, rate limited, over budget."""
-    registry.register_model(with_changes(GPT4, rateLimit={"requestsPerMinute": 3, "tokensPerMinute": 40000}))
+    registry.register_model(samples.model(GPT4, rateLimit={"requestsPerMinute": 3, "tokensPerMinute": 40000}))
     budget_threshold = Decimal("0.10")
     api_calls: list[tuple[str, int]] = []
     api_failure: list[Exception] = []

@@ -22,20 +22,11 @@ from noa_ai_provider.errors import RateLimitExceeded, RateLimitTimeout
 from noa_ai_provider.reservation import Reservation
 from noa_ai_provider.testing import EventRecorder, FakeClock
 
+from .samples import limited
+
 RPM, TPM = "requests per minute", "tokens per minute"
 DEADLINE = 3.0  # real seconds any single expected event may take; far above the ~50 ms polling
 QUIET = 0.2  # real seconds to watch that something does NOT happen (four polls of the registry)
-
-
-def limited(rate_limit: dict[str, int]) -> dict[str, Any]:
-    return {
-        "id": "limited",
-        "name": "Limited",
-        "provider": "openai",
-        "version": "1.0.0",
-        "cost": {"inputTokens": "0.01", "outputTokens": "0.03"},
-        "rateLimit": rate_limit,
-    }
 
 
 def wait_for(predicate: Callable[[], bool], what: str, timeout: float = DEADLINE) -> None:
@@ -76,11 +67,6 @@ class Call:
         assert self.error is None, repr(self.error)
         assert self.result is not None
         return self.result
-
-
-@pytest.fixture
-def events(registry: EnhancedModelRegistry) -> EventRecorder:
-    return EventRecorder().attach(registry)
 
 
 @pytest.fixture

@@ -106,6 +106,16 @@ def _script(main: str) -> str:
     return inspect.getsource(tokens) + WORKER + main
 
 
+def _spawn(main: str, args: list[str]) -> subprocess.Popen[str]:
+    """A fresh interpreter running the worker script with ``main``, its output captured as text."""
+    return subprocess.Popen(
+        [sys.executable, "-c", _script(main), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def _unit_prices(definition: dict[str, Any]) -> tuple[Decimal, Decimal, Decimal]:
     cost = definition["cost"]
     return Decimal(repr(cost["inputTokens"])), Decimal(repr(cost["outputTokens"])), Decimal(cost["per"])
@@ -164,14 +174,7 @@ def _run_writers(
         if launcher == "fork":
             saves_arg = json.dumps({str(p): s for p, s in saves.items()})
             args = [*common, str(count), str(records), *tail, saves_arg, str(INTERVAL), durability]
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-c", _script(FORK_MAIN), *args],
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE,
-                    text=True,
-                )
-            )
+            procs.append(_spawn(FORK_MAIN, args))
         else:
             for writer in range(count):
                 args = [
@@ -183,14 +186,7 @@ def _run_writers(
                     str(INTERVAL),
                     durability,
                 ]
-                procs.append(
-                    subprocess.Popen(
-                        [sys.executable, "-c", _script(SPAWN_MAIN), *args],
-                        stdout=subprocess.PIPE,
-                        stderr=subprocess.PIPE,
-                        text=True,
-                    )
-                )
+                procs.append(_spawn(SPAWN_MAIN, args))
         _release(folder, count, procs)
         for proc in procs:
             out, err = proc.communicate(timeout=60)
