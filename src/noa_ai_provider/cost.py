@@ -27,7 +27,6 @@ __all__ = [
     "UsageCounters",
     "UsageHistory",
     "check_token_count",
-    "cost_per_token",
     "request_cost",
     "worst_case_cost",
 ]
@@ -130,13 +129,6 @@ def worst_case_cost(
         total = _CTX.add(_CTX.multiply(input_tokens, dearest_in), _CTX.multiply(max_output_tokens, price_out))
         worst = max(worst, _CTX.divide(total, cost.per))
     return worst
-
-
-def cost_per_token(cost: ModelCost | None) -> Decimal | None:
-    """The seed's average price of one token, ``(input + output) / (2 * per)``; ``None`` for an unpriced model."""
-    if cost is None:
-        return None
-    return _CTX.divide(_CTX.add(cost.input_tokens, cost.output_tokens), 2 * cost.per)
 
 
 class UsageCounters:

@@ -29,7 +29,7 @@ from . import jsonio
 from .budget import PERIODS, BudgetState
 from .bulk import gc_paused
 from .config import MAX_CONFIG_BYTES, ConfigWatcher, read_models_config
-from .cost import UsageCounters, UsageHistory, check_token_count, cost_per_token, request_cost, worst_case_cost
+from .cost import UsageCounters, UsageHistory, check_token_count, request_cost, worst_case_cost
 from .errors import (
     BudgetExceededError,
     ConfigError,
@@ -91,7 +91,7 @@ from .schemas import (
     utc_from_timestamp,
     validate_or_raise,
 )
-from .search import matches, performance_score, top
+from .search import cost_per_token, matches, performance_score, top
 from .versions import compare_versions as _compare_versions
 from .versions import parse_version
 

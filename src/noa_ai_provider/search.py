@@ -7,21 +7,32 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from decimal import Context, Decimal
 from functools import lru_cache
 from typing import TypeVar
 
-from .cost import cost_per_token
 from .schemas import (
     EnhancedModelSearchQuery,
     ExtendedModelInfo,
+    ModelCost,
     ModelPerformanceMetrics,
     ModelStatus,
 )
 from .versions import parse_version
 
-__all__ = ["matches", "performance_score", "top"]
+__all__ = ["cost_per_token", "matches", "performance_score", "top"]
+
+_CTX = Context(prec=60)  # as cost.MONEY_CONTEXT (search and cost are independent layers)
 
 _T = TypeVar("_T")
+
+
+def cost_per_token(cost: ModelCost | None) -> Decimal | None:
+    """The seed's average price of one token, ``(input + output) / (2 * per)``: what searches filter and rankings
+    sort on; ``None`` for an unpriced model."""
+    if cost is None:
+        return None
+    return _CTX.divide(_CTX.add(cost.input_tokens, cost.output_tokens), 2 * cost.per)
 
 
 def matches(query: EnhancedModelSearchQuery, model: ExtendedModelInfo) -> bool:
