@@ -76,6 +76,7 @@ __all__ = [
     "merge_arguments",
     "model_key",
     "shallow_copy",
+    "short_repr",
     "utc_from_timestamp",
     "validate_models",
     "validate_or_raise",
@@ -567,7 +568,8 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return out or "(root)"
 
 
-def _short(value: object) -> str:
+def short_repr(value: object) -> str:
+    """``repr(value)`` cut to 40 characters, for error messages."""
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -582,7 +584,7 @@ def format_validation_error(exc: ValidationError, where: str = "") -> str:
         elif err["type"] == "missing":
             msg = "required field is missing"
         elif err["type"].endswith("_type") or err["type"] in {"enum", "literal_error"}:
-            msg = f"{msg} (got {type(err['input']).__name__} {_short(err['input'])})"
+            msg = f"{msg} (got {type(err['input']).__name__} {short_repr(err['input'])})"
         lines.append(f"{_path(err['loc'])}: {msg}")
     prefix = f"{where}: " if where else ""
     return prefix + "; ".join(lines)

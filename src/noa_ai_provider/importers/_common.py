@@ -21,6 +21,7 @@ from ..schemas import (
     ServiceTierPrices,
     model_key,
     schema_shape,
+    short_repr,
     validate_or_raise,
 )
 
@@ -33,6 +34,7 @@ __all__ = [
     "describe",
     "map_provider",
     "non_negative",
+    "price_value",
     "shift",
 ]
 
@@ -76,10 +78,16 @@ def map_provider(name: str) -> str:
 
 def describe(value: object) -> str:
     """``type repr`` of a bad value for a reason, the repr cut to 40 characters."""
-    text = repr(value)
-    if len(text) > 40:
-        text = text[:37] + "..."
-    return f"{type(value).__name__} {text}"
+    return f"{type(value).__name__} {short_repr(value)}"
+
+
+def price_value(value: object, key: str, places: int) -> Decimal:
+    """A catalogue's price under ``key``, checked (:func:`non_negative`) and moved ``places`` decimal places (e.g.
+    per token to per million); the reason names the key."""
+    try:
+        return shift(non_negative(value), places)
+    except EntryError as exc:
+        raise EntryError(f"{key}: {exc}") from None
 
 
 def non_negative(value: object) -> Decimal:

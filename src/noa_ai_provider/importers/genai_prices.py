@@ -40,7 +40,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from ..schemas import ModelStatus
-from ._common import CatalogImport, EntryError, ModelCollector, describe, map_provider, non_negative, shift
+from ._common import CatalogImport, EntryError, ModelCollector, describe, map_provider, price_value
 
 __all__ = ["load_genai_prices_catalog"]
 
@@ -93,10 +93,7 @@ def load_genai_prices_catalog(*, at: datetime | None = None, providers: Iterable
 
 
 def _price(value: Any, key: str) -> Decimal:
-    try:
-        return shift(non_negative(value), 0)
-    except EntryError as exc:
-        raise EntryError(f"{key}: {exc}") from None
+    return price_value(value, key, 0)
 
 
 class _Converter:

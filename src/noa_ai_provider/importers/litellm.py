@@ -47,7 +47,7 @@ import itertools
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -75,8 +75,7 @@ from ._common import (
     ModelCollector,
     describe,
     map_provider,
-    non_negative,
-    shift,
+    price_value,
 )
 
 __all__ = ["load_litellm_catalog"]
@@ -367,10 +366,7 @@ class _Converter:
             pass
         except TypeError:  # unhashable: a list or dict
             raise EntryError(f"{key}: must be a number, got {describe(value)}") from None
-        try:
-            price = shift(non_negative(value), _PLACES)
-        except EntryError as exc:
-            raise EntryError(f"{key}: {exc}") from None
+        price = price_value(value, key, _PLACES)
         self.prices[cache_key] = price
         return price
 
@@ -496,7 +492,7 @@ class _Converter:
                 except (KeyError, TypeError):  # not seen yet, or unhashable (then price() says why)
                     cost[field] = self.price(value, key)
             if "input_tokens" not in cost or "output_tokens" not in cost:
-                if "input_tokens" in cost and mode == "embedding":
+                if _free_output(cost, mode):
                     cost["output_tokens"] = Decimal(0)
                     cost["note"] = _EMBEDDING_NOTE
                 else:
@@ -553,7 +549,7 @@ class _Converter:
             levels.setdefault(service, {}).setdefault(threshold, {})[field] = found
         standard = levels.pop(None, {})
         base = standard.get(None, {})
-        if "output_tokens" not in base and "input_tokens" in base and mode == "embedding":
+        if _free_output(base, mode):
             note = _EMBEDDING_NOTE
             base = {**base, "output_tokens": ("", Decimal(0))}
         else:
@@ -623,6 +619,11 @@ class _Converter:
         if len(rows) > 1:
             cost["tiers"] = [{"above_input_tokens": start, **prices} for start, _end, prices in rows[1:]]
         return cost
+
+
+def _free_output(prices: Container[str], mode: str | None) -> bool:
+    # An embedding model priced for its input only: its outputs (vectors) are free, not unknown.
+    return mode == "embedding" and "input_tokens" in prices and "output_tokens" not in prices
 
 
 # --------------------------------------------------------------------------- models
