@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import itertools
 from datetime import datetime, timedelta
-from decimal import Context, Decimal
+from decimal import Decimal
 
-from .schemas import BudgetStatus
+from .schemas import MONEY_CONTEXT, BudgetStatus
 
 __all__ = ["PERIODS", "BudgetState", "period_bounds"]
 
 PERIODS = ("day", "week", "month", "total")
 _IDS = itertools.count(1)
-_CTX = Context(prec=60)  # as exact as the costs it adds up (cost.py uses the same precision)
+_CTX = MONEY_CONTEXT
 
 
 def period_bounds(period: str, now: datetime) -> tuple[datetime | None, datetime | None]:

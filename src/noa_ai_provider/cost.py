@@ -9,11 +9,12 @@ cost computed over the whole.
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Context, Decimal
+from decimal import Decimal
 from typing import Any
 
 from .errors import InvalidUsageError
 from .schemas import (
+    MONEY_CONTEXT,
     ModelCost,
     ModelUsageStats,
     PriceTier,
@@ -31,9 +32,7 @@ __all__ = [
     "worst_case_cost",
 ]
 
-_CTX = Context(prec=60)
-MONEY_CONTEXT = _CTX
-"""The decimal context of every sum of money here: 60 significant digits, so no realistic total is rounded."""
+_CTX = MONEY_CONTEXT
 
 
 def check_token_count(name: str, value: object) -> int:

@@ -21,8 +21,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from .cost import MONEY_CONTEXT, UsageCounters, UsageHistory
+from .cost import UsageCounters, UsageHistory
 from .schemas import (
+    MONEY_CONTEXT,
     EnhancedModelRegistryEntry,
     ExtendedModelInfo,
     ModelPerformanceMetrics,

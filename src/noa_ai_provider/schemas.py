@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from datetime import date as date_type
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -156,6 +156,9 @@ def _real_number(value: object) -> object:
 
 NonNegativeFloat = Annotated[float, BeforeValidator(_real_number), Field(ge=0, allow_inf_nan=False)]
 Fraction = Annotated[float, BeforeValidator(_real_number), Field(ge=0, le=1, allow_inf_nan=False)]
+MONEY_CONTEXT = Context(prec=60)
+"""The decimal context of every sum and product of money: 60 significant digits, so no realistic total rounds."""
+
 MAX_INT = 2**63 - 1
 """The largest integer accepted in a definition or a saved file (a signed 64-bit integer)."""
 PositiveInt = Annotated[int, Strict(), Field(gt=0, le=MAX_INT)]

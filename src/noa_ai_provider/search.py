@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from decimal import Context, Decimal
+from decimal import Decimal
 from functools import lru_cache
 from typing import TypeVar
 
 from .schemas import (
+    MONEY_CONTEXT,
     EnhancedModelSearchQuery,
     ExtendedModelInfo,
     ModelCost,
@@ -22,7 +23,7 @@ from .versions import parse_version
 
 __all__ = ["cost_per_token", "matches", "performance_score", "top"]
 
-_CTX = Context(prec=60)  # as cost.MONEY_CONTEXT (search and cost are independent layers)
+_CTX = MONEY_CONTEXT
 
 _T = TypeVar("_T")
 
