@@ -8,6 +8,7 @@ cost computed over the whole.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -25,10 +26,14 @@ from .schemas import (
 
 __all__ = [
     "MAX_HISTORY_DAYS",
+    "SERVICE_TIER_NAMES",
+    "Rates",
     "UsageCounters",
     "UsageHistory",
+    "billed_service_tier",
     "check_token_count",
     "request_cost",
+    "request_rates",
     "worst_case_cost",
 ]
 
@@ -46,28 +51,164 @@ def check_token_count(name: str, value: object) -> int:
     return value
 
 
-def _prices(cost: ModelCost, input_tokens: int, service_tier: str | None) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-    # (input, output, cache read, cache write) prices for a request of `input_tokens`, at `service_tier`.
-    base: ModelCost | ServiceTierPrices = cost
-    if service_tier is not None:
-        tiers = cost.service_tiers or {}
-        if service_tier not in tiers:
-            have = ", ".join(sorted(tiers)) or "none"
-            raise InvalidUsageError(f"service_tier {service_tier!r} is not priced for this model (priced: {have})")
-        base = tiers[service_tier]
-    chosen: ModelCost | ServiceTierPrices | PriceTier = base
-    for tier in base.tiers or ():  # sorted by threshold; the highest one exceeded wins
-        if input_tokens > tier.above_input_tokens:
-            chosen = tier
-    price_in = chosen.input_tokens
-    cached = chosen.cached_input_tokens
-    write = chosen.cache_write_tokens
-    return (
+SERVICE_TIER_NAMES: dict[str, str | None] = {
+    "default": None,
+    "auto": None,
+    "standard": None,
+    "standard_only": None,
+    "batch": "batch",
+    "flex": "flex",
+    "priority": "priority",
+    "scale": "priority",
+}
+"""The service-tier names callers pass or providers report back (``response.service_tier``), lower case, and the
+price set each one bills: ``None`` the standard prices. ``scale`` and ``priority`` bill the ``priority`` prices
+where the model has them, else the standard ones (see :func:`billed_service_tier`)."""
+
+
+def billed_service_tier(cost: ModelCost, service_tier: str | None) -> str | None:
+    """The price set a request reported with ``service_tier`` bills: ``None`` (standard), ``"batch"``, ``"flex"``
+    or ``"priority"``. Names are matched without regard to case (OpenAI reports ``"default"``, ``"flex"``,
+    ``"scale"``, ``"priority"``; Anthropic ``"standard"``, ``"priority"``, ``"batch"``).
+
+    ``priority`` (and ``scale``) on a model without priority prices, and ``default``, ``auto`` or ``standard``, bill
+    the standard prices; ``batch`` always bills batch prices (half the standard ones where the model has none, see
+    :func:`request_rates`). Raises :class:`InvalidUsageError` for an unknown name, and for ``flex`` on a model
+    without flex prices (a flex request is cheaper than a standard one: guessing would misstate the bill).
+    """
+    if service_tier is None:
+        return None
+    name = SERVICE_TIER_NAMES.get(service_tier.strip().lower()) if isinstance(service_tier, str) else ""
+    if name == "":
+        known = ", ".join(SERVICE_TIER_NAMES)
+        raise InvalidUsageError(f"service_tier must be one of {known} or None, got {service_tier!r}")
+    tiers = cost.service_tiers or {}
+    if name is None or name == "batch" or name in tiers:
+        return name
+    if name == "priority":
+        return None
+    have = ", ".join(sorted(tiers)) or "none"
+    raise InvalidUsageError(f"service_tier {service_tier!r} is not priced for this model (priced: {have})")
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """The prices one request bills at, per the model's ``per`` tokens: input, output, cache read, cache write
+    (5-minute) and 1-hour cache write."""
+
+    input: Decimal
+    output: Decimal
+    cache_read: Decimal
+    cache_write: Decimal
+    cache_write_1h: Decimal
+
+
+_HALF = Decimal("0.5")
+
+
+def request_rates(cost: ModelCost, input_tokens: int, service_tier: str | None = None) -> Rates:
+    """The prices a request of ``input_tokens`` (cache tokens included) bills at, at ``service_tier`` (a name
+    :func:`billed_service_tier` has resolved: ``None``, ``"batch"``, ``"flex"`` or ``"priority"``).
+
+    The rules, the same as LiteLLM's cost calculation:
+
+    1. **Each kind carries upward.** Start from the base prices; for every long-context tier whose threshold the
+       request exceeds (strictly), lowest first, each price the tier states replaces the one in force. A tier that
+       states only an output price changes only the output price.
+    2. **Service tiers** (``flex``, ``priority``, and ``batch`` where the model prices it) stand on the standard
+       prices: at the base and at each threshold of either ladder, the service tier's own price wins, else the
+       standard price of that kind and threshold, else the price carried from below. So a priority request above a
+       threshold where priority has no price of its own bills the standard long-context price.
+    3. **Cache fallbacks**, applied last: no cache-read or cache-write price means the input price in force; no
+       1-hour write price means the (5-minute) cache-write price in force.
+    4. **Batch.** Without ``batch`` prices a batch request bills half of every standard price of the request
+       (long-context included). With them, a kind batch leaves out is half the standard price, except cache
+       writes, which bill at the batch input price where no batch cache-write price exists.
+    """
+    if service_tier is None:
+        return _ladder(cost, None, input_tokens)
+    tier = (cost.service_tiers or {}).get(service_tier)  # type: ignore[call-overload]
+    if service_tier != "batch":
+        if tier is None:
+            raise InvalidUsageError(f"service_tier {service_tier!r} is not priced for this model")
+        return _ladder(cost, tier, input_tokens)
+    standard = _ladder(cost, None, input_tokens)
+    half = Rates(*(_CTX.multiply(price, _HALF) for price in _as_tuple(standard)))
+    if tier is None:
+        return half
+    own = _own_ladder(tier, input_tokens)
+    price_in = own[0] if own[0] is not None else half.input
+    write = own[3] if own[3] is not None else price_in
+    return Rates(
         price_in,
-        chosen.output_tokens,
-        price_in if cached is None else cached,
-        price_in if write is None else write,
+        own[1] if own[1] is not None else half.output,
+        own[2] if own[2] is not None else half.cache_read,
+        write,
+        own[4] if own[4] is not None else write,
     )
+
+
+def _as_tuple(rates: Rates) -> tuple[Decimal, ...]:
+    return (rates.input, rates.output, rates.cache_read, rates.cache_write, rates.cache_write_1h)
+
+
+def _stated(level: ModelCost | ServiceTierPrices | PriceTier | None) -> tuple[Decimal | None, ...]:
+    if level is None:
+        return (None, None, None, None, None)
+    return (
+        level.input_tokens,
+        level.output_tokens,
+        level.cached_input_tokens,
+        level.cache_write_tokens,
+        level.cache_write_1h_tokens,
+    )
+
+
+def _own_ladder(prices: ServiceTierPrices, input_tokens: int) -> list[Decimal | None]:
+    # The prices a service tier states for the request, carried upward over its own tiers only.
+    current = list(_stated(prices))
+    for tier in prices.tiers or ():
+        if input_tokens <= tier.above_input_tokens:
+            break
+        for i, price in enumerate(_stated(tier)):
+            if price is not None:
+                current[i] = price
+    return current
+
+
+def _ladder(cost: ModelCost, service: ServiceTierPrices | None, input_tokens: int) -> Rates:
+    current: list[Decimal | None] = list(_stated(cost))
+    if service is not None:
+        for i, price in enumerate(_stated(service)):
+            if price is not None:
+                current[i] = price
+    standard = cost.tiers or ()
+    own = (service.tiers or ()) if service is not None else ()
+    if own:
+        by_threshold: dict[int, list[PriceTier | None]] = {}
+        for t in standard:
+            by_threshold.setdefault(t.above_input_tokens, [None, None])[0] = t
+        for t in own:
+            by_threshold.setdefault(t.above_input_tokens, [None, None])[1] = t
+        steps = [(threshold, pair) for threshold, pair in sorted(by_threshold.items())]
+    else:
+        steps = [(t.above_input_tokens, [t, None]) for t in standard]
+    for threshold, (std_tier, own_tier) in steps:
+        if input_tokens <= threshold:
+            break
+        std_prices = _stated(std_tier)
+        own_prices = _stated(own_tier)
+        for i in range(5):
+            price = own_prices[i] if own_prices[i] is not None else std_prices[i]
+            if price is not None:
+                current[i] = price
+    price_in, price_out, cached, write, write_1h = current
+    assert price_in is not None and price_out is not None  # the base prices are required
+    if cached is None:
+        cached = price_in
+    if write is None:
+        write = price_in
+    return Rates(price_in, price_out, cached, write, write if write_1h is None else write_1h)
 
 
 def request_cost(
@@ -77,25 +218,29 @@ def request_cost(
     cached_input_tokens: int = 0,
     cache_write_tokens: int = 0,
     service_tier: str | None = None,
+    cache_write_1h_tokens: int = 0,
 ) -> Decimal:
-    """The exact cost of one request; ``input_tokens`` includes the cached and cache-write tokens.
+    """The exact cost of one request; ``input_tokens`` includes the cached, cache-write and 1-hour cache-write
+    tokens.
 
-    The tier is chosen by ``input_tokens`` (the whole request bills at the highest tier whose threshold it
-    exceeds, strictly); cache reads and writes bill at their prices, falling back to the input price.
+    The prices are those of :func:`request_rates` for ``input_tokens`` at ``service_tier`` (any name
+    :func:`billed_service_tier` accepts). The cost is ``(uncached × input + cached × cache read + written × cache
+    write + written_1h × 1-hour write + output × output) / per``.
 
     >>> from decimal import Decimal
     >>> c = ModelCost(input_tokens=Decimal("0.01"), output_tokens=Decimal("0.03"))
     >>> request_cost(c, 2000, 1000)
     Decimal('0.05')
 
-    Raises :class:`InvalidUsageError` when cached plus cache-write tokens exceed ``input_tokens`` or the service
-    tier is not priced.
+    Raises :class:`InvalidUsageError` when the cache tokens exceed ``input_tokens`` or the service tier is unknown
+    or not priced.
     """
-    uncached = input_tokens - cached_input_tokens - cache_write_tokens
+    uncached = input_tokens - cached_input_tokens - cache_write_tokens - cache_write_1h_tokens
     if uncached < 0:
         raise InvalidUsageError(
-            f"cached_input_tokens ({cached_input_tokens}) + cache_write_tokens ({cache_write_tokens}) exceed "
-            f"input_tokens ({input_tokens}); input_tokens includes them"
+            f"cached_input_tokens ({cached_input_tokens}) + cache_write_tokens ({cache_write_tokens}) + "
+            f"cache_write_1h_tokens ({cache_write_1h_tokens}) exceed input_tokens ({input_tokens}); "
+            "input_tokens includes them"
         )
     if not cost.tiers and service_tier is None and uncached == input_tokens:
         # The plain case, kept short: it is the hot path of record_usage.
@@ -103,10 +248,16 @@ def request_cost(
             _CTX.multiply(input_tokens, cost.input_tokens), _CTX.multiply(output_tokens, cost.output_tokens)
         )
         return _CTX.divide(total, cost.per)
-    price_in, price_out, price_cached, price_write = _prices(cost, input_tokens, service_tier)
+    rates = request_rates(cost, input_tokens, billed_service_tier(cost, service_tier))
     total = _CTX.add(
-        _CTX.add(_CTX.multiply(uncached, price_in), _CTX.multiply(output_tokens, price_out)),
-        _CTX.add(_CTX.multiply(cached_input_tokens, price_cached), _CTX.multiply(cache_write_tokens, price_write)),
+        _CTX.add(_CTX.multiply(uncached, rates.input), _CTX.multiply(output_tokens, rates.output)),
+        _CTX.add(
+            _CTX.multiply(cached_input_tokens, rates.cache_read),
+            _CTX.add(
+                _CTX.multiply(cache_write_tokens, rates.cache_write),
+                _CTX.multiply(cache_write_1h_tokens, rates.cache_write_1h),
+            ),
+        ),
     )
     return _CTX.divide(total, cost.per)
 
@@ -115,17 +266,18 @@ def worst_case_cost(
     cost: ModelCost, input_tokens: int, max_output_tokens: int, service_tier: str | None = None
 ) -> Decimal:
     """The most a request can cost (what a budget reserves before the call): every input token at the highest
-    input-side price of its tier (full input, cache write or cache read, whichever is dearest), plus
-    ``max_output_tokens`` at the output price. Without ``service_tier``, the dearest of the base prices and every
-    service tier, since the call may still pick one."""
-    choices: list[str | None] = [service_tier]
+    input-side price of its tier (full input, cache write, 1-hour cache write or cache read, whichever is
+    dearest), plus ``max_output_tokens`` at the output price. Without ``service_tier``, the dearest of the
+    standard prices and every service tier the model prices, since the call may still pick one."""
+    billed = billed_service_tier(cost, service_tier)
+    choices: list[str | None] = [billed]
     if service_tier is None and cost.service_tiers:
         choices.extend(cost.service_tiers)
     worst = Decimal(0)
     for choice in choices:
-        price_in, price_out, price_cached, price_write = _prices(cost, input_tokens, choice)
-        dearest_in = max(price_in, price_cached, price_write)
-        total = _CTX.add(_CTX.multiply(input_tokens, dearest_in), _CTX.multiply(max_output_tokens, price_out))
+        rates = request_rates(cost, input_tokens, choice)
+        dearest_in = max(rates.input, rates.cache_read, rates.cache_write, rates.cache_write_1h)
+        total = _CTX.add(_CTX.multiply(input_tokens, dearest_in), _CTX.multiply(max_output_tokens, rates.output))
         worst = max(worst, _CTX.divide(total, cost.per))
     return worst
 

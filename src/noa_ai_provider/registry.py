@@ -29,7 +29,14 @@ from . import jsonio
 from .budget import PERIODS, BudgetState
 from .bulk import gc_paused
 from .config import MAX_CONFIG_BYTES, ConfigWatcher, read_models_config
-from .cost import UsageCounters, UsageHistory, check_token_count, request_cost, worst_case_cost
+from .cost import (
+    SERVICE_TIER_NAMES,
+    UsageCounters,
+    UsageHistory,
+    check_token_count,
+    request_cost,
+    worst_case_cost,
+)
 from .errors import (
     BudgetExceededError,
     ConfigError,
@@ -312,6 +319,7 @@ def _make_entry(
             "name": model.name,
             "provider": model.provider,
             "version": model.version,
+            "aliases": list(model.aliases),
             "context_window": model.context_window,
             "max_tokens": model.max_tokens,
             "capabilities": list(model.capabilities),
@@ -768,19 +776,31 @@ class EnhancedModelRegistry:
         cached_input_tokens: int = 0,
         cache_write_tokens: int = 0,
         service_tier: str | None = None,
+        cache_write_1h_tokens: int = 0,
     ) -> Decimal:
         """Record one request: tokens, exact cost, request counters, rate-limit windows, budgets, daily history.
         Returns its cost.
 
-        ``input_tokens`` includes ``cached_input_tokens`` (cache reads) and ``cache_write_tokens``; each bills at
-        its price (see :func:`noa_ai_provider.cost.request_cost`), ``service_tier`` picks the ``batch``, ``flex``
-        or ``priority`` prices. A failed request (``success=False``) counts as a request and its tokens are
+        ``input_tokens`` includes ``cached_input_tokens`` (cache reads), ``cache_write_tokens`` (5-minute cache
+        writes) and ``cache_write_1h_tokens`` (1-hour cache writes); each bills at its price (see
+        :func:`noa_ai_provider.cost.request_rates`), and the usage counters count both kinds of write as cache
+        writes. ``service_tier`` picks the ``batch``, ``flex`` or ``priority`` prices; the names providers report
+        back (``default``, ``auto``, ``standard``, ``scale``) are accepted too
+        (:func:`noa_ai_provider.cost.billed_service_tier`). A failed request (``success=False``) counts as a request and its tokens are
         charged. Emits ``usage-recorded`` with ``key, input_tokens, output_tokens, cost, total_cost`` (the model's
         running total), and ``budget-warning`` / ``budget-exceeded`` when a budget crosses a threshold.
         Raises :class:`ModelNotFoundError` for an unknown key, :class:`UnpricedModelError` for a model without
         a price, and :class:`InvalidUsageError` for bad token counts or tiers, recording nothing.
         """
-        usage = _usage_args(input_tokens, output_tokens, success, cached_input_tokens, cache_write_tokens, service_tier)
+        usage = _usage_args(
+            input_tokens,
+            output_tokens,
+            success,
+            cached_input_tokens,
+            cache_write_tokens,
+            service_tier,
+            cache_write_1h_tokens,
+        )
         with self._lock:
             record = self._get(key)
             now = self._now()
@@ -826,8 +846,9 @@ class EnhancedModelRegistry:
             usage.input_tokens,
             usage.output_tokens,
             usage.cached_input_tokens,
-            usage.cache_write_tokens,
+            usage.cache_write_tokens - usage.cache_write_1h_tokens,
             usage.service_tier,
+            usage.cache_write_1h_tokens,
         )
 
     def _charge(
@@ -914,11 +935,14 @@ class EnhancedModelRegistry:
         cached_input_tokens: int = 0,
         cache_write_tokens: int = 0,
         service_tier: str | None = None,
+        cache_write_1h_tokens: int = 0,
     ) -> Decimal:
         """The exact cost of a request, without recording it: ``(input * input price + output * output price) /
         per`` in the simple case; cache reads and writes, long-context tiers and service tiers as for
         :meth:`record_usage`. Raises :class:`UnpricedModelError` for a model without a price (never $0)."""
-        usage = _usage_args(input_tokens, output_tokens, True, cached_input_tokens, cache_write_tokens, service_tier)
+        usage = _usage_args(
+            input_tokens, output_tokens, True, cached_input_tokens, cache_write_tokens, service_tier, cache_write_1h_tokens
+        )
         with self._lock:
             record = self._get(key)
             return self._price(key, record, usage)
@@ -1182,9 +1206,12 @@ class EnhancedModelRegistry:
         cached_input_tokens: int = 0,
         cache_write_tokens: int = 0,
         service_tier: str | None = None,
+        cache_write_1h_tokens: int = 0,
     ) -> Decimal:
         inp = reservation.input_tokens if input_tokens is None else input_tokens
-        usage = _usage_args(inp, output_tokens, success, cached_input_tokens, cache_write_tokens, service_tier)
+        usage = _usage_args(
+            inp, output_tokens, success, cached_input_tokens, cache_write_tokens, service_tier, cache_write_1h_tokens
+        )
         key = reservation.key
         with self._lock:
             if reservation.state != OPEN:
@@ -1917,8 +1944,9 @@ class _Usage(NamedTuple):
     output_tokens: int
     success: bool
     cached_input_tokens: int
-    cache_write_tokens: int
+    cache_write_tokens: int  # every cache write: 5-minute and 1-hour (what the counters count)
     service_tier: str | None
+    cache_write_1h_tokens: int = 0  # the part of cache_write_tokens written for an hour (priced apart)
 
 
 def _usage_args(
@@ -1928,21 +1956,27 @@ def _usage_args(
     cached_input_tokens: int,
     cache_write_tokens: int,
     service_tier: str | None,
+    cache_write_1h_tokens: int = 0,
 ) -> _Usage:
     inp = check_token_count("input_tokens", input_tokens)
     out = check_token_count("output_tokens", output_tokens)
     cached = check_token_count("cached_input_tokens", cached_input_tokens) if cached_input_tokens else 0
     written = check_token_count("cache_write_tokens", cache_write_tokens) if cache_write_tokens else 0
+    written_1h = check_token_count("cache_write_1h_tokens", cache_write_1h_tokens) if cache_write_1h_tokens else 0
     if not isinstance(success, bool):
         raise InvalidUsageError(f"success must be a bool, got {type(success).__name__}")
-    if cached + written > inp:
+    if cached + written + written_1h > inp:
         raise InvalidUsageError(
-            f"cached_input_tokens ({cached}) + cache_write_tokens ({written}) exceed input_tokens ({inp}); "
-            "input_tokens includes them"
+            f"cached_input_tokens ({cached}) + cache_write_tokens ({written}) + cache_write_1h_tokens "
+            f"({written_1h}) exceed input_tokens ({inp}); input_tokens includes them"
         )
-    if service_tier is not None and service_tier not in SERVICE_TIERS:
-        raise InvalidUsageError(f"service_tier must be one of {', '.join(SERVICE_TIERS)} or None, got {service_tier!r}")
-    return _Usage(inp, out, success, cached, written, service_tier)
+    if service_tier is not None and (
+        not isinstance(service_tier, str) or service_tier.strip().lower() not in SERVICE_TIER_NAMES
+    ):
+        raise InvalidUsageError(
+            f"service_tier must be one of {', '.join(SERVICE_TIER_NAMES)} or None, got {service_tier!r}"
+        )
+    return _Usage(inp, out, success, cached, written + written_1h, service_tier, written_1h)
 
 
 def _decimal_arg(name: str, value: object) -> Decimal:

@@ -33,6 +33,7 @@ class _Settler(Protocol):
         cached_input_tokens: int = 0,
         cache_write_tokens: int = 0,
         service_tier: str | None = None,
+        cache_write_1h_tokens: int = 0,
     ) -> Decimal: ...
 
     def _release_reservation(self, reservation: Reservation) -> None: ...
@@ -105,6 +106,7 @@ class Reservation:
         cached_input_tokens: int = 0,
         cache_write_tokens: int = 0,
         service_tier: str | None = None,
+        cache_write_1h_tokens: int = 0,
     ) -> Decimal:
         """Record the real usage (``input_tokens`` defaults to the reserved count) and return its cost.
 
@@ -117,7 +119,14 @@ class Reservation:
         was unregistered meanwhile (the reservation is then released).
         """
         return self._owner._settle_reservation(
-            self, input_tokens, output_tokens, success, cached_input_tokens, cache_write_tokens, service_tier
+            self,
+            input_tokens,
+            output_tokens,
+            success,
+            cached_input_tokens,
+            cache_write_tokens,
+            service_tier,
+            cache_write_1h_tokens,
         )
 
     def cancel(self) -> None:

@@ -50,6 +50,8 @@ _S = TypeVar("_S", bound=BaseModel)
 
 __all__ = [
     "KNOWN_PROVIDERS",
+    "PRICE_KINDS",
+    "PROVIDER_SYNONYMS",
     "BudgetStatus",
     "EnhancedModelRegistryConfig",
     "EnhancedModelRegistryEntry",
@@ -75,6 +77,7 @@ __all__ = [
     "item_label",
     "merge_arguments",
     "model_key",
+    "normalize_provider",
     "shallow_copy",
     "short_repr",
     "utc_from_timestamp",
@@ -184,11 +187,35 @@ def _to_provider(value: object) -> ProviderType | str:
     if ":" in value:
         # The key is f"{provider}:{id}"; a colon in the provider would make two models share a key.
         raise ValueError(f"must not contain ':', got {value!r}")
-    return KNOWN_PROVIDERS.get(value, value)  # anything else is a custom provider
+    known = KNOWN_PROVIDERS.get(value)
+    if known is None:
+        known = PROVIDER_SYNONYMS.get(value.strip().lower())
+    return value if known is None else known  # anything else is a custom provider, kept as written
 
 
 KNOWN_PROVIDERS: dict[str, ProviderType] = {p.value: p for p in ProviderType}
 """The built-in providers by name; any other name is a custom provider."""
+
+PROVIDER_SYNONYMS: dict[str, ProviderType] = {
+    **{p.value: p for p in ProviderType},
+    "anthropic": ProviderType.CLAUDE,
+    "llama-cpp": ProviderType.LLAMA_CPP,
+    "llama_cpp": ProviderType.LLAMA_CPP,
+    "llamacpp": ProviderType.LLAMA_CPP,
+}
+"""Other spellings of the built-in providers, lower case: ``Anthropic``, ``OpenAI`` or ``llama_cpp`` name a built-in
+provider, never a new custom one."""
+
+
+def normalize_provider(value: str) -> str:
+    """The provider name ``value`` stands for: a built-in provider's value for any case or synonym of it
+    (``"Anthropic"`` -> ``"claude"``), else ``value`` itself.
+
+    >>> normalize_provider("OpenAI"), normalize_provider("anthropic"), normalize_provider("mistral")
+    ('openai', 'claude', 'mistral')
+    """
+    known = KNOWN_PROVIDERS.get(value) or PROVIDER_SYNONYMS.get(value.strip().lower())
+    return value if known is None else known.value
 
 
 Provider = Annotated[ProviderType | str, PlainValidator(_to_provider), PlainSerializer(str, when_used="json")]
@@ -299,14 +326,27 @@ class _Schema(BaseModel):
 
 
 class PriceTier(_Schema):
-    """Long-context prices: when a request's input exceeds ``above_input_tokens`` (strictly), every token of that
-    request bills at these prices. A missing cache price falls back to this tier's input price."""
+    """Long-context prices: when a request's input exceeds ``above_input_tokens`` (strictly), its tokens bill at
+    these prices. A tier may change only some prices: each price it leaves out is the one in force below it (the
+    base price, or that of the highest lower tier the request also crosses), so each kind of price carries upward
+    across every threshold the request crosses. A tier states at least one price."""
 
     above_input_tokens: NonNegativeInt
-    input_tokens: Price
-    output_tokens: Price
+    input_tokens: Price | None = None
+    output_tokens: Price | None = None
     cached_input_tokens: Price | None = None
     cache_write_tokens: Price | None = None
+    cache_write_1h_tokens: Price | None = None
+
+
+PRICE_KINDS: tuple[str, ...] = (
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+)
+"""The price fields a price level (base, tier, service tier) can state, in this order."""
 
 
 def _check_tiers(tiers: list[PriceTier] | None) -> list[PriceTier] | None:
@@ -314,6 +354,9 @@ def _check_tiers(tiers: list[PriceTier] | None) -> list[PriceTier] | None:
         thresholds = [t.above_input_tokens for t in tiers]
         if len(set(thresholds)) != len(thresholds):
             raise ValueError(f"tier thresholds must be distinct, got {thresholds}")
+        for index, tier in enumerate(tiers):
+            if all(getattr(tier, kind) is None for kind in PRICE_KINDS):
+                raise ValueError(f"tier [{index}] (above {tier.above_input_tokens}) states no price")
         tiers = sorted(tiers, key=lambda t: t.above_input_tokens)
     return tiers
 
@@ -322,12 +365,17 @@ Tiers = Annotated[list[PriceTier] | None, AfterValidator(_check_tiers)]
 
 
 class ServiceTierPrices(_Schema):
-    """A full set of prices for a service tier (``batch``, ``flex``, ``priority``), in the model's ``per``."""
+    """Prices of a service tier (``batch``, ``flex``, ``priority``), in the model's ``per``.
 
-    input_tokens: Price
-    output_tokens: Price
+    A price the service tier leaves out, at its base or at a long-context threshold, is the standard one (see
+    :func:`noa_ai_provider.cost.request_rates`; ``batch`` has rules of its own). At least one price is stated.
+    """
+
+    input_tokens: Price | None = None
+    output_tokens: Price | None = None
     cached_input_tokens: Price | None = None
     cache_write_tokens: Price | None = None
+    cache_write_1h_tokens: Price | None = None
     tiers: Tiers = None
 
 
@@ -335,20 +383,33 @@ ServiceTier = Literal["batch", "flex", "priority"]
 SERVICE_TIERS: tuple[str, ...] = ("batch", "flex", "priority")
 
 
+def _check_service_tiers(value: dict[str, ServiceTierPrices] | None) -> dict[str, ServiceTierPrices] | None:
+    for name, prices in (value or {}).items():
+        if all(getattr(prices, kind) is None for kind in PRICE_KINDS) and not prices.tiers:
+            raise ValueError(f"service tier {name!r} states no price")
+    return value
+
+
+ServiceTiers = Annotated[dict[ServiceTier, ServiceTierPrices] | None, AfterValidator(_check_service_tiers)]
+
+
 class ModelCost(_Schema):
     """Prices of a model, per ``per`` tokens.
 
     ``input_tokens`` and ``output_tokens`` are the base prices; ``cached_input_tokens`` (cache reads) and
-    ``cache_write_tokens`` (cache creation) default to the input price when missing (an explicit 0 means free);
-    ``tiers`` are long-context prices; ``service_tiers`` full price sets for ``batch``, ``flex`` and ``priority``.
+    ``cache_write_tokens`` (cache creation, the default 5-minute lifetime) default to the input price when missing
+    (an explicit 0 means free); ``cache_write_1h_tokens`` (Anthropic's 1-hour cache writes) defaults to the cache
+    write price; ``tiers`` are long-context prices; ``service_tiers`` prices for ``batch``, ``flex`` and
+    ``priority``. The rules are those of :func:`noa_ai_provider.cost.request_rates`.
     """
 
     input_tokens: Price
     output_tokens: Price
     cached_input_tokens: Price | None = None
     cache_write_tokens: Price | None = None
+    cache_write_1h_tokens: Price | None = None
     tiers: Tiers = None
-    service_tiers: dict[ServiceTier, ServiceTierPrices] | None = None
+    service_tiers: ServiceTiers = None
     currency: NonEmptyStr = "USD"
     per: PositiveInt = 1000
     note: str | None = None
@@ -358,7 +419,9 @@ class RateLimitConfig(_Schema):
     """Limits of a model over trailing windows; every limit is optional.
 
     ``tokens_*`` count input plus output tokens; ``input_tokens_per_minute`` and ``output_tokens_per_minute``
-    count them apart (as Anthropic does).
+    count them apart (as Anthropic does). ``count_cache_reads=False`` (JSON ``countCacheReads``) leaves the tokens
+    read from the provider's cache out of every token limit, as Anthropic's input-tokens-per-minute limit does on
+    current models; cache writes always count.
     """
 
     requests_per_minute: PositiveInt | None = None
@@ -367,16 +430,32 @@ class RateLimitConfig(_Schema):
     tokens_per_day: PositiveInt | None = None
     input_tokens_per_minute: PositiveInt | None = None
     output_tokens_per_minute: PositiveInt | None = None
+    count_cache_reads: Annotated[bool, Strict()] = True
     note: str | None = None
 
 
+def _check_aliases(value: list[str]) -> list[str]:
+    for alias in value:
+        if alias != alias.strip() or not alias:
+            raise ValueError(f"an alias must be a non-empty name without surrounding spaces, got {alias!r}")
+    return list(dict.fromkeys(value))
+
+
+Aliases = Annotated[list[NonEmptyStr], AfterValidator(_check_aliases)]
+
+
 class ExtendedModelInfo(_Schema):
-    """A model definition as it appears in a models-config file."""
+    """A model definition as it appears in a models-config file.
+
+    ``aliases`` are other names the registry resolves to this model (a dated snapshot name, a catalogue's name);
+    see :meth:`~noa_ai_provider.EnhancedModelRegistry.resolve_key`.
+    """
 
     id: NonEmptyStr
     name: NonEmptyStr
     provider: Provider
     version: Version
+    aliases: Aliases = Field(default_factory=list)
     context_window: PositiveInt | None = None
     max_tokens: PositiveInt | None = None
     capabilities: list[ModelCapability] = Field(default_factory=list)
