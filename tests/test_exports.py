@@ -28,6 +28,8 @@ CONTRACT = {
     "PersistenceError",
 }
 EXTRA = {
+    "AmbiguousModelError",
+    "ContextWindowWarning",
     "BudgetExceededError",
     "BudgetStatus",
     "PriceTier",

@@ -7,8 +7,10 @@ metrics, search and ranking, JSON persistence with autosave, config loading, and
 from importlib.metadata import PackageNotFoundError, version
 
 from .errors import (
+    AmbiguousModelError,
     BudgetExceededError,
     ConfigError,
+    ContextWindowWarning,
     InvalidUsageError,
     InvalidVersionError,
     ModelNotFoundError,
@@ -50,9 +52,11 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
     __version__ = "0.0.0"
 
 __all__ = [
+    "AmbiguousModelError",
     "BudgetExceededError",
     "BudgetStatus",
     "ConfigError",
+    "ContextWindowWarning",
     "EnhancedModelRegistry",
     "EnhancedModelRegistryConfig",
     "EnhancedModelRegistryEntry",

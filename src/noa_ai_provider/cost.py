@@ -203,7 +203,9 @@ def _ladder(cost: ModelCost, service: ServiceTierPrices | None, input_tokens: in
             if price is not None:
                 current[i] = price
     price_in, price_out, cached, write, write_1h = current
-    assert price_in is not None and price_out is not None  # the base prices are required
+    # The base prices are required (ModelCost), so they are set.
+    assert price_in is not None
+    assert price_out is not None
     if cached is None:
         cached = price_in
     if write is None:

@@ -6,9 +6,13 @@ either: ``except KeyError`` still catches :class:`ModelNotFoundError`.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
+    "AmbiguousModelError",
     "BudgetExceededError",
     "ConfigError",
+    "ContextWindowWarning",
     "InvalidUsageError",
     "InvalidVersionError",
     "ModelNotFoundError",
@@ -30,12 +34,34 @@ class ModelNotFoundError(RegistryError, KeyError):
     ``str()`` gives a readable message (``KeyError`` would quote it).
     """
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, suggestions: tuple[str, ...] | list[str] = ()) -> None:
         super().__init__(key)
         self.key = key
+        self.suggestions = tuple(suggestions)
 
     def __str__(self) -> str:
-        return f"no model registered under key {self.key!r}"
+        hint = f"; did you mean {' or '.join(self.suggestions)}?" if self.suggestions else ""
+        return f"no model registered under key {self.key!r}{hint}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.key, self.suggestions))
+
+
+class AmbiguousModelError(ModelNotFoundError):
+    """A name (an alias, an id, a dated snapshot) fits several models; ``candidates`` are their keys.
+
+    A :class:`ModelNotFoundError`, since no single model is found: ``except ModelNotFoundError`` catches both.
+    """
+
+    def __init__(self, key: str, candidates: tuple[str, ...] | list[str] = ()) -> None:
+        super().__init__(key)
+        self.candidates = tuple(candidates)
+
+    def __str__(self) -> str:
+        return f"{self.key!r} is ambiguous: it names {', '.join(self.candidates)}; use one of these keys"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.key, self.candidates))
 
 
 class ConfigError(RegistryError, ValueError):
@@ -110,3 +136,8 @@ class BudgetExceededError(RegistryError):
             f"{key}: the {period} budget ({scope}) of {limit} would be exceeded: spent {spent}, reserved {reserved}, "
             f"this request up to {needed}"
         )
+
+
+class ContextWindowWarning(RegistryError, UserWarning):
+    """A request estimated or acquired with more input than the model's context window, or more output than its
+    ``max_tokens``, under ``on_context_overflow="warn"`` (the default raises :class:`InvalidUsageError`)."""

@@ -12,11 +12,13 @@ import asyncio
 import atexit
 import contextlib
 import copy
+import itertools
 import logging
 import os
 import threading
 import time
 import uuid
+import warnings
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -38,8 +40,10 @@ from .cost import (
     worst_case_cost,
 )
 from .errors import (
+    AmbiguousModelError,
     BudgetExceededError,
     ConfigError,
+    ContextWindowWarning,
     InvalidUsageError,
     ModelNotFoundError,
     PersistenceError,
@@ -51,6 +55,7 @@ from .events import EventBus, Handler
 from .headers import ProviderLimits, parse_rate_limit_headers
 from .importers import CatalogLoad, load_genai_prices_catalog, load_litellm_catalog
 from .merge import Batch, Definition, Delta, Replayed, Row, Snapshot, later, merge, merge_meta, newer_metrics
+from .names import NameIndex
 from .persistence import (
     AutoSaver,
     FileStamp,
@@ -216,6 +221,15 @@ def _currency(model: ExtendedModelInfo) -> str:
     return "USD" if model.cost is None else model.cost.currency
 
 
+_GENERATIONS = itertools.count(1)
+_generation = 0  # the last value taken: changes whenever any record is created or redefined (for the name index)
+
+
+def _bump_generation() -> None:
+    global _generation
+    _generation = next(_GENERATIONS)  # next() is atomic; any new value differs from a stamp taken before
+
+
 class _Record:
     """The registry's mutable state for one model. Only touched under the registry's lock."""
 
@@ -237,6 +251,7 @@ class _Record:
 
     def __init__(self, model: ExtendedModelInfo, now: float) -> None:
         stamp = utc_from_timestamp(now)
+        _bump_generation()
         self.model = model
         self.registered_at = stamp
         self.updated_at = stamp
@@ -279,6 +294,8 @@ class _Record:
     def redefine(self, model: ExtendedModelInfo, now: float) -> None:
         if model.rate_limit != self.model.rate_limit:
             self.limiter = ModelLimiter(model.rate_limit, previous=self.limiter)
+        if model.aliases != self.model.aliases:
+            _bump_generation()
         self.model = model
         self.rank_cost = _rank_cost(model)
         self.updated_at = utc_from_timestamp(now)
@@ -386,6 +403,7 @@ class EnhancedModelRegistry:
         durability: str = "snapshot",
         journal_fsync_interval: float = 0.0,
         max_config_bytes: int = MAX_CONFIG_BYTES,
+        on_context_overflow: str = "raise",
     ) -> None:
         settings: dict[str, Any] = {}
         if isinstance(config, EnhancedModelRegistryConfig):
@@ -437,6 +455,9 @@ class EnhancedModelRegistry:
         if isinstance(max_config_bytes, bool) or not isinstance(max_config_bytes, int) or max_config_bytes <= 0:
             raise ConfigError(f"max_config_bytes must be a positive integer, got {max_config_bytes!r}")
         self._max_config_bytes = max_config_bytes  # models-config files larger than this are refused
+        if on_context_overflow not in ("raise", "warn"):
+            raise ConfigError(f"on_context_overflow must be 'raise' or 'warn', got {on_context_overflow!r}")
+        self._on_context_overflow = on_context_overflow
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)  # acquire(wait=True) sleeps on it
         self._waiters: dict[str, deque[_Waiter]] = {}
@@ -448,6 +469,8 @@ class EnhancedModelRegistry:
         self._retired_counts = [0, 0, 0]  # their input tokens, output tokens, requests
         self._save_lock = threading.Lock()  # orders whole saves; never taken while holding _lock
         self._records: dict[str, _Record] = {}
+        self._names: NameIndex | None = None  # every name of every model (aliases...): see _resolve
+        self._names_stamp: tuple[int, int] | None = None
         self._version = 0  # bumped by every change; autosave writes when it differs from _saved_version
         self._saved_version = 0
         self._events = EventBus()
@@ -560,11 +583,56 @@ class EnhancedModelRegistry:
         return float(self._clock())
 
     def _get(self, key: str) -> _Record:
-        # Callers hold the lock.
+        # Callers hold the lock; `key` is a registry key (see _lookup for the other names of a model).
         record = self._records.get(key)
         if record is None:
             raise ModelNotFoundError(key)
         return record
+
+    def _lookup(self, name: str) -> tuple[str, _Record]:
+        # Callers hold the lock. The key and record `name` stands for (a key, an alias, a dated snapshot...), or
+        # ModelNotFoundError (with suggestions) / AmbiguousModelError.
+        record = self._records.get(name)
+        if record is not None:
+            return name, record
+        key = self._resolve(name)
+        return key, self._records[key]
+
+    def _resolve(self, name: object) -> str:
+        # Callers hold the lock.
+        if not isinstance(name, str):
+            raise ModelNotFoundError(repr(name))
+        if name in self._records:
+            return name
+        index = self._name_index()
+        found = index.resolve(name)
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise AmbiguousModelError(name, found)
+        raise ModelNotFoundError(name, index.suggestions(name))
+
+    def _name_index(self) -> NameIndex:
+        # Rebuilt when a model came, went or changed its aliases since the last build.
+        stamp = (_generation, len(self._records))
+        if self._names is None or self._names_stamp != stamp:
+            self._names = NameIndex((key, record.model) for key, record in self._records.items())
+            self._names_stamp = stamp
+        return self._names
+
+    def resolve_key(self, name: str) -> str:
+        """The registry key that ``name`` stands for: the key itself, an alias of a model (alone or after its
+        provider), its id alone, a dated snapshot name a provider returns (``gpt-4o-2024-08-06`` resolves to the
+        model of that alias, else to ``gpt-4o``), a LiteLLM ``provider/model`` string, or a key whose provider is
+        spelled otherwise (``anthropic:claude-sonnet-4-5``). See :mod:`noa_ai_provider.names`.
+
+        Raises :class:`ModelNotFoundError` (its message suggests the closest keys) when nothing fits, and
+        :class:`AmbiguousModelError` (naming the candidates) when several models do. ``get_model``,
+        ``estimate_cost``, ``record_usage``, ``acquire`` and every other method that takes a key resolve it this
+        way; ``unregister_model`` takes exact keys only.
+        """
+        with self._lock:
+            return self._resolve(name)
 
     # ------------------------------------------------------------------ events
 
@@ -671,11 +739,19 @@ class EnhancedModelRegistry:
         return keys
 
     def get_model(self, key: str) -> EnhancedModelRegistryEntry | None:
-        """The entry under ``key`` (or ``None``), recording an access; the snapshot already counts it."""
+        """The entry under ``key`` (or ``None``), recording an access; the snapshot already counts it.
+
+        ``key`` may be any name :meth:`resolve_key` resolves (an alias, a dated snapshot name...); a name that fits
+        several models raises :class:`AmbiguousModelError`."""
         with self._lock:
             record = self._records.get(key)
             if record is None:
-                return None
+                try:
+                    key, record = self._lookup(key)
+                except AmbiguousModelError:
+                    raise
+                except ModelNotFoundError:
+                    return None
             record.access_count += 1
             record.last_accessed = utc_from_timestamp(self._now())
             pending = record.delta()
@@ -715,7 +791,7 @@ class EnhancedModelRegistry:
                 )
             fields[field] = value
         with self._lock:
-            record = self._get(key)
+            key, record = self._lookup(key)
             merged = record.model.model_dump(by_alias=False) | fields
             model = validate_or_raise(ExtendedModelInfo, merged, f"update of {key!r}")
             record.redefine(model, self._now())
@@ -732,7 +808,7 @@ class EnhancedModelRegistry:
             valid = ", ".join(repr(s.value) for s in ModelStatus)
             raise ConfigError(f"status: unknown status {status!r}; valid: {valid}") from None
         with self._lock:
-            record = self._get(key)
+            key, record = self._lookup(key)
             record.redefine(record.model.model_copy(update={"status": status}), self._now())
             self._version += 1
             snapshot = record.snapshot(key)
@@ -786,9 +862,11 @@ class EnhancedModelRegistry:
         :func:`noa_ai_provider.cost.request_rates`), and the usage counters count both kinds of write as cache
         writes. ``service_tier`` picks the ``batch``, ``flex`` or ``priority`` prices; the names providers report
         back (``default``, ``auto``, ``standard``, ``scale``) are accepted too
-        (:func:`noa_ai_provider.cost.billed_service_tier`). A failed request (``success=False``) counts as a request and its tokens are
-        charged. Emits ``usage-recorded`` with ``key, input_tokens, output_tokens, cost, total_cost`` (the model's
-        running total), and ``budget-warning`` / ``budget-exceeded`` when a budget crosses a threshold.
+        (:func:`noa_ai_provider.cost.billed_service_tier`). A failed request (``success=False``) counts as a
+        request and its tokens are charged. ``key`` may be any name :meth:`resolve_key` resolves; the usage is
+        recorded whatever the model's context window (the provider took the request). Emits ``usage-recorded``
+        with ``key, input_tokens, output_tokens, cost, total_cost`` (the model's running total), and
+        ``budget-warning`` / ``budget-exceeded`` when a budget crosses a threshold.
         Raises :class:`ModelNotFoundError` for an unknown key, :class:`UnpricedModelError` for a model without
         a price, and :class:`InvalidUsageError` for bad token counts or tiers, recording nothing.
         """
@@ -802,10 +880,10 @@ class EnhancedModelRegistry:
             cache_write_1h_tokens,
         )
         with self._lock:
-            record = self._get(key)
+            key, record = self._lookup(key)
             now = self._now()
             cost = self._price(key, record, usage)
-            record.limiter.record(now, usage.input_tokens, usage.output_tokens)
+            record.limiter.record(now, _limited_input(record.model, usage), usage.output_tokens)
             total, budget_events = self._charge(key, record, usage, cost, now)
             seq = self._next_seq()
         self._journal_usage(seq, key, usage, cost, now)
@@ -921,10 +999,17 @@ class EnhancedModelRegistry:
             self._events.emit(self, event, **payload)
 
     def get_usage_stats(self, key: str) -> ModelUsageStats | None:
-        """A snapshot of the usage counters of ``key``, or ``None``."""
+        """A snapshot of the usage counters of ``key`` (any name :meth:`resolve_key` resolves), or ``None``."""
         with self._lock:
             record = self._records.get(key)
-            return None if record is None else record.usage.snapshot(_currency(record.model))
+            if record is None:
+                try:
+                    key, record = self._lookup(key)
+                except AmbiguousModelError:
+                    raise
+                except ModelNotFoundError:
+                    return None
+            return record.usage.snapshot(_currency(record.model))
 
     def estimate_cost(
         self,
@@ -941,11 +1026,38 @@ class EnhancedModelRegistry:
         per`` in the simple case; cache reads and writes, long-context tiers and service tiers as for
         :meth:`record_usage`. Raises :class:`UnpricedModelError` for a model without a price (never $0)."""
         usage = _usage_args(
-            input_tokens, output_tokens, True, cached_input_tokens, cache_write_tokens, service_tier, cache_write_1h_tokens
+            input_tokens,
+            output_tokens,
+            True,
+            cached_input_tokens,
+            cache_write_tokens,
+            service_tier,
+            cache_write_1h_tokens,
         )
         with self._lock:
-            record = self._get(key)
+            key, record = self._lookup(key)
+            overflow = _context_overflow(key, record.model, usage.input_tokens, usage.output_tokens)
+            if overflow is None:
+                return self._price(key, record, usage)
+        self._context_overflow(overflow)
+        with self._lock:
+            key, record = self._lookup(key)
             return self._price(key, record, usage)
+
+    def _checked_request(self, name: str, inp: int, out: int) -> str:
+        # The key `name` resolves to, once the request is checked against the model's context window.
+        with self._lock:
+            key, record = self._lookup(name)
+            overflow = _context_overflow(key, record.model, inp, out)
+        if overflow is not None:
+            self._context_overflow(overflow)
+        return key
+
+    def _context_overflow(self, message: str) -> None:
+        # Outside the lock: a warning filter may run code (or turn the warning into an exception).
+        if self._on_context_overflow == "raise":
+            raise InvalidUsageError(message + " (on_context_overflow='warn' makes this a warning)")
+        warnings.warn(message, ContextWindowWarning, stacklevel=4)
 
     # ------------------------------------------------------------------ budgets and history
 
@@ -975,7 +1087,7 @@ class EnhancedModelRegistry:
             raise ConfigError(f"period must be one of {', '.join(PERIODS)}; got {period!r}")
         with self._lock:
             if key is not None:
-                self._get(key)
+                key = self._resolve(key)
             stamp = utc_from_timestamp(self._now())
             budget = BudgetState(limit, period, key, threshold, stamp)
             start = budget.start.date() if budget.start is not None else None
@@ -1019,14 +1131,15 @@ class EnhancedModelRegistry:
             raise InvalidUsageError(f"since must be a date, a datetime or None, got {type(since).__name__}")
         with self._lock:
             if key is not None:
-                return self._get(key).history.entries(key, first)
+                key, record = self._lookup(key)
+                return record.history.entries(key, first)
             rows = [e for k, r in self._records.items() for e in r.history.entries(k, first)]
         return sorted(rows, key=lambda e: e.date)  # stable: registration order within a day
 
     def reset_usage_stats(self, key: str) -> None:
         """Zero the usage counters of ``key`` (not its rate-limit windows) and emit ``usage-reset``."""
         with self._lock:
-            record = self._get(key)
+            key, record = self._lookup(key)
             record.usage.reset(utc_from_timestamp(self._now()))
             record.absolute = True  # the file's usage of this model is replaced on the next save, not added to
             self._version += 1
@@ -1047,7 +1160,7 @@ class EnhancedModelRegistry:
         if out > tokens:
             raise InvalidUsageError(f"output_tokens ({out}) cannot exceed tokens_to_send ({tokens})")
         with self._lock:
-            return self._get(key).limiter.check(self._now(), tokens - out, out)
+            return self._lookup(key)[1].limiter.check(self._now(), tokens - out, out)
 
     def acquire(
         self,
@@ -1072,6 +1185,7 @@ class EnhancedModelRegistry:
         cross one, :class:`BudgetExceededError` is raised at once (waiting would not help) and nothing is taken.
         """
         acq = _Acquisition(key, *_acquire_args(input_tokens, max_output_tokens, timeout), wait)
+        key = acq.key = self._checked_request(key, acq.inp, acq.out)
         try:
             while True:
                 step = self._acquire_step(acq, block=True)
@@ -1092,6 +1206,7 @@ class EnhancedModelRegistry:
     ) -> Reservation:
         """:meth:`acquire` for event loops: waiting awaits instead of blocking the loop (same queue, same order)."""
         acq = _Acquisition(key, *_acquire_args(input_tokens, max_output_tokens, timeout), wait)
+        key = acq.key = self._checked_request(key, acq.inp, acq.out)
         acq.loop = asyncio.get_running_loop()
         try:
             while True:
@@ -1226,10 +1341,10 @@ class EnhancedModelRegistry:
             cost = self._price(key, record, usage)  # may raise (unpriced): the reservation then stays open
             now = self._now()
             if record is reservation._record:
-                ModelLimiter.settle(reservation._handle, usage.input_tokens, usage.output_tokens)
+                ModelLimiter.settle(reservation._handle, _limited_input(record.model, usage), usage.output_tokens)
             else:  # unregistered and registered again meanwhile: count it in the new windows, now
                 ModelLimiter.release(reservation._handle)
-                record.limiter.record(now, usage.input_tokens, usage.output_tokens)
+                record.limiter.record(now, _limited_input(record.model, usage), usage.output_tokens)
             self._release_budgets(reservation)
             total, budget_events = self._charge(key, record, usage, cost, now)
             reservation.cost = cost
@@ -1293,7 +1408,8 @@ class EnhancedModelRegistry:
         now = self._now()
         report = parse_rate_limit_headers(headers, now)
         with self._lock:
-            limiter = self._get(key).limiter
+            key, record = self._lookup(key)
+            limiter = record.limiter
             for field_name, dim in _REPORTED:
                 got = getattr(report, dim)
                 if got is not None:
@@ -1302,6 +1418,21 @@ class EnhancedModelRegistry:
                 limiter.block_until(now + report.retry_after)
             self._wake(key)
         return report
+
+    def effective_rate_limit(self, key: str) -> RateLimitConfig | None:
+        """The limits ``acquire`` and ``check_rate_limit`` enforce on ``key`` now: the configured ``rate_limit``
+        plus every limit learned from the provider's headers (:meth:`update_rate_limits_from_headers`) for a kind
+        the configuration leaves unset. ``None`` when there are none. ``get_model(key).rate_limit`` stays the
+        definition as configured. Raises :class:`ModelNotFoundError` for an unknown key."""
+        with self._lock:
+            _, record = self._lookup(key)
+            learned = record.limiter.learned_limits()
+            configured = record.model.rate_limit
+        if not learned:
+            return None if configured is None else shallow_copy(configured)
+        fields = configured.model_dump(by_alias=False, exclude_unset=True) if configured is not None else {}
+        fields.update(learned)
+        return validate_or_raise(RateLimitConfig, fields, f"effective rate limit of {key!r}")
 
     # ------------------------------------------------------------------ versions
 
@@ -1450,7 +1581,7 @@ class EnhancedModelRegistry:
                 raise ConfigError(f"performance metrics of {key!r}: {name}: unknown field")
             updates[field] = value
         with self._lock:
-            record = self._get(key)
+            key, record = self._lookup(key)
             base = record.metrics.model_dump(by_alias=False) if record.metrics is not None else {}
             merged = base | updates | {"last_updated": utc_from_timestamp(self._now())}
             record.metrics = validate_or_raise(ModelPerformanceMetrics, merged, f"performance metrics of {key!r}")
@@ -1977,6 +2108,24 @@ def _usage_args(
             f"service_tier must be one of {', '.join(SERVICE_TIER_NAMES)} or None, got {service_tier!r}"
         )
     return _Usage(inp, out, success, cached, written + written_1h, service_tier, written_1h)
+
+
+def _limited_input(model: ExtendedModelInfo, usage: _Usage) -> int:
+    """The input tokens of ``usage`` that count toward ``model``'s token limits: all of them, or without the cache
+    reads when its ``rate_limit.count_cache_reads`` is false (Anthropic's input-tokens-per-minute limit)."""
+    limits = model.rate_limit
+    if limits is None or limits.count_cache_reads:
+        return usage.input_tokens
+    return usage.input_tokens - usage.cached_input_tokens
+
+
+def _context_overflow(key: str, model: ExtendedModelInfo, inp: int, out: int) -> str | None:
+    """What a request of ``inp`` input and ``out`` output tokens exceeds of ``model``'s limits, or ``None``."""
+    if model.context_window is not None and inp > model.context_window:
+        return f"{key}: {inp:,} input tokens exceed the context window of {model.context_window:,} tokens"
+    if model.max_tokens is not None and out > model.max_tokens:
+        return f"{key}: {out:,} output tokens exceed the model's maximum output of {model.max_tokens:,} tokens"
+    return None
 
 
 def _decimal_arg(name: str, value: object) -> Decimal:
