@@ -111,3 +111,34 @@ def test_estimate_with_cache_and_service_tier(capsys: pytest.CaptureFixture[str]
     assert capsys.readouterr().out == "0.00625 USD\n"
     assert main(["estimate", "openai:gpt-4o", "100", "0", "--cached", "8000"]) == 2
     assert "exceed input_tokens" in capsys.readouterr().err
+
+
+def test_estimate_resolves_other_names_and_suggests_keys(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # OPUS is "claude:claude-3-opus-20240229" at $0.015 / $0.075 per 1K.
+    for name in ("anthropic:claude-3-opus-20240229", "claude-3-opus-20240229", "anthropic/claude-3-opus-20240229"):
+        assert main(["estimate", name, "1000", "1000", "--config", str(config)]) == 0
+        assert capsys.readouterr().out == "0.090 USD\n"
+    assert main(["estimate", "claude:claude-3-opus-2024022", "1", "1", "--config", str(config)]) == 2
+    assert "did you mean claude:claude-3-opus-20240229?" in capsys.readouterr().err
+
+
+def test_estimate_with_1h_cache_writes_and_reported_tier_names(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GPT4 has no 1-hour write price: 1-hour writes bill at the cache-write price, itself the input price.
+    assert (
+        main(["estimate", "gpt-4-turbo-preview", "2000", "1000", "--cache-write-1h", "500", "--config", str(config)])
+        == 0
+    )
+    assert capsys.readouterr().out == "0.05 USD\n"
+    assert (
+        main(["estimate", "gpt-4-turbo-preview", "2000", "1000", "--service-tier", "default", "--config", str(config)])
+        == 0
+    )
+    assert capsys.readouterr().out == "0.05 USD\n"
+    # No batch price: half of every standard price.
+    assert (
+        main(["estimate", "gpt-4-turbo-preview", "2000", "1000", "--service-tier", "batch", "--config", str(config)])
+        == 0
+    )
+    assert capsys.readouterr().out == "0.025 USD\n"

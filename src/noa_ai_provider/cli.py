@@ -1,8 +1,9 @@
 """The ``noa-registry`` command, built on the public API only.
 
 - ``noa-registry models [--config PATH]``: the catalogue as a table;
-- ``noa-registry estimate KEY INPUT OUTPUT [--cached N] [--cache-write N] [--service-tier T] [--config PATH]``:
-  the exact cost of one request (INPUT includes cached and cache-write tokens);
+- ``noa-registry estimate KEY INPUT OUTPUT [--cached N] [--cache-write N] [--cache-write-1h N] [--service-tier T]
+  [--config PATH]``: the exact cost of one request (INPUT includes cached and cache-write tokens); KEY may be any
+  name the registry resolves (an alias, a dated snapshot, ``anthropic:...``, a LiteLLM ``provider/model``);
 - ``noa-registry report [--persistence PATH]``: the seed's cost report of a saved registry.
 
 Without ``--config``, ``./config/models-config.json`` is used when it exists, else the catalogue bundled with the
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from . import __version__
 from .config import bundled_config_path
+from .cost import SERVICE_TIER_NAMES
 from .errors import (
     ConfigError,
     InvalidUsageError,
@@ -28,7 +30,7 @@ from .errors import (
     UnpricedModelError,
 )
 from .registry import EnhancedModelRegistry
-from .schemas import SERVICE_TIERS, EnhancedModelRegistryEntry
+from .schemas import EnhancedModelRegistryEntry
 
 __all__ = ["main"]
 
@@ -111,6 +113,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         args.output_tokens,
         cached_input_tokens=args.cached,
         cache_write_tokens=args.cache_write,
+        cache_write_1h_tokens=args.cache_write_1h,
         service_tier=args.service_tier,
     )
     entry = registry.get_model(args.key)
@@ -164,12 +167,19 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(func=cmd_models)
 
     estimate = sub.add_parser("estimate", help="print the exact cost of one request")
-    estimate.add_argument("key", help="model key, e.g. openai:gpt-4o")
+    estimate.add_argument(
+        "key", help="model key or another name of it: openai:gpt-4o, gpt-4o-2024-08-06, anthropic/claude-sonnet-4-5"
+    )
     estimate.add_argument("input_tokens", type=_token_count, metavar="INPUT")
     estimate.add_argument("output_tokens", type=_token_count, metavar="OUTPUT")
     estimate.add_argument("--cached", type=_token_count, default=0, help="of INPUT, tokens read from the cache")
     estimate.add_argument("--cache-write", type=_token_count, default=0, help="of INPUT, tokens written to the cache")
-    estimate.add_argument("--service-tier", choices=SERVICE_TIERS, help="price at this service tier")
+    estimate.add_argument(
+        "--cache-write-1h", type=_token_count, default=0, help="of INPUT, tokens written to the 1-hour cache"
+    )
+    estimate.add_argument(
+        "--service-tier", choices=list(SERVICE_TIER_NAMES), help="price at this service tier (as providers name them)"
+    )
     estimate.add_argument("--config", help="models-config file (default: ./config/models-config.json or bundled)")
     estimate.set_defaults(func=cmd_estimate)
 
