@@ -96,7 +96,12 @@ class RateLimitExceeded(RegistryError):
         if message is None:
             when = "never (the request alone exceeds it)" if retry_after is None else f"in {retry_after:.3f} s"
             message = f"{key}: {limit} limit reached; admitted {when}"
+        self.message = message
         super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from every argument, so the error survives pickling (worker pools send it across processes).
+        return (type(self), (self.key, self.limit, self.retry_after, self.message))
 
 
 class RateLimitTimeout(RateLimitExceeded, TimeoutError):
@@ -132,10 +137,15 @@ class BudgetExceededError(RegistryError):
         self.reserved = reserved
         self.needed = needed
         scope = "global" if budget_key is None else f"{budget_key}"
+        self._arguments = (key, budget_key, period, limit, spent, reserved, needed)
         super().__init__(
             f"{key}: the {period} budget ({scope}) of {limit} would be exceeded: spent {spent}, reserved {reserved}, "
             f"this request up to {needed}"
         )
+
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), self._arguments)
 
 
 class ContextWindowWarning(RegistryError, UserWarning):
