@@ -11,7 +11,7 @@ import pytest
 from noa_ai_provider import EnhancedModelRegistry
 from noa_ai_provider.testing import EventRecorder, FakeClock
 
-from .samples import GPT4, LLAMA, OPUS
+from .samples import GPT4, HELD, LLAMA, OPUS
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -21,6 +21,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if skipped and exitstatus == 0:
         reporter.write_line(f"{len(skipped)} test(s) skipped: every test must run; install the dev extra", red=True)
         session.exitstatus = 1
+
+
+@pytest.fixture(autouse=True)
+def _release_held() -> Iterator[None]:
+    """Cancel the reservations a test kept open with ``samples.hold`` once it is over."""
+    yield
+    while HELD:
+        HELD.pop().cancel()
 
 
 @pytest.fixture

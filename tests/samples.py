@@ -64,3 +64,13 @@ def limited(rate_limit: dict[str, int] | None, provider: str = "openai") -> dict
     if rate_limit is not None:
         out["rateLimit"] = rate_limit
     return out
+
+
+HELD: list[Any] = []
+"""Reservations a test keeps open on purpose (to fill a window); conftest cancels them after each test."""
+
+
+def hold(reservation: Any) -> Any:
+    """Keep ``reservation`` open until the test ends: one that is garbage-collected while open is released."""
+    HELD.append(reservation)
+    return reservation

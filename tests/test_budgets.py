@@ -457,8 +457,11 @@ def test_cancel_and_context_manager_release_the_hold(reg: EnhancedModelRegistry)
     assert (status(reg).reserved, status(reg).spent) == (Decimal(0), Decimal(0))  # left without a decision
     with pytest.raises(ZeroDivisionError), reg.acquire(BETA, 500, 100):
         raise ZeroDivisionError
-    # a failed request: its input is charged, 500 * 1 = 0.5
-    assert (status(reg).reserved, status(reg).spent) == (Decimal(0), Decimal("0.5"))
+    # an exception: released, and a failed request counted at $0 (the caller commits what it knows was billed)
+    assert (status(reg).reserved, status(reg).spent) == (Decimal(0), Decimal(0))
+    stats = reg.get_usage_stats(BETA)
+    assert stats is not None
+    assert (stats.request_count, stats.failed_requests, stats.total_cost) == (1, 1, Decimal(0))
 
 
 def test_commit_is_idempotent_and_releases_once(reg: EnhancedModelRegistry) -> None:
@@ -491,8 +494,9 @@ def test_commit_of_more_than_reserved_is_recorded_as_it_happened(
 
 def test_reservation_across_a_period_boundary(reg: EnhancedModelRegistry, clock: FakeClock) -> None:
     reg.set_budget(1, period="day")
+    clock.set(at(2024, 3, 13, 23, 55))
     reservation = reg.acquire(BETA, 600, 0)  # 0.6 reserved on the 13th
-    clock.set(at(2024, 3, 14, 1))
+    clock.set(at(2024, 3, 14, 0, 5))  # 10 minutes later: open (reservations expire after 15)
     day = status(reg, period="day")
     assert (day.spent, day.reserved, day.period_start) == (Decimal(0), Decimal("0.6"), utc(2024, 3, 14))
     with pytest.raises(BudgetExceededError):

@@ -17,7 +17,7 @@ from noa_ai_provider.errors import RateLimitExceeded
 from noa_ai_provider.headers import LimitReport, ProviderLimits, parse_duration, parse_rate_limit_headers
 from noa_ai_provider.testing import FakeClock
 
-from .samples import limited
+from .samples import hold, limited
 
 NOON = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC).timestamp()  # 1714564800.0
 RPM, TPM, ITPM, OTPM = "requests per minute", "tokens per minute", "input tokens per minute", "output tokens per minute"
@@ -454,7 +454,7 @@ def test_retry_after_as_an_http_date_and_in_milliseconds(registry: EnhancedModel
 
 def test_retry_after_yields_to_a_longer_local_wait(registry: EnhancedModelRegistry, noon: FakeClock) -> None:
     key = registry.register_model(limited({"requestsPerMinute": 1}))
-    registry.acquire(key, 0)
+    hold(registry.acquire(key, 0))
     registry.update_rate_limits_from_headers(key, {"retry-after": "20"})
     error = refusal(registry, key, 0)
     assert (error.limit, error.retry_after) == (RPM, 60.0)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import decimal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from noa_ai_provider.ratelimit import DAY, DAY_BUCKET
 from noa_ai_provider.reservation import Reservation
 from noa_ai_provider.testing import EventRecorder, FakeClock
 
-from .samples import limited
+from .samples import hold, limited
 
 RPM, TPM, RPD, TPD = "requests per minute", "tokens per minute", "requests per day", "tokens per day"
 ITPM, OTPM = "input tokens per minute", "output tokens per minute"
@@ -114,7 +115,7 @@ def test_model_without_rate_limit_always_admits(registry: EnhancedModelRegistry)
 
 def test_refusal_by_tokens_consumes_no_request(registry: EnhancedModelRegistry, clock: FakeClock) -> None:
     key = registry.register_model(limited({"requestsPerMinute": 2, "tokensPerMinute": 1_000, "requestsPerDay": 2}))
-    registry.acquire(key, 900)
+    hold(registry.acquire(key, 900))
     for _ in range(5):
         error = refusal(registry, key, 200)
         assert (error.limit, error.retry_after) == (TPM, 60.0)
@@ -135,7 +136,7 @@ def test_refusal_by_requests_consumes_no_tokens(registry: EnhancedModelRegistry,
         limited({"requestsPerMinute": 1, "tokensPerMinute": 1_000, "inputTokensPerMinute": 1_000})
     )
     t0 = clock()
-    registry.acquire(key, 0)  # the one request of this minute, no tokens
+    hold(registry.acquire(key, 0))  # the one request of this minute, no tokens
     clock.advance(30)
     for _ in range(3):
         error = refusal(registry, key, 500)
@@ -143,7 +144,7 @@ def test_refusal_by_requests_consumes_no_tokens(registry: EnhancedModelRegistry,
     # At t0 + 60 the request has expired; had the refused 500 tokens been taken at t0 + 30 they would still count.
     clock.set(t0 + 60)
     assert allowed(registry, key, 1_000)
-    registry.acquire(key, 1_000)
+    hold(registry.acquire(key, 1_000))
 
 
 def test_refusal_by_input_limit_consumes_nothing_elsewhere(registry: EnhancedModelRegistry, clock: FakeClock) -> None:
@@ -158,7 +159,7 @@ def test_refusal_by_input_limit_consumes_nothing_elsewhere(registry: EnhancedMod
             }
         )
     )
-    registry.acquire(key, 800, 100)
+    hold(registry.acquire(key, 800, 100))
     error = refusal(registry, key, 300, 100)
     assert (error.limit, error.retry_after) == (ITPM, 60.0)
     limiter = registry._records[key].limiter
@@ -171,7 +172,7 @@ def test_refusal_by_input_limit_consumes_nothing_elsewhere(registry: EnhancedMod
         "tokens_per_day": 900,
     }
     # What is left: 200 input, 500 output.
-    registry.acquire(key, 200, 500)
+    hold(registry.acquire(key, 200, 500))
     error = refusal(registry, key, 0, 1)
     assert error.limit == OTPM
 
@@ -180,9 +181,9 @@ def test_rate_limit_exceeded_carries_key_limit_and_exact_retry_after(
     registry: EnhancedModelRegistry, clock: FakeClock
 ) -> None:
     key = registry.register_model(limited({"requestsPerMinute": 2, "tokensPerMinute": 1_000}))
-    registry.acquire(key, 100)
+    hold(registry.acquire(key, 100))
     clock.advance(10)
-    registry.acquire(key, 100)
+    hold(registry.acquire(key, 100))
     clock.advance(10)
     error = refusal(registry, key, 100)
     assert type(error) is RateLimitExceeded
@@ -193,14 +194,14 @@ def test_rate_limit_exceeded_carries_key_limit_and_exact_retry_after(
     clock.advance(39)
     assert refusal(registry, key, 100).retry_after == 1.0
     clock.advance(1)  # the first request is now exactly 60 s old: it no longer counts
-    registry.acquire(key, 100)
+    hold(registry.acquire(key, 100))
 
 
 def test_retry_after_is_the_longest_wait_over_all_limits(registry: EnhancedModelRegistry, clock: FakeClock) -> None:
     key = registry.register_model(limited({"requestsPerMinute": 2, "tokensPerMinute": 1_000}))
-    registry.acquire(key, 900)  # t0: 900 tokens
+    hold(registry.acquire(key, 900))  # t0: 900 tokens
     clock.advance(20)
-    registry.acquire(key, 50)  # t0 + 20: 950 tokens, 2 requests
+    hold(registry.acquire(key, 50))  # t0 + 20: 950 tokens, 2 requests
     clock.advance(5)
     # Requests free at t0 + 60 (35 s); 100 tokens need the 900 gone, also at t0 + 60.
     error = refusal(registry, key, 100)
@@ -235,7 +236,7 @@ def test_a_request_alone_over_a_per_day_limit_never_fits(registry: EnhancedModel
 
 def test_rate_limited_event_payload(registry: EnhancedModelRegistry, events: EventRecorder, clock: FakeClock) -> None:
     key = registry.register_model(limited({"requestsPerMinute": 1, "tokensPerMinute": 100}))
-    registry.acquire(key, 10)
+    hold(registry.acquire(key, 10))
     assert events.of("rate-limited") == []
     clock.advance(15)
     refusal(registry, key, 10)
@@ -252,7 +253,17 @@ def test_rate_limited_event_payload(registry: EnhancedModelRegistry, events: Eve
 # --------------------------------------------------------------------------- per-day and input/output limits
 
 
-def test_tokens_per_day_is_reserved_and_corrected(registry: EnhancedModelRegistry, clock: FakeClock) -> None:
+@pytest.fixture
+def day_registry(tmp_path: Path, clock: FakeClock) -> Iterator[EnhancedModelRegistry]:
+    """A registry whose reservations may stay open for hours (they expire after 15 minutes by default)."""
+    with EnhancedModelRegistry(
+        persistence_path=tmp_path / "r.json", auto_save=False, clock=clock, reservation_timeout=2 * DAY
+    ) as reg:
+        yield reg
+
+
+def test_tokens_per_day_is_reserved_and_corrected(day_registry: EnhancedModelRegistry, clock: FakeClock) -> None:
+    registry = day_registry
     key = registry.register_model(limited({"tokensPerDay": 1_000}))
     reservation = registry.acquire(key, 600, 200)
     error = refusal(registry, key, 201)
@@ -269,7 +280,8 @@ def test_tokens_per_day_is_reserved_and_corrected(registry: EnhancedModelRegistr
     assert allowed(registry, key, 1_000)
 
 
-def test_requests_per_day_counts_reservations(registry: EnhancedModelRegistry, clock: FakeClock) -> None:
+def test_requests_per_day_counts_reservations(day_registry: EnhancedModelRegistry, clock: FakeClock) -> None:
+    registry = day_registry
     key = registry.register_model(limited({"requestsPerDay": 2}))
     first = registry.acquire(key, 1)
     clock.advance(3_600)
@@ -280,13 +292,13 @@ def test_requests_per_day_counts_reservations(registry: EnhancedModelRegistry, c
     first.commit(0)
     third.commit(0)
     clock.advance(DAY - 3_600 + DAY_BUCKET)  # the first request's day is over; the third's is not
-    registry.acquire(key, 0)
+    hold(registry.acquire(key, 0))
     assert refusal(registry, key, 0).limit == RPD
 
 
 def test_input_and_output_limits_anthropic_style(registry: EnhancedModelRegistry, clock: FakeClock) -> None:
     key = registry.register_model(limited({"inputTokensPerMinute": 1_000, "outputTokensPerMinute": 500}))
-    registry.acquire(key, 600, 400)
+    hold(registry.acquire(key, 600, 400))
     assert (refusal(registry, key, 500).limit, refusal(registry, key, 500).retry_after) == (ITPM, 60.0)
     clock.advance(6)
     error = refusal(registry, key, 0, 200)
@@ -298,7 +310,7 @@ def test_input_and_output_limits_anthropic_style(registry: EnhancedModelRegistry
     assert not allowed(registry, key, 501, output_tokens=101)
     check = registry.check_rate_limit(key, 101, output_tokens=101)
     assert (check.reason, check.retry_after) == (OTPM, 54.0)
-    registry.acquire(key, 400, 100)
+    hold(registry.acquire(key, 400, 100))
     assert not allowed(registry, key, 1)
     assert allowed(registry, key, 0)  # no request limit, no token left: a zero-token request still fits
 
@@ -493,11 +505,11 @@ def test_with_block_without_decision_cancels(registry: EnhancedModelRegistry, ev
     assert events.of("usage-recorded") == []
 
 
-def test_with_block_left_by_an_exception_records_a_failed_request(
+def test_with_block_left_by_an_exception_releases_and_counts_a_failed_request_at_zero(
     registry: EnhancedModelRegistry, events: EventRecorder, clock: FakeClock
 ) -> None:
+    # The exception may have come before the provider billed anything: not billed as if it had been.
     key = registry.register_model(limited({"requestsPerMinute": 5, "tokensPerMinute": 1_000}))
-    t0 = clock()
 
     class Boom(Exception):
         pass
@@ -506,19 +518,42 @@ def test_with_block_left_by_an_exception_records_a_failed_request(
     with pytest.raises(Boom, match="provider down"):
         leave_by(reservation, Boom("provider down"), lambda _: clock.advance(5))
     assert reservation.state == "committed"
-    assert reservation.cost == cost(300, 0)
+    assert reservation.cost == 0
     stats = registry.get_usage_stats(key)
     assert stats is not None
     assert (stats.request_count, stats.successful_requests, stats.failed_requests) == (1, 0, 1)
-    assert (stats.total_input_tokens, stats.total_output_tokens, stats.total_cost) == (300, 0, cost(300, 0))
+    assert (stats.total_input_tokens, stats.total_output_tokens, stats.total_cost) == (0, 0, Decimal(0))
     assert events.of("usage-recorded") == [
-        {"key": key, "input_tokens": 300, "output_tokens": 0, "cost": cost(300, 0), "total_cost": cost(300, 0)}
+        {"key": key, "input_tokens": 0, "output_tokens": 0, "cost": Decimal(0), "total_cost": Decimal(0)}
     ]
-    # The reserved output was released; the input stays counted at t0.
-    assert token_capacity(registry, key, 1_000) == 700
-    assert registry.check_rate_limit(key, 701).retry_after == 55.0
-    clock.set(t0 + 60)
+    # Every hold was given back: the whole minute's tokens and requests are free again.
     assert token_capacity(registry, key, 1_000) == 1_000
+    held = [registry.acquire(key, 1, 0) for _ in range(5)]
+    assert not registry.check_rate_limit(key, 1).allowed
+    for r in held:
+        r.cancel()
+
+
+def test_a_caller_who_knows_the_call_was_billed_commits_inside_the_block(registry: EnhancedModelRegistry) -> None:
+    key = registry.register_model(limited({"tokensPerMinute": 1_000}))
+
+    class Boom(Exception):
+        pass
+
+    box: list[Reservation] = []
+
+    def call() -> None:
+        with registry.acquire(key, 300, 500) as reservation:
+            box.append(reservation)
+            reservation.commit(20)  # the provider answered, then our code failed
+            raise Boom
+
+    with pytest.raises(Boom):
+        call()
+    assert box[0].cost == cost(300, 20)
+    stats = registry.get_usage_stats(key)
+    assert stats is not None
+    assert (stats.request_count, stats.failed_requests, stats.total_cost) == (1, 0, cost(300, 20))
 
 
 def test_with_block_after_commit_does_nothing_more(registry: EnhancedModelRegistry, events: EventRecorder) -> None:
@@ -731,7 +766,7 @@ def test_rate_limit_timeout_is_both_exceeded_and_timeout_error(
     assert issubclass(RateLimitTimeout, TimeoutError)
     assert issubclass(RateLimitExceeded, RegistryError)
     key = registry.register_model(limited({"requestsPerMinute": 1}))
-    registry.acquire(key, 0)
+    hold(registry.acquire(key, 0))
     clock.advance(20)
     # timeout=0 with wait=True: one look, then a timeout (no real waiting).
     with pytest.raises(TimeoutError) as info:

@@ -22,7 +22,7 @@ from noa_ai_provider.errors import RateLimitExceeded, RateLimitTimeout
 from noa_ai_provider.reservation import Reservation
 from noa_ai_provider.testing import EventRecorder, FakeClock
 
-from .samples import limited
+from .samples import hold, limited
 
 RPM, TPM = "requests per minute", "tokens per minute"
 DEADLINE = 3.0  # real seconds any single expected event may take; far above the ~50 ms polling
@@ -176,19 +176,18 @@ def test_timeout_is_measured_on_the_registry_clock(
 ) -> None:
     key = registry.register_model(limited({"requestsPerMinute": 1}))
     t0 = clock()
-    hold = registry.acquire(key, 0)
-    impatient = queue(registry, events, key, 0, name="impatient", timeout=0.1)
+    held = registry.acquire(key, 0)
     patient = queue(registry, events, key, 0, name="patient", timeout=1_000)
+    impatient = queue(registry, events, key, 0, name="impatient", timeout=30)
     try:
-        # 0.1 s of the fake clock has not passed, however long we wait in real time.
-        assert not impatient.done.wait(3 * QUIET)
-        clock.advance(10)
+        assert not impatient.done.wait(QUIET)
+        clock.advance(30)  # 30 s of the registry's clock: the impatient waiter's timeout
         impatient.join()
         error = impatient.error
         assert isinstance(error, RateLimitTimeout)
         assert isinstance(error, TimeoutError)
-        assert (error.key, error.limit, error.retry_after) == (key, RPM, 50.0)
-        assert "0.1" in str(error)
+        assert (error.key, error.limit, error.retry_after) == (key, RPM, 30.0)
+        assert "30" in str(error)
         # The impatient waiter left the queue: the next one is served when the minute is over.
         assert not patient.done.wait(QUIET)
         clock.set(t0 + 60)
@@ -198,9 +197,26 @@ def test_timeout_is_measured_on_the_registry_clock(
         assert registry._waiters == {}
         assert events.of("rate-limited")[-1]["limit"] == RPM
     finally:
-        hold.cancel()
+        held.cancel()
         for call in (impatient, patient):
             call.join()
+
+
+def test_timeout_also_bounds_real_time_under_a_frozen_clock(
+    registry: EnhancedModelRegistry, events: EventRecorder, clock: FakeClock
+) -> None:
+    # A frozen (or slow) injected clock never keeps a waiter past `timeout` real seconds.
+    key = registry.register_model(limited({"requestsPerMinute": 1}))
+    held = registry.acquire(key, 0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(RateLimitTimeout):
+            registry.acquire(key, 0, wait=True, timeout=0.2)
+        assert 0.2 <= time.monotonic() - started < 5
+        with pytest.raises(RateLimitTimeout):
+            asyncio.run(registry.acquire_async(key, 0, wait=True, timeout=0.2))
+    finally:
+        held.cancel()
 
 
 def test_a_timed_out_head_lets_the_waiters_behind_it_proceed(
@@ -227,7 +243,7 @@ def test_a_waiter_timing_out_at_the_deadline_reports_the_limit(
     registry: EnhancedModelRegistry, clock: FakeClock
 ) -> None:
     key = registry.register_model(limited({"tokensPerMinute": 100}))
-    registry.acquire(key, 100)
+    hold(registry.acquire(key, 100))
     call = Call(lambda: registry.acquire(key, 50, wait=True, timeout=30), "waiter")
     wait_for(lambda: key in registry._waiters or call.done.is_set(), "the waiter to queue")
     clock.advance(30)

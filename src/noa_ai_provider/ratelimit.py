@@ -384,7 +384,7 @@ class Handle:
 class ModelLimiter:
     """The windows of one model, built from its :class:`RateLimitConfig`. Not thread-safe (the registry locks)."""
 
-    __slots__ = ("_limits", "blocked_until", "config")
+    __slots__ = ("_limits", "blocked_until", "config", "latest")
 
     def __init__(self, config: RateLimitConfig | None, previous: ModelLimiter | None = None) -> None:
         """Windows for ``config``; with ``previous``, each limit of the same kind takes over that limiter's
@@ -392,6 +392,9 @@ class ModelLimiter:
         Limits learned from provider headers are kept unless ``config`` now sets them."""
         self.config = config
         self.blocked_until: float = previous.blocked_until if previous is not None else 0.0
+        # The windows' time never goes back: a clock reading before the latest one is taken as the latest, so a
+        # clock that jumps back can neither admit early nor leave entries out of order.
+        self.latest: float = previous.latest if previous is not None else -math.inf
         limits: list[_Limit] = []
         rpm = config.requests_per_minute if config is not None else None
         for name, (reason, kind, span) in REASONS.items():
@@ -409,12 +412,19 @@ class ModelLimiter:
                     old.window._entries = deque()  # the entries (and open reservations' handles) moved
         self._limits: list[_Limit] = limits
 
+    def _at(self, now: float) -> float:
+        if now < self.latest:
+            return self.latest
+        self.latest = now
+        return now
+
     def learned_limits(self) -> dict[str, int]:
         """Limits learned from provider headers (config field name to limit)."""
         return {limit.field: limit.window.limit for limit in self._limits if limit.learned}
 
     def check(self, now: float, input_tokens: int, output_tokens: int = 0) -> RateLimitCheck:
         """Would one more request of these tokens keep every limit? Read-only."""
+        now = self._at(now)
         worst: float | None = 0.0
         reason = None
         if now < self.blocked_until:
@@ -433,6 +443,7 @@ class ModelLimiter:
 
     def reserve(self, now: float, input_tokens: int, output_tokens: int) -> Handle | RateLimitCheck:
         """Take one request and these tokens from every window at once, or nothing: the handle, or the refusal."""
+        now = self._at(now)
         limits = self._limits
         if now < self.blocked_until:
             return self.check(now, input_tokens, output_tokens)
@@ -464,6 +475,7 @@ class ModelLimiter:
 
     def record(self, now: float, input_tokens: int, output_tokens: int = 0) -> None:
         """Count one request of these tokens at ``now`` (traffic that happened, admitted or not)."""
+        now = self._at(now)
         amounts = (1, input_tokens + output_tokens, input_tokens, output_tokens)
         for limit in self._limits:
             limit.window.add(now, amounts[limit.kind])
@@ -477,6 +489,7 @@ class ModelLimiter:
 
         Without a configured limit of that kind, one is learned from the provider's ``limit``.
         """
+        now = self._at(now)
         current = next((lim for lim in self._limits if lim.field == field_name), None)
         if current is None:
             if limit is None or limit <= 0:

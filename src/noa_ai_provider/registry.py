@@ -12,8 +12,10 @@ import asyncio
 import atexit
 import contextlib
 import copy
+import heapq
 import itertools
 import logging
+import math
 import os
 import threading
 import time
@@ -74,7 +76,7 @@ from .persistence import (
     remove_leftovers,
 )
 from .ratelimit import ModelLimiter
-from .reservation import CANCELLED, COMMITTED, OPEN, Reservation
+from .reservation import CANCELLED, COMMITTED, EXPIRED, OPEN, Hold, Reservation
 from .schemas import (
     SERVICE_TIERS,
     BudgetStatus,
@@ -404,6 +406,7 @@ class EnhancedModelRegistry:
         journal_fsync_interval: float = 0.0,
         max_config_bytes: int = MAX_CONFIG_BYTES,
         on_context_overflow: str = "raise",
+        reservation_timeout: float = 900.0,
     ) -> None:
         settings: dict[str, Any] = {}
         if isinstance(config, EnhancedModelRegistryConfig):
@@ -428,6 +431,10 @@ class EnhancedModelRegistry:
         if not callable(clock):
             raise TypeError("clock must be a callable returning seconds since the epoch")
         self._clock = clock
+        # A test clock that jumps to the next wake-up when every waiter sleeps (testing.FakeClock(auto_advance=True)).
+        self._auto_advance: Callable[[float], None] | None = (
+            getattr(clock, "advance_to", None) if getattr(clock, "auto_advance", False) is True else None
+        )
         if durability not in ("snapshot", "journal"):
             raise ConfigError(f"durability must be 'snapshot' or 'journal', got {durability!r}")
         if isinstance(journal_fsync_interval, bool) or not journal_fsync_interval >= 0:
@@ -458,6 +465,16 @@ class EnhancedModelRegistry:
         if on_context_overflow not in ("raise", "warn"):
             raise ConfigError(f"on_context_overflow must be 'raise' or 'warn', got {on_context_overflow!r}")
         self._on_context_overflow = on_context_overflow
+        if (
+            isinstance(reservation_timeout, bool)
+            or not isinstance(reservation_timeout, int | float)
+            or not 0 < reservation_timeout < math.inf
+        ):
+            raise ConfigError(f"reservation_timeout must be a number of seconds > 0, got {reservation_timeout!r}")
+        self._reservation_timeout = float(reservation_timeout)
+        self._expiries: list[tuple[float, int, Hold]] = []  # open reservations' holds by expiry (a heap)
+        self._hold_seq = 0
+        self._collected: deque[Hold] = deque()  # holds of reservations garbage-collected while open
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)  # acquire(wait=True) sleeps on it
         self._waiters: dict[str, deque[_Waiter]] = {}
@@ -580,7 +597,22 @@ class EnhancedModelRegistry:
         return key in self._records
 
     def _now(self) -> float:
-        return float(self._clock())
+        # Every reading of the clock goes through here, before any state changes: a reading that is not a finite
+        # time between 1970 and 9999 (NaN, infinity, milliseconds instead of seconds) is refused (ConfigError), so
+        # a bad clock can neither poison state nor half-record a request. A reading before an earlier one is
+        # accepted (history may be recorded on any day), but the rate-limit windows never go back
+        # (ratelimit.ModelLimiter), and budgets only ever roll forward.
+        raw = self._clock()
+        try:
+            now = float(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"the registry's clock returned {raw!r}, not seconds since the epoch") from None
+        if not 0.0 <= now <= _MAX_CLOCK:
+            raise ConfigError(
+                f"the registry's clock returned {raw!r}: not a time between 1970 and 9999 in seconds since the "
+                "epoch; nothing was changed"
+            )
+        return now
 
     def _get(self, key: str) -> _Record:
         # Callers hold the lock; `key` is a registry key (see _lookup for the other names of a model).
@@ -915,8 +947,8 @@ class EnhancedModelRegistry:
                 }
             )
 
-    def _price(self, key: str, record: _Record, usage: _Usage) -> Decimal:
-        cost = record.model.cost
+    def _price(self, key: str, record: _Record, usage: _Usage, reserved: ModelCost | None = None) -> Decimal:
+        cost = record.model.cost if reserved is None else reserved
         if cost is None:
             raise UnpricedModelError(f"{key} has no price (cost is null); set one to record or estimate its cost")
         return request_cost(
@@ -1110,7 +1142,9 @@ class EnhancedModelRegistry:
     def get_budget_status(self) -> list[BudgetStatus]:
         """Every budget: spend and reservations in its current period, the limit and the period's end."""
         with self._lock:
-            stamp = utc_from_timestamp(self._now())
+            now = self._now()
+            self._sweep(now)  # holds of expired or forgotten reservations are not "reserved" any more
+            stamp = utc_from_timestamp(now)
             out = []
             for budget in self._budgets.values():
                 budget.roll(stamp)
@@ -1160,7 +1194,9 @@ class EnhancedModelRegistry:
         if out > tokens:
             raise InvalidUsageError(f"output_tokens ({out}) cannot exceed tokens_to_send ({tokens})")
         with self._lock:
-            return self._lookup(key)[1].limiter.check(self._now(), tokens - out, out)
+            now = self._now()
+            self._sweep(now)
+            return self._lookup(key)[1].limiter.check(now, tokens - out, out)
 
     def acquire(
         self,
@@ -1214,8 +1250,12 @@ class EnhancedModelRegistry:
                 if isinstance(step, Reservation):
                     return step
                 if step is not None and acq.waiter is not None and acq.waiter.event is not None:
-                    with contextlib.suppress(TimeoutError):
+                    try:
                         await asyncio.wait_for(acq.waiter.event.wait(), step)
+                    except TimeoutError:
+                        if self._auto_advance is not None:
+                            with self._lock:
+                                self._autojump()
                     acq.waiter.event.clear()
         finally:
             if acq.waiter is not None:
@@ -1232,16 +1272,26 @@ class EnhancedModelRegistry:
             result = self._attempt(acq.key, acq.inp, acq.out, acq.waiter, now)
             if isinstance(result, Reservation):
                 return result
-            failure = _failure(acq.key, result, acq.wait, acq.deadline, now, acq.timeout)
+            failure = _failure(acq.key, result, acq.wait, acq.deadline, now, acq.timeout, acq.real_deadline)
             if failure is None:
                 if acq.waiter is None:
                     acq.waiter = _Waiter(acq.inp, acq.out, acq.loop)
                     self._waiters.setdefault(acq.key, deque()).append(acq.waiter)
                 if acq.announced:
                     delay = self._delay(result, acq.deadline, now)
+                    if self._auto_advance is not None:
+                        # An auto-advancing clock: sleep briefly in real time; if nothing wakes us, move the clock
+                        # to the earliest wake-up of all waiters (see testing.FakeClock).
+                        wanted = result.retry_after if result.retry_after else 0.0
+                        if acq.deadline is not None:
+                            wanted = min(wanted, max(acq.deadline - now, 0.0))
+                        acq.waiter.wake_at = now + wanted if wanted > 0 else None
+                        delay = _AUTOJUMP_GRACE
                     if not block:
                         return delay
-                    self._cond.wait(delay)  # releases the lock while waiting: no wake-up is missed
+                    woken = self._cond.wait(delay)  # releases the lock while waiting: no wake-up is missed
+                    if not woken and self._auto_advance is not None:
+                        self._autojump()
                     return None
         self._events.emit(self, "rate-limited", key=acq.key, limit=result.reason, retry_after=result.retry_after)
         if failure is not None:
@@ -1254,6 +1304,7 @@ class EnhancedModelRegistry:
     ) -> Reservation | RateLimitCheck:
         # Under the lock. First come, first served: only the head of the queue (or anyone when nobody waits) may
         # take capacity; the others hear the head's reason.
+        self._sweep(now)
         record = self._get(key)
         queue = self._waiters.get(key)
         if queue and queue[0] is not waiter:
@@ -1265,7 +1316,8 @@ class EnhancedModelRegistry:
             if check.allowed:  # the head is about to be admitted: wait for it
                 return RateLimitCheck(allowed=False, reason="queued behind earlier waiters", retry_after=0.0)
             return check
-        holds = self._hold_budgets(key, record, inp, out, now) if self._budgets else []
+        cost = record.model.cost
+        holds = self._hold_budgets(key, cost, inp, out, now) if self._budgets else []
         result = record.limiter.reserve(now, inp, out)
         if isinstance(result, RateLimitCheck):
             return result
@@ -1274,12 +1326,29 @@ class EnhancedModelRegistry:
             if not queue:
                 del self._waiters[key]
             self._wake(key)  # the next waiter may fit too
-        reservation = Reservation(self, key, record, result, inp, out, now)
+        hold = Hold(key, record, result, cost, now + self._reservation_timeout)
         by_ident = {budget.ident: budget for budget in self._budgets.values()}
         for ident, amount in holds:
             by_ident[ident].hold(amount)
-        reservation._budget_holds = holds
-        return reservation
+        hold.budgets = holds
+        self._hold_seq += 1
+        heapq.heappush(self._expiries, (hold.expires_at, self._hold_seq, hold))
+        collected = self._collected
+        return Reservation(self, hold, inp, out, now, lambda _ref: collected.append(hold))
+
+    def _autojump(self) -> None:
+        # Under the lock, with an auto-advancing clock: every waiter slept through its grace period, so move the
+        # clock to the earliest time one of them waits for.
+        times = [w.wake_at for queue in self._waiters.values() for w in queue if w.wake_at is not None]
+        if times and self._auto_advance is not None:
+            self._auto_advance(min(times))
+            for queue in self._waiters.values():
+                for waiter in queue:
+                    waiter.wake_at = None
+            self._cond.notify_all()
+            for queue in self._waiters.values():
+                for waiter in queue:
+                    waiter.wake()
 
     def _delay(self, check: RateLimitCheck, deadline: float | None, now: float) -> float:
         # Seconds of real time to sleep before trying again. With an injected clock we cannot know how fast it
@@ -1328,24 +1397,31 @@ class EnhancedModelRegistry:
             inp, output_tokens, success, cached_input_tokens, cache_write_tokens, service_tier, cache_write_1h_tokens
         )
         key = reservation.key
+        hold = reservation._hold
         with self._lock:
-            if reservation.state != OPEN:
-                if reservation.cost is not None:
-                    return reservation.cost  # committed before: idempotent
+            now = self._now()
+            self._sweep(now)
+            if reservation.state == COMMITTED:
+                assert reservation.cost is not None
+                return reservation.cost  # committed before: idempotent
+            if reservation.state == CANCELLED:
                 raise InvalidUsageError(f"reservation for {key} was cancelled; it cannot be committed")
             record = self._records.get(key)
             if record is None:
-                self._release_holds(reservation)
+                self._release_hold(hold)
                 reservation.state = CANCELLED
                 raise ModelNotFoundError(key)
-            cost = self._price(key, record, usage)  # may raise (unpriced): the reservation then stays open
-            now = self._now()
-            if record is reservation._record:
-                ModelLimiter.settle(reservation._handle, _limited_input(record.model, usage), usage.output_tokens)
-            else:  # unregistered and registered again meanwhile: count it in the new windows, now
-                ModelLimiter.release(reservation._handle)
-                record.limiter.record(now, _limited_input(record.model, usage), usage.output_tokens)
-            self._release_budgets(reservation)
+            # At the prices the reservation was admitted (and its budget holds sized) at; may raise (unpriced):
+            # the reservation then stays open.
+            cost = self._price(key, record, usage, hold.cost)
+            limited = _limited_input(record.model, usage)
+            if not hold.released and record is hold.record:
+                ModelLimiter.settle(hold.handle, limited, usage.output_tokens)
+            else:  # expired, or unregistered and registered again meanwhile: count it in the windows now
+                ModelLimiter.release(hold.handle)
+                record.limiter.record(now, limited, usage.output_tokens)
+            self._release_budgets(hold)
+            hold.released = True
             total, budget_events = self._charge(key, record, usage, cost, now)
             reservation.cost = cost
             reservation.state = COMMITTED
@@ -1355,26 +1431,51 @@ class EnhancedModelRegistry:
         self._emit_usage(key, usage, cost, total, budget_events)
         return cost
 
-    def _release_holds(self, reservation: Reservation) -> None:
-        ModelLimiter.release(reservation._handle)
-        self._release_budgets(reservation)
+    def _release_hold(self, hold: Hold) -> None:
+        # Under the lock: give back what an open reservation holds in the windows and budgets, once.
+        if hold.released:
+            return
+        ModelLimiter.release(hold.handle)
+        self._release_budgets(hold)
+        hold.released = True
 
-    def _release_budgets(self, reservation: Reservation) -> None:
+    def _release_budgets(self, hold: Hold) -> None:
         # Budgets are found again by identity: set_budget may have replaced the object (keeping the identity and
         # the reservations), while a budget removed and set again is a new one that never held them.
-        for ident, amount in reservation._budget_holds:
+        for ident, amount in hold.budgets:
             for budget in self._budgets.values():
                 if budget.ident == ident:
                     budget.release(amount)
-        reservation._budget_holds = []
+        hold.budgets = []
 
-    def _hold_budgets(self, key: str, record: _Record, inp: int, out: int, now: float) -> list[tuple[Any, Decimal]]:
+    def _sweep(self, now: float) -> None:
+        # Under the lock: give back the holds of reservations garbage-collected while open, and of those open past
+        # their expiry (their state becomes "expired").
+        collected = self._collected
+        while collected:
+            hold = collected.popleft()
+            if not hold.released:
+                self._release_hold(hold)
+                self._wake(hold.key)
+        heap = self._expiries
+        while heap and heap[0][0] <= now:
+            _, _, hold = heapq.heappop(heap)
+            if hold.released:
+                continue
+            self._release_hold(hold)
+            reservation = hold.ref()
+            if reservation is not None and reservation.state == OPEN:
+                reservation.state = EXPIRED
+            self._wake(hold.key)
+
+    def _hold_budgets(
+        self, key: str, cost: ModelCost | None, inp: int, out: int, now: float
+    ) -> list[tuple[Any, Decimal]]:
         # Under the lock: the worst case of the request against every budget that applies, or BudgetExceededError.
         # Nothing is taken here; the caller adds the amounts once the rate limits admitted the request.
         applying = [(bid, b) for bid, b in self._budgets.items() if b.applies(key)]
         if not applying:
             return []
-        cost = record.model.cost
         if cost is None:
             raise UnpricedModelError(f"{key} has no price, so a budget cannot be checked; set one (0 if free)")
         worst = worst_case_cost(cost, inp, out)
@@ -1387,13 +1488,29 @@ class EnhancedModelRegistry:
                 )
         return [(budget.ident, worst) for _, budget in applying]
 
-    def _release_reservation(self, reservation: Reservation) -> None:
+    def _release_reservation(self, reservation: Reservation, failed: bool = False) -> None:
+        key = reservation.key
         with self._lock:
+            now = self._now()
+            self._sweep(now)
             if reservation.state != OPEN:
                 return
-            self._release_holds(reservation)
+            self._release_hold(reservation._hold)
             reservation.state = CANCELLED
-            self._wake(reservation.key)
+            self._wake(key)
+            if not failed:
+                return
+            record = self._records.get(key)
+            if record is None:
+                raise ModelNotFoundError(key)
+            # A failed request at $0: counted (requests, failed requests, history), billed nothing.
+            usage = _Usage(0, 0, False, 0, 0, None)
+            total, budget_events = self._charge(key, record, usage, Decimal(0), now)
+            reservation.cost = Decimal(0)
+            reservation.state = COMMITTED
+            seq = self._next_seq()
+        self._journal_usage(seq, key, usage, Decimal(0), now)
+        self._emit_usage(key, usage, Decimal(0), total, budget_events)
 
     def update_rate_limits_from_headers(self, key: str, headers: Mapping[str, str]) -> ProviderLimits:
         """Tighten the local windows of ``key`` to what the provider reported in a response's headers.
@@ -2141,6 +2258,8 @@ def _decimal_arg(name: str, value: object) -> Decimal:
 
 
 _POLL = 0.05
+_AUTOJUMP_GRACE = 0.002  # real seconds every waiter sleeps before an auto-advancing clock jumps
+_MAX_CLOCK = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last second a datetime can hold
 _REPORTED = (
     ("requests_per_minute", "requests"),
     ("tokens_per_minute", "tokens"),
@@ -2152,7 +2271,7 @@ _REPORTED = (
 class _Acquisition:
     """The state of one acquire call across its attempts."""
 
-    __slots__ = ("announced", "deadline", "inp", "key", "loop", "out", "timeout", "wait", "waiter")
+    __slots__ = ("announced", "deadline", "inp", "key", "loop", "out", "real_deadline", "timeout", "wait", "waiter")
 
     def __init__(self, key: str, inp: int, out: int, timeout: float | None, wait: bool) -> None:
         self.key = key
@@ -2161,6 +2280,8 @@ class _Acquisition:
         self.timeout = timeout
         self.wait = wait
         self.deadline: float | None = None
+        # `timeout` bounds real time too, so a frozen (or slow) injected clock cannot keep a waiter for ever.
+        self.real_deadline = None if timeout is None else time.monotonic() + timeout
         self.waiter: _Waiter | None = None
         self.announced = False
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -2169,12 +2290,13 @@ class _Acquisition:
 class _Waiter:
     """A caller queued in ``acquire(wait=True)``; async ones are woken through their event loop."""
 
-    __slots__ = ("event", "input_tokens", "loop", "output_tokens")
+    __slots__ = ("event", "input_tokens", "loop", "output_tokens", "wake_at")
 
     def __init__(self, input_tokens: int, output_tokens: int, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.input_tokens = input_tokens
         self.output_tokens = output_tokens
         self.loop = loop
+        self.wake_at: float | None = None  # registry-clock time it sleeps until (for an auto-advancing clock)
         self.event = asyncio.Event() if loop is not None else None
 
     def wake(self) -> None:
@@ -2194,14 +2316,20 @@ def _acquire_args(input_tokens: int, max_output_tokens: int, timeout: float | No
 
 
 def _failure(
-    key: str, check: RateLimitCheck, wait: bool, deadline: float | None, now: float, timeout: float | None
+    key: str,
+    check: RateLimitCheck,
+    wait: bool,
+    deadline: float | None,
+    now: float,
+    timeout: float | None,
+    real_deadline: float | None = None,
 ) -> RateLimitExceeded | None:
     reason = check.reason or "rate limit"
     if check.retry_after is None:
         return RateLimitExceeded(key, reason, None)
     if not wait:
         return RateLimitExceeded(key, reason, check.retry_after)
-    if deadline is not None and now >= deadline:
+    if (deadline is not None and now >= deadline) or (real_deadline is not None and time.monotonic() >= real_deadline):
         return RateLimitTimeout(
             key, reason, check.retry_after, f"{key}: not admitted within {timeout} s ({reason} limit)"
         )

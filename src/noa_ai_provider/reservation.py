@@ -3,12 +3,21 @@
 The reservation holds one request and ``input_tokens + max_output_tokens`` tokens in every rate-limit window of
 its model. :meth:`Reservation.commit` records the real usage (cost, counters, ``usage-recorded``, exactly as
 ``record_usage``) and corrects the windows at the reservation's original time; :meth:`Reservation.cancel` gives it
-back. As a context manager, leaving the block by an exception records a failed request (its input tokens are
-charged, as providers do) and leaving it without a decision cancels.
+back. As a context manager (``with`` or ``async with``), leaving the block by an exception releases the
+reservation and counts a failed request at $0 (the exception may have come before the provider billed anything; a
+caller who knows the call was billed commits it explicitly), and leaving it without a decision cancels.
+
+No reservation lives for ever: one left open longer than the registry's ``reservation_timeout`` expires (its
+holds in the windows and budgets are given back, its state becomes ``"expired"``), and one garbage-collected while
+open is given back too, with a :class:`ResourceWarning`. Committing an expired reservation still records the usage
+(the provider billed it), counted in the windows at the time of the commit.
 """
 
 from __future__ import annotations
 
+import warnings
+import weakref
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
@@ -16,11 +25,31 @@ from typing import Any, Protocol
 
 from .errors import ModelNotFoundError, UnpricedModelError
 from .ratelimit import Handle
-from .schemas import utc_from_timestamp
+from .schemas import ModelCost, utc_from_timestamp
 
-__all__ = ["CANCELLED", "COMMITTED", "OPEN", "Reservation"]
+__all__ = ["CANCELLED", "COMMITTED", "EXPIRED", "OPEN", "Hold", "Reservation"]
 
-OPEN, COMMITTED, CANCELLED = "open", "committed", "cancelled"
+OPEN, COMMITTED, CANCELLED, EXPIRED = "open", "committed", "cancelled", "expired"
+
+
+class Hold:
+    """What an open reservation holds, kept by the registry apart from the :class:`Reservation` object, so it can
+    be given back when the reservation expires or is garbage-collected. Changed only under the registry's lock."""
+
+    __slots__ = ("budgets", "cost", "expires_at", "handle", "key", "record", "ref", "released")
+
+    def __init__(self, key: str, record: object, handle: Handle, cost: ModelCost | None, expires_at: float) -> None:
+        self.key = key
+        self.record = record
+        self.handle = handle
+        self.cost = cost  # the prices in force when admitted: the commit bills at these
+        self.budgets: list[tuple[Any, Decimal]] = []  # (budget id, worst-case cost) held in budgets
+        self.expires_at = expires_at
+        self.ref: Callable[[], Reservation | None] = lambda: None
+        self.released = False
+
+    def __lt__(self, other: Hold) -> bool:  # for the registry's heap of expiries
+        return self.expires_at < other.expires_at
 
 
 class _Settler(Protocol):
@@ -36,22 +65,22 @@ class _Settler(Protocol):
         cache_write_1h_tokens: int = 0,
     ) -> Decimal: ...
 
-    def _release_reservation(self, reservation: Reservation) -> None: ...
+    def _release_reservation(self, reservation: Reservation, failed: bool = False) -> None: ...
 
 
 class Reservation:
     """An admitted request, held in the rate-limit windows until committed or cancelled. Thread-safe.
 
     Attributes: ``key``, ``input_tokens`` and ``max_output_tokens`` (as reserved), ``timestamp`` (the registry
-    clock's seconds when admitted) and ``reserved_at`` (the same as a UTC datetime), ``state`` (``"open"``,
-    ``"committed"``, ``"cancelled"``) and ``cost`` (after commit). Its state changes under the registry's lock.
+    clock's seconds when admitted) and ``reserved_at`` (the same as a UTC datetime), ``expires_at`` (the registry
+    clock's seconds when it expires if still open), ``state`` (``"open"``, ``"committed"``, ``"cancelled"``,
+    ``"expired"``) and ``cost`` (after commit). Its state changes under the registry's lock.
     """
 
     __slots__ = (
-        "_budget_holds",
-        "_handle",
+        "__weakref__",
+        "_hold",
         "_owner",
-        "_record",
         "cost",
         "input_tokens",
         "key",
@@ -63,17 +92,16 @@ class Reservation:
     def __init__(
         self,
         owner: _Settler,
-        key: str,
-        record: object,
-        handle: Handle,
+        hold: Hold,
         input_tokens: int,
         max_output_tokens: int,
         timestamp: float,
+        on_collected: Callable[[weakref.ref[Reservation]], None] | None = None,
     ) -> None:
         self._owner = owner
-        self._record = record
-        self._handle = handle
-        self._budget_holds: list[tuple[Any, Decimal]] = []  # (budget id, worst-case cost) held in budgets
+        self._hold = hold
+        hold.ref = weakref.ref(self, on_collected)
+        key = hold.key
         self.key = key
         self.input_tokens = input_tokens
         self.max_output_tokens = max_output_tokens
@@ -94,8 +122,22 @@ class Reservation:
 
     @property
     def open(self) -> bool:
-        """Neither committed nor cancelled yet."""
+        """Neither committed, cancelled nor expired yet."""
         return self.state == OPEN
+
+    @property
+    def expires_at(self) -> float:
+        """The registry clock's seconds at which the reservation expires if it is still open."""
+        return self._hold.expires_at
+
+    def __del__(self) -> None:
+        # The registry gives the holds back (its weakref callback queues them); say that the caller forgot.
+        if getattr(self, "state", None) == OPEN:
+            warnings.warn(
+                f"{self!r} was garbage-collected while open: it is released; commit or cancel it (or use 'with')",
+                ResourceWarning,
+                stacklevel=2,
+            )
 
     def commit(
         self,
@@ -111,12 +153,15 @@ class Reservation:
         """Record the real usage (``input_tokens`` defaults to the reserved count) and return its cost.
 
         Cache and service-tier arguments are as for :meth:`EnhancedModelRegistry.record_usage`; budgets held by
-        the reservation are corrected from its worst case to the actual cost.
+        the reservation are corrected from its worst case to the actual cost. The cost is computed at the prices in
+        force when the reservation was admitted (what its budget holds were sized on), even if the model's price
+        changed since.
 
         The rate-limit windows are corrected at the reservation's time; cost, counters and ``usage-recorded`` are
         exactly as :meth:`EnhancedModelRegistry.record_usage`. Committing again returns the first cost and records
-        nothing. Raises :class:`InvalidUsageError` after :meth:`cancel`, and ``ModelNotFoundError`` when the model
-        was unregistered meanwhile (the reservation is then released).
+        nothing; committing an expired reservation records the usage, counted in the windows now. Raises
+        :class:`InvalidUsageError` after :meth:`cancel`, and ``ModelNotFoundError`` when the model was unregistered
+        meanwhile (the reservation is then released).
         """
         return self._owner._settle_reservation(
             self,
@@ -130,8 +175,14 @@ class Reservation:
         )
 
     def cancel(self) -> None:
-        """Give the reservation back (nothing is recorded). No-op when already committed or cancelled."""
+        """Give the reservation back (nothing is recorded). No-op when already committed, cancelled or expired."""
         self._owner._release_reservation(self)
+
+    def fail(self) -> None:
+        """Give the reservation back and count a failed request at $0: the call failed before the provider billed
+        it (an exception, a 429). No-op unless open. Raises ``ModelNotFoundError`` when the model was unregistered
+        meanwhile (the reservation is then released)."""
+        self._owner._release_reservation(self, failed=True)
 
     def __enter__(self) -> Reservation:
         return self
@@ -144,9 +195,17 @@ class Reservation:
         if exc_type is None:
             self.cancel()
             return
-        # The caller's exception matters more than ours: if the failure cannot be recorded (the model is gone or
-        # has no price), give the reservation back instead.
+        # The caller's exception matters more than ours: if the failure cannot be counted (the model is gone),
+        # the reservation is given back all the same.
         try:
-            self.commit(0, success=False)
+            self.fail()
         except (ModelNotFoundError, UnpricedModelError):
             self.cancel()
+
+    async def __aenter__(self) -> Reservation:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)

@@ -19,15 +19,24 @@ __all__ = ["EventRecorder", "FakeClock", "RecordedEvent"]
 class FakeClock:
     """A clock for ``EnhancedModelRegistry(clock=...)`` that moves only when told. Thread-safe.
 
+    With ``auto_advance=True`` it also moves by itself, as trio's autojump clock does: when every caller waiting in
+    ``acquire(wait=True)`` (or ``acquire_async``) has slept a couple of milliseconds of real time without being
+    woken, the registry moves the clock to the earliest time one of them waits for. A test of a rate-limited worker
+    then runs at full speed and deterministically, however long the waits it simulates.
+
+    ``acquire(..., timeout=T)`` also bounds real time, so even a frozen clock never keeps a waiter longer than
+    ``T`` real seconds.
+
     >>> clock = FakeClock(1000.0)
     >>> clock.advance(59.9)
     >>> clock()
     1059.9
     """
 
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
+    def __init__(self, start: float = 1_700_000_000.0, auto_advance: bool = False) -> None:
         self._now = float(start)
         self._lock = threading.Lock()
+        self.auto_advance = bool(auto_advance)
 
     def __call__(self) -> float:
         with self._lock:
@@ -40,8 +49,13 @@ class FakeClock:
         with self._lock:
             self._now += seconds
 
+    def advance_to(self, when: float) -> None:
+        """Move forward to ``when`` (no change when the clock is already there or past it)."""
+        with self._lock:
+            self._now = max(self._now, float(when))
+
     def set(self, now: float) -> None:
-        """Jump to ``now`` seconds since the epoch."""
+        """Jump to ``now`` seconds since the epoch (backwards too: the registry then keeps its last reading)."""
         with self._lock:
             self._now = float(now)
 
