@@ -267,20 +267,31 @@ def request_cost(
 def worst_case_cost(
     cost: ModelCost, input_tokens: int, max_output_tokens: int, service_tier: str | None = None
 ) -> Decimal:
-    """The most a request can cost (what a budget reserves before the call): every input token at the highest
-    input-side price of its tier (full input, cache write, 1-hour cache write or cache read, whichever is
-    dearest), plus ``max_output_tokens`` at the output price. Without ``service_tier``, the dearest of the
-    standard prices and every service tier the model prices, since the call may still pick one."""
+    """The most a request of at most ``input_tokens`` and ``max_output_tokens`` can cost: what a budget reserves
+    before the call, so that no commit within the reservation can overspend it.
+
+    Every input token at the dearest input-side price (full input, cache read, cache write or 1-hour cache write)
+    plus every output token at the output price, taking the dearest of the price levels such a commit can reach:
+    the base and each long-context tier whose threshold is below ``input_tokens`` (a commit of fewer input tokens
+    lands in a lower tier, which may be dearer). Without ``service_tier``, the dearest of the standard prices and
+    every service tier the model prices, since the call may still pick one.
+    """
     billed = billed_service_tier(cost, service_tier)
     choices: list[str | None] = [billed]
     if service_tier is None and cost.service_tiers:
         choices.extend(cost.service_tiers)
+    # One request size per reachable price level: at the base, and just above each threshold below input_tokens.
+    thresholds = {t.above_input_tokens for t in cost.tiers or ()}
+    for prices in (cost.service_tiers or {}).values():
+        thresholds.update(t.above_input_tokens for t in prices.tiers or ())
+    sizes = [0, *(t + 1 for t in sorted(thresholds) if t < input_tokens)]
     worst = Decimal(0)
     for choice in choices:
-        rates = request_rates(cost, input_tokens, choice)
-        dearest_in = max(rates.input, rates.cache_read, rates.cache_write, rates.cache_write_1h)
-        total = _CTX.add(_CTX.multiply(input_tokens, dearest_in), _CTX.multiply(max_output_tokens, rates.output))
-        worst = max(worst, _CTX.divide(total, cost.per))
+        for size in sizes:
+            rates = request_rates(cost, size, choice)
+            dearest_in = max(rates.input, rates.cache_read, rates.cache_write, rates.cache_write_1h)
+            total = _CTX.add(_CTX.multiply(input_tokens, dearest_in), _CTX.multiply(max_output_tokens, rates.output))
+            worst = max(worst, _CTX.divide(total, cost.per))
     return worst
 
 

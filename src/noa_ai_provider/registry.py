@@ -1877,9 +1877,14 @@ class EnhancedModelRegistry:
         the new objects again and again: about 45% of the time of a large file).
         """
         with gc_paused(), self._save_lock:  # (a save in between would see a half-taken file state)
-            return self._load(recover)
+            loaded = self._load(recover)
+        if loaded is not None:  # emitted once the locks are released: a handler may save or load
+            count, source = loaded
+            self._events.emit(self, "registry-loaded", path=str(source), model_count=count)
+            return count
+        return 0
 
-    def _load(self, recover: bool) -> int:
+    def _load(self, recover: bool) -> tuple[int, Path] | None:
         path = self.persistence_path
         try:
             read = self._read_snapshot(path)
@@ -1894,7 +1899,7 @@ class EnhancedModelRegistry:
         if read is None:
             if self._journal is not None:
                 self._replay(self._journal.read(self._replay_marks({})))
-            return 0
+            return None
         entries, history, writers, removed, disk = read
         rows = self._rows(entries, history)
         with self._lock:
@@ -1927,8 +1932,7 @@ class EnhancedModelRegistry:
             self._version += 1
         if self._journal is not None:
             self._replay(self._journal.read(self._replay_marks(writers)))
-        self._events.emit(self, "registry-loaded", path=str(source), model_count=len(entries))
-        return len(entries)
+        return len(entries), source
 
     def _replay_marks(self, writers: dict[str, tuple[int, datetime]]) -> dict[str, int]:
         # Per writer, the newest journal record already counted: in the file, or replayed here before.
