@@ -8,11 +8,18 @@ and model name, and compares ``registry.estimate_cost`` with ``genai_prices.calc
     (a) 1,000 input + 500 output
     (b) 10,000 input of which 8,000 are cache reads, + 500 output
     (c) 10,000 input of which 2,000 are cache writes, + 500 output
-    (d) at and one token above every long-context threshold either side has (e.g. 200,000 and 200,001 input),
-        plus one token above it with a quarter of the input read from the cache and a tenth written to it
+    (d) at and one token above every long-context threshold of any kind (noa's tiers, genai-prices' tiered
+        prices, and every ``*_above_<N>k_tokens`` key of the LiteLLM entry: output-only, cache-only, service-tier
+        and 1-hour-write thresholds included), e.g. 200,000 and 200,001 input, plus one token above it with a
+        quarter of the input read from the cache and a tenth written to it
     (e) the flex and priority service tiers noa prices for the model (genai-prices'
-        ``price_context={"service_tier": ...}``, LiteLLM's ``service_tier=``): (a), (b) and above the first
-        long-context threshold
+        ``price_context={"service_tier": ...}``, LiteLLM's ``service_tier=``): (a), (b) and one token above every
+        long-context threshold of the standard prices and of the service tier's own
+
+Both sides bill at one fixed moment, ``--at`` (default ``BILLING_TIME``, a weekday peak hour): LiteLLM's
+``off_peak_pricing`` and genai-prices' time-of-day prices follow the clock, so without it the figures would change
+with the hour of the run. LiteLLM's calls run inside ``litellm._internal_context.pinned_billing_time(at)``, the
+billing moment its cost code reads (``current_billing_time``); genai-prices gets ``genai_request_timestamp=at``.
 
 Agreement is ``Decimal`` equality (genai-prices computes in ``Decimal`` too). Every mismatch is classified by the
 price component that explains it. LiteLLM's ``cost_per_token`` on the same catalogue (float arithmetic, compared
@@ -22,6 +29,7 @@ is suspect; where noa agrees with it but not with genai-prices, the two catalogu
     python bench/crosscheck_prices.py                    # prints Markdown
     python bench/crosscheck_prices.py --catalog PATH     # another copy of model_prices_and_context_window.json
     python bench/crosscheck_prices.py --no-litellm       # skip the LiteLLM third opinion
+    python bench/crosscheck_prices.py --at 2026-12-02T18:00Z  # bill at another moment (here DeepSeek off-peak)
 
 Needs ``pip install genai-prices`` (and ``litellm`` for the third opinion); neither is a dependency of the package.
 """
@@ -52,6 +60,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import noa_ai_provider
 from _common import add_catalog_argument, require_catalog  # also makes the package importable
 from noa_ai_provider import EnhancedModelRegistry
+from noa_ai_provider.cost import billed_service_tier, request_rates
 from noa_ai_provider.importers import load_litellm_catalog
 
 try:
@@ -62,6 +71,10 @@ except ImportError:
     raise SystemExit("error: genai-prices is not installed: pip install genai-prices") from None
 
 MILLION = Decimal(1_000_000)
+BILLING_TIME = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
+"""The moment every comparison bills at, unless ``--at`` says otherwise: a Wednesday, 08:00 UTC (16:00 in Shanghai),
+peak hours for every ``off_peak_pricing`` in LiteLLM's catalogue (off-peak there: weekdays 00:00-01:00, 04:00-06:00
+and 10:00-00:00 UTC, all weekend) and for genai-prices' DeepSeek time-of-day prices (off-peak 16:30-00:30 UTC)."""
 _CTX = Context(prec=60)
 FLOAT_RTOL = Decimal("1e-9")
 
@@ -157,17 +170,36 @@ SERVICE_TIERS = ("flex", "priority")  # the ones genai-prices selects with price
 
 
 def service_cases(cost: Any) -> list[Case]:
-    """Case (e): each of flex and priority that noa prices for the model, plain, cached, and above the first
-    standard long-context threshold."""
+    """Case (e): each of flex and priority that noa prices for the model, plain, cached, and one token above every
+    long-context threshold of the standard prices or of the service tier's own."""
     cases: list[Case] = []
     for tier in SERVICE_TIERS:
-        if tier not in (cost.service_tiers or {}):
+        prices = (cost.service_tiers or {}).get(tier)
+        if prices is None:
             continue
         cases.append(Case("e", 1_000, 500, service_tier=tier))
         cases.append(Case("e-cache", 10_000, 500, cached=8_000, service_tier=tier))
-        if cost.tiers:
-            cases.append(Case("e-above", cost.tiers[0].above_input_tokens + 1, 500, service_tier=tier))
+        thresholds = ours_thresholds(cost) | {t.above_input_tokens for t in prices.tiers or ()}
+        for threshold in sorted(thresholds):
+            cases.append(Case("e-above", threshold + 1, 500, service_tier=tier))
     return cases
+
+
+_THRESHOLD_KEY = re.compile(r"_above_(\d+)(k?)_tokens")
+
+
+def entry_thresholds(entry: Any, provider: str) -> set[int]:
+    """Every long-context threshold a LiteLLM entry prices any kind at (any ``*_above_<N>k_tokens`` key, service
+    tiers and 1-hour writes included), as noa's ``above_input_tokens`` (one less for xAI, whose tiers LiteLLM bills
+    from the threshold on)."""
+    found: set[int] = set()
+    if isinstance(entry, dict):
+        for key in entry:
+            m = _THRESHOLD_KEY.search(key)
+            if m:
+                n = int(m.group(1)) * (1000 if m.group(2) else 1)
+                found.add(n - 1 if provider == "xai" and n else n)
+    return found
 
 
 def tier_cases(thresholds: Iterable[int]) -> list[Case]:
@@ -195,21 +227,33 @@ class Rates:
 
 
 def ours_rates(cost: Any, input_tokens: int, service_tier: str | None = None) -> Rates:
+    """The prices noa bills (``noa_ai_provider.cost.request_rates``), per million; a cache price is ``None`` where
+    no level in force states one (the engine then bills the input price), ``tier`` the highest threshold crossed."""
     scale = _CTX.divide(MILLION, cost.per)
-    base = cost if service_tier is None else cost.service_tiers[service_tier]
-    chosen, threshold = base, None
-    for tier in base.tiers or ():
-        if input_tokens > tier.above_input_tokens:
-            chosen, threshold = tier, tier.above_input_tokens
+    billed = billed_service_tier(cost, service_tier)
+    rates = request_rates(cost, input_tokens, billed)
+    levels: list[Any] = [cost]
+    service = (cost.service_tiers or {}).get(billed) if billed else None
+    if service is not None:
+        levels.append(service)
+    threshold = None
+    for level in list(levels):
+        for tier in level.tiers or ():
+            if input_tokens > tier.above_input_tokens:
+                levels.append(tier)
+                threshold = max(threshold or 0, tier.above_input_tokens)
 
-    def per_m(value: Decimal | None) -> Decimal | None:
-        return None if value is None else _CTX.multiply(value, scale)
+    def stated(kind: str) -> bool:
+        return billed == "batch" or any(getattr(level, kind) is not None for level in levels)
+
+    def per_m(value: Decimal) -> Decimal:
+        return _CTX.multiply(value, scale)
 
     return Rates(
-        per_m(chosen.input_tokens),
-        per_m(chosen.output_tokens),
-        per_m(chosen.cached_input_tokens),
-        per_m(chosen.cache_write_tokens),
+        per_m(rates.input),
+        per_m(rates.output),
+        per_m(rates.cache_read) if stated("cached_input_tokens") else None,
+        per_m(rates.cache_write) if stated("cache_write_tokens") else None,
         threshold,
     )
 
@@ -241,6 +285,7 @@ def genai_rates(price: ModelPrice, input_tokens: int) -> Rates:
 
 
 def ours_thresholds(cost: Any) -> set[int]:
+    """The thresholds of noa's standard long-context tiers (one per threshold where any kind changes)."""
     return {t.above_input_tokens for t in cost.tiers or ()}
 
 
@@ -320,6 +365,13 @@ KINDS: dict[str, Kind] = {
         "`*_above_200k_tokens` is strictly above 200,000 (LiteLLM's own cost code makes it inclusive for xAI "
         "only). Exactly at the threshold one side bills the tier, the other the base price.",
     ),
+    "service-tier-long-context": Kind(
+        "Service tier above a long-context threshold",
+        "A flex / priority request above a threshold where the LiteLLM entry has no long-context price of that "
+        "service tier (`gpt-5.4`: `*_priority` prices, `*_above_272k_tokens` prices, no "
+        "`*_above_272k_tokens_priority`): noa bills the standard long-context price there, as LiteLLM does "
+        "(the engine's service-tier rule), while genai-prices keeps the service tier's flat price for every token.",
+    ),
     "cache-read-missing": Kind(
         "Cache-read price missing on one side",
         "One side has a cache-read price and the other has none, so its cache reads bill at the full input "
@@ -338,12 +390,6 @@ KINDS: dict[str, Kind] = {
     "cache-write-price": Kind(
         "Different cache-write prices",
         "Both sides price cache writes, at different rates.",
-    ),
-    "tier-cache-fallback": Kind(
-        "Cache price inside a tier: different fallback",
-        "In a long-context tier that publishes no cache price, noa bills cache tokens at the tier's input price "
-        "(its rule: a tier's missing cache price falls back to that tier's input price), while the other side "
-        "keeps a flat cache price across tiers.",
     ),
     "request-fee": Kind(
         "Per-request fee in genai-prices",
@@ -397,24 +443,25 @@ def classify(
     case: Case,
     ours: Rates,
     theirs: Rates,
-    ours_base: Rates,
     ours_tiers: set[int],
     their_tiers: set[int],
 ) -> list[str]:
     """The mismatch kinds that explain a difference in ``case``, most fundamental first."""
     kinds: list[str] = []
-    if ours.tier != theirs.tier:
+    if ours.tier != theirs.tier and case.service_tier and theirs.tier is None:
+        kinds.append("service-tier-long-context")
+    elif ours.tier != theirs.tier:
         kinds.append("tier-threshold" if ours_tiers and their_tiers else "tiers-one-side")
     in_tier = ours.tier is not None or theirs.tier is not None
     uncached = case.input_tokens - case.cached - case.written
     if not kinds and ((uncached and ours.input != theirs.input) or ours.output != theirs.output):
         pairs = [(ours.output, theirs.output)] + ([(ours.input, theirs.input)] if uncached else [])
         kinds.append((closeness(pairs) or "tier-price") if in_tier else list_kind(match, pairs))
-    for tokens, mine, other, base_mine, name in (
-        (case.cached, ours.cache_read, theirs.cache_read, ours_base.cache_read, "cache-read"),
-        (case.written, ours.cache_write, theirs.cache_write, ours_base.cache_write, "cache-write"),
+    for tokens, mine, other, name in (
+        (case.cached, ours.cache_read, theirs.cache_read, "cache-read"),
+        (case.written, ours.cache_write, theirs.cache_write, "cache-write"),
     ):
-        if not tokens or (kinds and kinds[0] in ("tier-threshold", "tiers-one-side")):
+        if not tokens or (kinds and kinds[0] in ("tier-threshold", "tiers-one-side", "service-tier-long-context")):
             continue  # nothing to bill, or already explained by the tier choice
         if mine is None and other is None:
             continue  # both bill these tokens as input: any difference is the input price's
@@ -426,8 +473,6 @@ def classify(
             continue  # the same share of each side's input price: the input price explains it
         if (mine is None) == (other is None):
             kinds.append(closeness([(mine, other)]) or f"{name}-price")
-        elif ours.tier is not None and mine is None and base_mine is not None:
-            kinds.append("tier-cache-fallback")
         else:
             kinds.append(f"{name}-missing")
     if theirs.request_fee:
@@ -510,9 +555,13 @@ LITELLM_SIGN_IN = frozenset({"github_copilot", "chatgpt", "gigachat"})
 """Providers whose LiteLLM code paths start an OAuth sign-in (network, token files): never asked."""
 
 
-def litellm_pricer(catalog_path: Path) -> tuple[Callable[[str, str, Case], Decimal | None] | None, str]:
+def litellm_pricer(catalog_path: Path, at: datetime) -> tuple[Callable[[str, str, Case], Decimal | None] | None, str]:
+    """LiteLLM's ``cost_per_token`` for a case, billed at ``at``: LiteLLM applies an entry's ``off_peak_pricing`` by
+    the clock (``_internal_context.current_billing_time``), so every call runs inside ``pinned_billing_time(at)``
+    and the comparison does not depend on the hour of the run."""
     try:
         import litellm
+        from litellm._internal_context import pinned_billing_time
     except ImportError:
         return None, "litellm not installed"
     litellm.suppress_debug_info = True  # no "Provider List" banners on stdout
@@ -533,20 +582,26 @@ def litellm_pricer(catalog_path: Path) -> tuple[Callable[[str, str, Case], Decim
         if provider in LITELLM_SIGN_IN:
             return None
         try:
-            prompt, completion = litellm.cost_per_token(
-                model=key,
-                custom_llm_provider=provider,
-                prompt_tokens=case.input_tokens,
-                completion_tokens=case.output_tokens,
-                cache_read_input_tokens=case.cached,
-                cache_creation_input_tokens=case.written,
-                service_tier=case.service_tier,
-            )
+            with pinned_billing_time(at):
+                prompt, completion = litellm.cost_per_token(
+                    model=key,
+                    custom_llm_provider=provider,
+                    prompt_tokens=case.input_tokens,
+                    completion_tokens=case.output_tokens,
+                    cache_read_input_tokens=case.cached,
+                    cache_creation_input_tokens=case.written,
+                    service_tier=case.service_tier,
+                )
         except Exception:
             return None
         return Decimal(repr(float(prompt))) + Decimal(repr(float(completion)))
 
     return price, note
+
+
+def _utc_time(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _dist_version(name: str) -> str:
@@ -601,7 +656,10 @@ def rate_summary(r: Rates) -> str:
 
 def load_registry(catalog: Path, tmpdir: Path) -> tuple[Any, list[Any], Any]:
     models = load_litellm_catalog(catalog)
-    registry = EnhancedModelRegistry(persistence_path=tmpdir / "registry.json", auto_save=False, auto_load_config=False)
+    # prices, not context windows, are compared here: a request beyond a model's window is only a warning
+    registry = EnhancedModelRegistry(
+        persistence_path=tmpdir / "registry.json", auto_save=False, auto_load_config=False, on_context_overflow="warn"
+    )
     registry.register_models(models)
     return registry, list(models), models
 
@@ -619,11 +677,11 @@ def run(args: argparse.Namespace) -> int:
     route_names.discard(None)
     route_names |= {"vertex_ai", "bedrock", "azure", "azure_ai"}
 
+    when: datetime = args.at
     litellm_price, litellm_note = (None, "LiteLLM left out (--no-litellm)")
     if not args.no_litellm:
-        litellm_price, litellm_note = litellm_pricer(catalog)
+        litellm_price, litellm_note = litellm_pricer(catalog, when)
 
-    when = datetime.now(UTC)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="noa-crosscheck-") as tmp:
         registry, models, imported = load_registry(catalog, Path(tmp))
@@ -685,7 +743,10 @@ def run(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for m in matches:
-                cases = list(FIXED_CASES) + tier_cases(ours_thresholds(m.cost) | genai_thresholds(m.price))
+                thresholds = ours_thresholds(m.cost) | genai_thresholds(m.price)
+                cases = list(FIXED_CASES) + tier_cases(
+                    thresholds | entry_thresholds(raw_entry(raw, m.model_id), m.litellm_provider)
+                )
                 cases += service_cases(m.cost)
                 for case in cases:
                     try:
@@ -727,7 +788,6 @@ def run(args: argparse.Namespace) -> int:
                             case,
                             out.ours_rates,
                             out.their_rates,
-                            ours_rates(m.cost, 0, case.service_tier),
                             ours_thresholds(m.cost),
                             genai_thresholds(m.price),
                         )
@@ -737,29 +797,32 @@ def run(args: argparse.Namespace) -> int:
         # ---- noa against LiteLLM's own cost_per_token, over every priced model
         lite_all: list[Outcome] = []
         lite_skipped = 0
-        if litellm_price is not None:
-            for model in models:
-                if model.cost is None:
-                    continue
-                lp = _LITELLM_NAMES.get(str(model.provider), str(model.provider))
-                if lp in LITELLM_SIGN_IN:
-                    lite_skipped += 1
-                    continue
-                key = f"{model.provider}:{model.id}"
-                stub = Match(key, model.id, lp, "", "", model.id, ModelPrice(), model.cost)
-                cases = list(FIXED_CASES) + tier_cases(ours_thresholds(model.cost)) + service_cases(model.cost)
-                for case in cases:
-                    ours = registry.estimate_cost(
-                        key,
-                        case.input_tokens,
-                        case.output_tokens,
-                        cached_input_tokens=case.cached,
-                        cache_write_tokens=case.written,
-                        service_tier=case.service_tier,
-                    )
-                    out = Outcome(stub, case, ours, ours, litellm_price(model.id, lp, case))
-                    out.ours_rates = ours_rates(model.cost, case.input_tokens, case.service_tier)
-                    lite_all.append(out)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if litellm_price is not None:
+                for model in models:
+                    if model.cost is None:
+                        continue
+                    lp = _LITELLM_NAMES.get(str(model.provider), str(model.provider))
+                    if lp in LITELLM_SIGN_IN:
+                        lite_skipped += 1
+                        continue
+                    key = f"{model.provider}:{model.id}"
+                    stub = Match(key, model.id, lp, "", "", model.id, ModelPrice(), model.cost)
+                    thresholds = ours_thresholds(model.cost) | entry_thresholds(raw_entry(raw, model.id), lp)
+                    cases = list(FIXED_CASES) + tier_cases(thresholds) + service_cases(model.cost)
+                    for case in cases:
+                        ours = registry.estimate_cost(
+                            key,
+                            case.input_tokens,
+                            case.output_tokens,
+                            cached_input_tokens=case.cached,
+                            cache_write_tokens=case.written,
+                            service_tier=case.service_tier,
+                        )
+                        out = Outcome(stub, case, ours, ours, litellm_price(model.id, lp, case))
+                        out.ours_rates = ours_rates(model.cost, case.input_tokens, case.service_tier)
+                        lite_all.append(out)
         registry.close()
     seconds = time.perf_counter() - start
     report(
@@ -791,59 +854,61 @@ def run(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- report
 
 LITELLM_REASONS = {
-    "off-peak": "LiteLLM applies the entry's `off_peak_pricing` by the clock (DeepSeek V4 and its resellers: half "
-    "price in off-peak hours and all weekend); noa has no time-of-day prices (the importer keeps them in metadata)",
-    "fireworks-cache": "Fireworks entry without a cache-read price: LiteLLM bills cache reads at 50% of the input "
-    "price (`FIREWORKS_AI_DEFAULT_CACHE_READ_RATE_RATIO`); noa's importer leaves the price unset, so noa bills "
-    "them at the full input price",
-    "provider-code": "LiteLLM's own Perplexity cost function ignores the entry's long-context tier prices "
-    "(`*_above_<N>k_tokens`) and its cache-write price; noa applies both",
+    "fireworks-service-tier": "flex / priority request on Fireworks AI: LiteLLM's Fireworks cost function "
+    "(`llms/fireworks_ai/cost_calculator.py`) passes no service tier on to `generic_cost_per_token` and bills the "
+    "standard prices; noa bills the entry's own `*_priority` / `*_flex` prices",
+    "provider-code": "LiteLLM's Perplexity cost function takes the cost Perplexity reports (`usage.cost`); its "
+    "fallback, used here, bills only the base input, output and cache-read prices: no long-context tier "
+    "(`*_above_<N>k_tokens`) and no cache-write price, both of which noa bills from the entry",
+    "lookup": "LiteLLM's `cost_per_token` priced another entry than the key given: it looks up "
+    "`<provider>/<key>` before `<key>` and drops a repeated provider prefix (`deepseek-chat` from "
+    "`deepseek/deepseek-chat`, `perplexity/perplexity/sonar` from `perplexity/sonar`, `gemini-exp-1206` from "
+    "`gemini/gemini-exp-1206`); noa priced the entry named",
+    "off-peak": "LiteLLM applies the entry's `off_peak_pricing` at the billing time (`--at` falls in an off-peak "
+    "window); noa has no time-of-day prices (the importer keeps them in metadata)",
     "litellm-error": "LiteLLM raised an error for the entry",
-    "fireworks-service-tier": "priority request on Fireworks: LiteLLM's Fireworks cost function takes no service "
-    "tier and bills the standard price; noa bills the entry's `*_priority` prices",
-    "service-tier-tier-fallback": "flex request above 272k on a model whose flex long-context tier lacks a price "
-    "(`azure/gpt-5.5` has `input_cost_per_token_above_272k_tokens_flex` but no output one): LiteLLM takes the "
-    "missing price from the standard long-context tier ($45/M output), noa's importer from the flex base price "
-    "(which is the standard base, $30/M, as flex output is missing too)",
-    "service-tier-long-context": "flex / priority request above the long-context threshold of a model whose "
-    "catalogue entry has no long-context price for that service tier: LiteLLM bills the standard long-context "
-    "price (its fallback from `*_above_272k_tokens_priority` to `*_above_272k_tokens`), noa the service tier's "
-    "own price for every token (as genai-prices does for OpenAI's flex and priority)",
-    "lookup": "LiteLLM's `cost_per_token` priced another entry than the key given: `deepseek-chat` from "
-    "`deepseek/deepseek-chat` (cache writes free), `perplexity/perplexity/sonar` from `perplexity/sonar`, "
-    "`gemini-exp-1206` from `gemini/gemini-exp-1206` (all prices 0); noa priced the entry named",
+    "unexplained": "none of the above: a disagreement to look into",
 }
 
 
-def litellm_reason(raw: dict[str, Any], o: Outcome) -> str:
-    entry = raw.get(o.match.model_id)
-    if isinstance(entry, dict) and isinstance(entry.get("alias_of"), str):
+def raw_entry(raw: dict[str, Any], model_id: str) -> Any:
+    """The catalogue entry of ``model_id``, or the one its ``alias_of`` names."""
+    entry = raw.get(model_id)
+    if isinstance(entry, dict) and isinstance(entry.get("alias_of"), str) and "litellm_provider" not in entry:
         entry = raw.get(entry["alias_of"], entry)
+    return entry
+
+
+def litellm_entry_key(model_id: str, provider: str, raw: dict[str, Any]) -> str:
+    """The catalogue entry ``litellm.cost_per_token(model=model_id, custom_llm_provider=provider)`` prices."""
+    prefix = f"{provider}/"
+    model = model_id
+    while model.startswith(prefix) and model[len(prefix) :].startswith(prefix):
+        model = model[len(prefix) :]
+    with_provider = model if model.startswith(prefix) else prefix + model
+    return with_provider if with_provider in raw else model
+
+
+def litellm_reason(raw: dict[str, Any], o: Outcome, at: datetime) -> str:
+    """Why noa and LiteLLM differ on ``o``: a key of ``LITELLM_REASONS``."""
+    entry = raw_entry(raw, o.match.model_id)
+    provider = o.match.litellm_provider
     if o.litellm is None:
         return "litellm-error"
-    if isinstance(entry, dict) and entry.get("off_peak_pricing"):
+    if litellm_entry_key(o.match.model_id, provider, raw) != o.match.model_id:
+        return "lookup"
+    if isinstance(entry, dict) and entry.get("off_peak_pricing") and at != BILLING_TIME:
         return "off-peak"
-    if (
-        o.match.litellm_provider == "fireworks_ai"
-        and o.case.cached
-        and isinstance(entry, dict)
-        and entry.get("cache_read_input_token_cost") is None
-    ):
-        return "fireworks-cache"
-    if o.case.service_tier and o.match.litellm_provider == "fireworks_ai":
+    if o.case.service_tier and provider == "fireworks_ai":
         return "fireworks-service-tier"
-    if o.case.service_tier and o.ours_rates is not None and o.match.cost.tiers:
-        standard = ours_rates(o.match.cost, o.case.input_tokens)
-        if standard.tier is not None and o.ours_rates.tier is None:
-            return "service-tier-long-context"
-        if o.ours_rates.tier is not None:
-            return "service-tier-tier-fallback"
-    if o.match.litellm_provider == "perplexity" and (
-        (o.case.written and isinstance(entry, dict) and entry.get("cache_creation_input_token_cost") is not None)
-        or ours_rates(o.match.cost, o.case.input_tokens).tier is not None
+    crosses = isinstance(entry, dict) and any(o.case.input_tokens > t for t in entry_thresholds(entry, provider))
+    if (
+        provider == "perplexity"
+        and isinstance(entry, dict)
+        and (crosses or (o.case.written and entry.get("cache_creation_input_token_cost") is not None))
     ):
         return "provider-code"
-    return "lookup"
+    return "unexplained"
 
 
 def pick_examples(rows: list[Outcome], n: int) -> list[Outcome]:
@@ -903,7 +968,8 @@ def report(
     p("## Cross-check of prices: noa vs genai-prices (and LiteLLM)\n")
     p(
         f"- noa-ai-provider {noa_ai_provider.__version__}, genai-prices {genai_prices.__version__} (bundled data, "
-        f"prices as of {when:%Y-%m-%d}), {litellm_note}"
+        f"prices as of {when:%Y-%m-%d}), {litellm_note}; both priced at {when:%Y-%m-%d %H:%M} UTC (`--at`), so "
+        "time-of-day prices (LiteLLM's `off_peak_pricing`, genai-prices' DeepSeek hours) bill the same on every run"
     )
     p(
         f"- catalogue `{catalog.name}`: {len(raw) - ('sample_spec' in raw):,} entries, {len(models):,} imported "
@@ -1013,14 +1079,15 @@ def report(
         p(
             f"Every priced model noa imported ({n_models:,}; {extra['lite_skipped']:,} GitHub Copilot / ChatGPT "
             "models left out, because LiteLLM's code for them starts an OAuth sign-in), cases (a)-(c), (d) at "
-            f"noa's own tier thresholds and (e): {len(lite_all):,} comparisons. "
+            f"every threshold of any kind and (e), billed at {when:%Y-%m-%d %H:%M} UTC: {len(lite_all):,} "
+            "comparisons. "
             f"**{len(lite_all) - len(bad):,} agree** within a relative 1e-9 (LiteLLM computes in floats); "
             f"{len(bad):,} differ, on {len({o.match.key for o in bad}):,} models, for these reasons:\n"
         )
         if bad:
             groups: dict[str, list[Outcome]] = defaultdict(list)
             for o in bad:
-                groups[litellm_reason(raw, o)].append(o)
+                groups[litellm_reason(raw, o, when)].append(o)
             p("| reason | models | comparisons | examples (noa / LiteLLM) |")
             p("|---|--:|--:|---|")
             for reason, rows in sorted(groups.items(), key=lambda item: -len(item[1])):
@@ -1047,6 +1114,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-litellm", action="store_true", help="skip LiteLLM's cost_per_token as a third opinion")
     parser.add_argument("--examples", type=int, default=4, metavar="N", help="examples per mismatch kind (default: 4)")
     parser.add_argument("--all-litellm", action="store_true", help="list every noa/LiteLLM difference")
+    parser.add_argument(
+        "--at",
+        type=_utc_time,
+        default=BILLING_TIME,
+        metavar="ISO",
+        help=f"the moment both sides bill at (time-of-day prices, dated prices; default {BILLING_TIME:%Y-%m-%d %H:%M} "
+        "UTC, a weekday peak hour)",
+    )
     return run(parser.parse_args(argv))
 
 

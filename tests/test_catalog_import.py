@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import json
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,19 @@ CATALOG: dict[str, Any] = {
         "output_cost_per_token_above_128k_tokens": 1e-05,
         "deprecation_date": "2025-01-01",
     },
+    "claude-x": {  # a tier of output prices only, 1-hour cache writes, a priority tier stating one price
+        "litellm_provider": "anthropic",
+        "input_cost_per_token": 3e-06,
+        "output_cost_per_token": 1.5e-05,
+        "cache_creation_input_token_cost_above_1hr": 6e-06,
+        "output_cost_per_token_above_200k_tokens": 2.25e-05,
+        "input_cost_per_token_priority": 6e-06,
+    },
+    "fireworks_ai/accounts/fireworks/models/y": {  # cache reads at LiteLLM's default: half the input price
+        "litellm_provider": "fireworks_ai",
+        "input_cost_per_token": 9e-07,
+        "output_cost_per_token": 9e-07,
+    },
     "text-embedding-3-small": {"litellm_provider": "openai", "mode": "embedding", "input_cost_per_token": 2e-08},
     "mystery": {"mode": "chat"},
 }
@@ -65,13 +79,26 @@ def test_same_models_and_events_as_the_two_step_path(tmp_path: Path) -> None:
     assert (
         result.keys
         == seen
-        == ["openai:gpt-4o", "vertex_ai-language-models:gemini-1.5-pro", "openai:text-embedding-3-small"]
+        == [
+            "openai:gpt-4o",
+            "vertex_ai-language-models:gemini-1.5-pro",
+            "claude:claude-x",
+            "fireworks_ai:fireworks_ai/accounts/fireworks/models/y",
+            "openai:text-embedding-3-small",
+        ]
     )
     assert [s.name for s in result.skipped] == ["sample_spec", "mystery"]
     assert dumps(one) == dumps(two)
     assert one.estimate_cost("vertex_ai-language-models:gemini-1.5-pro", 200_000, 1000) == two.estimate_cost(
         "vertex_ai-language-models:gemini-1.5-pro", 200_000, 1000
     )
+    for registry_ in (one, two):
+        # 200,001 in at $3 and 1,000 out at $22.50 per million (the output tier alone); 1-hour writes at $6
+        assert registry_.estimate_cost("claude:claude-x", 200_001, 1000) == Decimal("0.622503")
+        assert registry_.estimate_cost("claude:claude-x", 10_000, 0, cache_write_1h_tokens=2_000) == Decimal("0.036")
+        assert registry_.estimate_cost("claude:claude-x", 1_000, 1_000, service_tier="priority") == Decimal("0.021")
+        fireworks = "fireworks_ai:fireworks_ai/accounts/fireworks/models/y"
+        assert registry_.estimate_cost(fireworks, 10_000, 0, cached_input_tokens=8_000) == Decimal("0.0054")
 
 
 def test_the_registry_owns_what_it_imported(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from noa_ai_provider import (
     PersistenceError,
     ProviderType,
 )
+from noa_ai_provider.cost import request_cost, request_rates
 from noa_ai_provider.importers import (
     CatalogImport,
     SkippedEntry,
@@ -127,18 +128,13 @@ def test_long_context_tiers() -> None:
             output_cost_per_token_above_200k_tokens=2.25e-05,
             cache_read_input_token_cost_above_200k_tokens=6e-07,
             cache_creation_input_token_cost_above_200k_tokens=7.5e-06,
-            input_cost_per_token_above_128k_tokens=4e-06,  # no output or cache price: the base ones apply
+            input_cost_per_token_above_128k_tokens=4e-06,  # only an input price: the others carry upward
         )
     )
     assert model.cost is not None
+    # each tier states only the prices the entry gives at its threshold; the engine carries the others upward
     assert model.cost.tiers == [
-        PriceTier(
-            above_input_tokens=128_000,
-            input_tokens=Decimal(4),
-            output_tokens=Decimal(15),
-            cached_input_tokens=Decimal("0.3"),
-            cache_write_tokens=Decimal("3.75"),
-        ),
+        PriceTier(above_input_tokens=128_000, input_tokens=Decimal(4)),
         PriceTier(
             above_input_tokens=200_000,
             input_tokens=Decimal(6),
@@ -161,11 +157,32 @@ def test_threshold_without_k_and_xai_inclusive_thresholds() -> None:
     assert xai.cost.tiers[0].above_input_tokens == 127_999  # LiteLLM bills xAI's tier from 128k tokens on
 
 
-def test_a_tier_without_an_input_price_is_ignored_and_kept_in_metadata() -> None:
-    model = one(entry(cache_read_input_token_cost_above_200k_tokens=6e-07))
+def test_each_kind_starts_its_own_tier() -> None:
+    # LiteLLM applies a kind's price above a threshold whether or not the threshold has an input price
+    model = one(
+        entry(
+            input_cost_per_token=1e-06,
+            output_cost_per_token=2e-06,
+            output_cost_per_token_above_32k_tokens=1.8e-05,
+            cache_read_input_token_cost_above_200k_tokens=6e-07,
+            input_cost_per_token_above_200k_tokens=3e-06,
+            cache_creation_input_token_cost_above_1hr_above_64k_tokens=5e-06,
+        )
+    )
     assert model.cost is not None
-    assert model.cost.tiers is None
-    assert model.metadata["litellm"] == {"cache_read_input_token_cost_above_200k_tokens": 6e-07}
+    assert model.cost.tiers == [
+        PriceTier(above_input_tokens=32_000, output_tokens=Decimal(18)),
+        PriceTier(above_input_tokens=64_000, cache_write_1h_tokens=Decimal(5)),
+        PriceTier(above_input_tokens=200_000, input_tokens=Decimal(3), cached_input_tokens=Decimal("0.6")),
+    ]
+    assert model.metadata["litellm"] == {}
+    assert request_cost(model.cost, 40_000, 1_000) == Decimal("0.058")  # was 0.042 with the output price ignored
+
+
+def test_xai_thresholds_of_every_kind_are_inclusive() -> None:
+    model = one(entry(litellm_provider="xai", output_cost_per_token_above_128k_tokens=2e-05))
+    assert model.cost is not None
+    assert model.cost.tiers == [PriceTier(above_input_tokens=127_999, output_tokens=Decimal(20))]
 
 
 def test_service_tiers() -> None:
@@ -182,17 +199,16 @@ def test_service_tiers() -> None:
         )
     )
     assert model.cost is not None
+    # only the prices the entry states: the engine falls back to the standard ones as LiteLLM does
     assert model.cost.service_tiers == {
-        "batch": ServiceTierPrices(
-            input_tokens=Decimal("1.25"), output_tokens=Decimal(5), cached_input_tokens=Decimal("1.25")
-        ),
+        "batch": ServiceTierPrices(input_tokens=Decimal("1.25"), output_tokens=Decimal(5)),
         "flex": ServiceTierPrices(
             input_tokens=Decimal("1.25"), output_tokens=Decimal(5), cached_input_tokens=Decimal("0.625")
         ),
-        "priority": ServiceTierPrices(
-            input_tokens=Decimal("4.25"), output_tokens=Decimal(10), cached_input_tokens=Decimal("1.25")
-        ),
+        "priority": ServiceTierPrices(input_tokens=Decimal("4.25")),
     }
+    rates = request_rates(model.cost, 1_000, "priority")
+    assert (rates.input, rates.output, rates.cache_read) == (Decimal("4.25"), Decimal(10), Decimal("1.25"))
     assert model.metadata["litellm"] == {"input_cost_per_token_ultrafast": 9e-06}
 
 
@@ -220,11 +236,36 @@ def test_service_tier_long_context_tiers_come_from_its_own_keys() -> None:
     assert model.cost.service_tiers["batch"].tiers is None
 
 
-def test_a_service_tier_with_only_a_cache_price_is_left_in_metadata() -> None:
+def test_a_service_tier_with_only_a_cache_price_prices_that_kind_only() -> None:
+    # LiteLLM bills a flex request at this cache price and the standard input and output prices
     model = one(entry(cache_read_input_token_cost_flex=1e-07))
     assert model.cost is not None
-    assert model.cost.service_tiers is None
-    assert model.metadata["litellm"] == {"cache_read_input_token_cost_flex": 1e-07}
+    assert model.cost.service_tiers == {"flex": ServiceTierPrices(cached_input_tokens=Decimal("0.1"))}
+    assert model.metadata["litellm"] == {}
+    rates = request_rates(model.cost, 1_000, "flex")
+    assert (rates.input, rates.output, rates.cache_read) == (Decimal("2.5"), Decimal(10), Decimal("0.1"))
+
+
+def test_service_tier_long_context_prices_of_any_kind_and_one_hour_writes() -> None:
+    model = one(
+        entry(
+            cache_creation_input_token_cost=3.75e-06,
+            cache_creation_input_token_cost_above_1hr=6e-06,
+            cache_creation_input_token_cost_above_1hr_priority=1e-05,
+            output_cost_per_token_above_272k_tokens_priority=9e-05,
+            cache_read_input_token_cost_above_272k_tokens_batches=1e-07,
+        )
+    )
+    assert model.cost is not None
+    assert model.cost.cache_write_1h_tokens == Decimal(6)
+    assert model.cost.service_tiers == {
+        "priority": ServiceTierPrices(
+            cache_write_1h_tokens=Decimal(10),
+            tiers=[PriceTier(above_input_tokens=272_000, output_tokens=Decimal(90))],
+        ),
+        "batch": ServiceTierPrices(tiers=[PriceTier(above_input_tokens=272_000, cached_input_tokens=Decimal("0.1"))]),
+    }
+    assert model.metadata["litellm"] == {}
 
 
 def test_tiered_pricing_ranges() -> None:
@@ -255,6 +296,60 @@ def test_tiered_pricing_with_other_prices_is_also_kept_in_metadata() -> None:
     assert model.metadata["litellm"]["tiered_pricing"] == tiered
 
 
+def test_a_range_without_a_cache_price_bills_its_own_input_price() -> None:
+    # LiteLLM bills a range's missing cache price at that range's input price (a 1-hour write at its write price),
+    # not at a lower range's: the tier states it where the engine would otherwise carry the lower price upward
+    tiered = [
+        {
+            "range": [0, 32000],
+            "input_cost_per_token": 1e-06,
+            "output_cost_per_token": 4e-06,
+            "cache_read_input_token_cost": 1e-07,
+            "cache_creation_input_token_cost": 1.25e-06,
+            "cache_creation_input_token_cost_above_1hr": 2e-06,
+        },
+        {"range": [32000, 128000], "input_cost_per_token": 2e-06, "output_cost_per_token": 8e-06},
+        {
+            "range": [128000, 256000],
+            "input_cost_per_token": 3e-06,
+            "output_cost_per_token": 1.2e-05,
+            "cache_creation_input_token_cost": 4e-06,
+        },
+    ]
+    model = one(entry(input_cost_per_token=None, output_cost_per_token=None, tiered_pricing=tiered))
+    assert model.cost is not None
+    assert model.cost.cache_write_1h_tokens == Decimal(2)
+    assert model.cost.tiers == [
+        PriceTier(
+            above_input_tokens=32_000,
+            input_tokens=Decimal(2),
+            output_tokens=Decimal(8),
+            cached_input_tokens=Decimal(2),
+            cache_write_tokens=Decimal(2),
+            cache_write_1h_tokens=Decimal(2),
+        ),
+        PriceTier(
+            above_input_tokens=128_000,
+            input_tokens=Decimal(3),
+            output_tokens=Decimal(12),
+            cached_input_tokens=Decimal(3),
+            cache_write_tokens=Decimal(4),
+            cache_write_1h_tokens=Decimal(4),
+        ),
+    ]
+    first = {"range": [0, 128000], "input_cost_per_token": 1e-06, "output_cost_per_token": 4e-06}
+    plain = one(entry(input_cost_per_token=None, output_cost_per_token=None, tiered_pricing=[first, tiered[2]]))
+    assert plain.cost is not None
+    assert plain.cost.tiers == [  # nothing to carry from below the first range: nothing stated
+        PriceTier(
+            above_input_tokens=128_000,
+            input_tokens=Decimal(3),
+            output_tokens=Decimal(12),
+            cache_write_tokens=Decimal(4),
+        )
+    ]
+
+
 def test_per_query_tiered_pricing_is_metadata_only() -> None:
     tiered = [{"input_cost_per_query": 0.005, "max_results_range": [0, 25]}]
     model = one(entry(input_cost_per_token=None, output_cost_per_token=None, mode="search", tiered_pricing=tiered))
@@ -280,6 +375,30 @@ def test_per_query_tiered_pricing_is_metadata_only() -> None:
 )
 def test_bad_tiered_pricing_skips_the_entry(tiered: list[dict[str, Any]], reason: str) -> None:
     assert re.search(reason, skipped(entry(tiered_pricing=tiered)))
+
+
+def test_fireworks_entries_without_a_cache_read_price_get_litellms_default() -> None:
+    model = one(entry(litellm_provider="fireworks_ai", input_cost_per_token=9e-07, output_cost_per_token=9e-07))
+    assert model.cost is not None
+    assert model.cost.cached_input_tokens == Decimal("0.45")  # half the input price, as LiteLLM bills them
+    assert "50%" in model.metadata["price_note"]
+    assert "fireworks_ai" in model.metadata["price_note"]
+    own = one(entry(litellm_provider="fireworks_ai", cache_read_input_token_cost=1e-07))
+    assert own.cost is not None
+    assert own.cost.cached_input_tokens == Decimal("0.1")
+    assert "price_note" not in own.metadata
+    long_context = one(entry(litellm_provider="fireworks_ai", input_cost_per_token_above_128k_tokens=5e-06))
+    assert long_context.cost is not None  # the default is a base price; the tier's reads carry it upward
+    assert long_context.cost.cached_input_tokens == Decimal("1.25")
+    tiered = [
+        {"range": [0, 1000], "input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06},
+        {"range": [1000, 5000], "input_cost_per_token": 2e-06, "output_cost_per_token": 2e-06},
+    ]
+    ranges = one(entry(litellm_provider="fireworks_ai", tiered_pricing=tiered))
+    assert ranges.cost is not None  # LiteLLM's ranges bill reads at each range's input price: no default
+    assert ranges.cost.cached_input_tokens is None
+    assert "price_note" not in ranges.metadata
+    assert one(entry(litellm_provider="fireworks_ai", output_cost_per_token=None)).cost is None
 
 
 # ------------------------------------------------------------------ unpriced, embeddings
@@ -386,7 +505,7 @@ def test_metadata_keeps_the_unmapped_fields() -> None:
             supported_endpoints=["/v1/chat/completions"],
             input_cost_per_audio_token=4e-05,
             search_context_cost_per_query={"search_context_size_low": 0.03},
-            cache_creation_input_token_cost_above_1hr=6e-06,
+            cache_creation_input_token_cost_above_12hr=6e-06,  # no 12-hour writes in our prices
             metadata={"notes": "x"},
             rpm=10000,
         )
@@ -399,7 +518,7 @@ def test_metadata_keeps_the_unmapped_fields() -> None:
             "supported_endpoints": ["/v1/chat/completions"],
             "input_cost_per_audio_token": 4e-05,
             "search_context_cost_per_query": {"search_context_size_low": 0.03},
-            "cache_creation_input_token_cost_above_1hr": 6e-06,
+            "cache_creation_input_token_cost_above_12hr": 6e-06,
             "metadata": {"notes": "x"},
             "rpm": 10000,
         },
@@ -666,6 +785,20 @@ VARIED = {
         ]
     ),
     "latest": {"alias_of": "simple", "max_output_tokens": 8192},
+    "per-kind": entry(
+        output_cost_per_token_above_32k_tokens=1.8e-05,
+        cache_creation_input_token_cost_above_1hr=6e-06,
+        cache_creation_input_token_cost_above_1hr_above_200k_tokens=1.2e-05,
+        cache_read_input_token_cost_flex=1e-07,
+        output_cost_per_token_above_272k_tokens_priority=9e-05,
+    ),
+    "fireworks": entry(litellm_provider="fireworks_ai"),
+    "ranges-cache": entry(
+        tiered_pricing=[
+            {"range": [0, 1000], "input_cost_per_token": 1e-06, "cache_read_input_token_cost": 1e-07},
+            {"range": [1000, 5000], "input_cost_per_token": 2e-06, "output_cost_per_token": 3e-06},
+        ]
+    ),
 }
 
 
@@ -863,6 +996,35 @@ def test_genai_prices_variants_become_service_tiers(gp: Any) -> None:
     assert later.cost is not None
     assert later.cost.service_tiers is not None
     assert later.cost.service_tiers["flex"].input_tokens == Decimal("0.625")
+
+
+def test_genai_prices_one_hour_writes_and_service_tiers_above_thresholds(gp: Any) -> None:
+    prices = gp.ModelPrice(
+        input_mtok=gp.TieredPrices(base=Decimal(3), tiers=[gp.Tier(start=200_000, price=Decimal(6))]),
+        output_mtok=Decimal(15),
+        cache_write_mtok=Decimal("3.75"),
+        cache_write_1h_mtok=Decimal(6),
+    )
+    variants = [gp.PriceVariant(when={"service_tier": "flex"}, prices=gp.ModelPrice(input_mtok=Decimal("1.5")))]
+    [model] = gp_load(gp, gp_provider(gp, gp_model(gp, "claude-y", prices, price_variants=variants)))
+    cost = model.cost
+    assert cost is not None
+    assert (cost.cache_write_tokens, cost.cache_write_1h_tokens) == (Decimal("3.75"), Decimal(6))
+    assert "other_prices" not in model.metadata["genai_prices"]
+    assert cost.service_tiers is not None
+    # the variant's flat input price replaces the tiered one at every threshold, as the package bills it: the
+    # flex tier states it above 200k too, so the standard long-context price does not come back as a fallback
+    assert cost.service_tiers["flex"].tiers == [
+        PriceTier(
+            above_input_tokens=200_000,
+            input_tokens=Decimal("1.5"),
+            output_tokens=Decimal(15),
+            cache_write_tokens=Decimal("3.75"),
+            cache_write_1h_tokens=Decimal(6),
+        )
+    ]
+    assert request_cost(cost, 250_000, 0, service_tier="flex") == Decimal("0.375")
+    assert request_cost(cost, 10_000, 0, cache_write_1h_tokens=2_000) == Decimal("0.036")
 
 
 def test_genai_prices_dated_prices_follow_at(gp: Any) -> None:

@@ -145,12 +145,20 @@ def shift(number: Decimal, places: int) -> Decimal:
 
 
 # Per schema: (field, default (... when required), default factory) for each field, then the field validators.
+# What a schema checks in an ``Annotated`` validator rather than a field validator is not part of the fingerprint;
+# the importers mirror those checks too (see each entry):
+# - ExtendedModelInfo.aliases (``schemas.Aliases``): the importers give none (an empty list, not in the fields set);
+# - ModelCost.tiers, ServiceTierPrices.tiers (``schemas.Tiers``): distinct thresholds, sorted, each tier states at
+#   least one price;
+# - ModelCost.service_tiers (``schemas.ServiceTiers``): each service tier states a price or has tiers
+# (for the LiteLLM importer, ``litellm._trusted_cost`` checks the last two).
 _MIRRORED: Final[dict[type[Any], tuple[Any, ...]]] = {
     ExtendedModelInfo: (
         ("id", ..., None),
         ("name", ..., None),
         ("provider", ..., None),
         ("version", ..., None),
+        ("aliases", ..., list),
         ("context_window", None, None),
         ("max_tokens", None, None),
         ("capabilities", ..., list),
@@ -165,6 +173,7 @@ _MIRRORED: Final[dict[type[Any], tuple[Any, ...]]] = {
         ("output_tokens", ..., None),
         ("cached_input_tokens", None, None),
         ("cache_write_tokens", None, None),
+        ("cache_write_1h_tokens", None, None),
         ("tiers", None, None),
         ("service_tiers", None, None),
         ("currency", "USD", None),
@@ -173,19 +182,21 @@ _MIRRORED: Final[dict[type[Any], tuple[Any, ...]]] = {
         (),
     ),
     ServiceTierPrices: (
-        ("input_tokens", ..., None),
-        ("output_tokens", ..., None),
+        ("input_tokens", None, None),
+        ("output_tokens", None, None),
         ("cached_input_tokens", None, None),
         ("cache_write_tokens", None, None),
+        ("cache_write_1h_tokens", None, None),
         ("tiers", None, None),
         (),
     ),
     PriceTier: (
         ("above_input_tokens", ..., None),
-        ("input_tokens", ..., None),
-        ("output_tokens", ..., None),
+        ("input_tokens", None, None),
+        ("output_tokens", None, None),
         ("cached_input_tokens", None, None),
         ("cache_write_tokens", None, None),
+        ("cache_write_1h_tokens", None, None),
         (),
     ),
 }

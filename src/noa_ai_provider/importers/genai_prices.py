@@ -12,16 +12,19 @@ mapped.
 
 Prices are per million tokens, in USD, as the package has them, taken at ``at`` (default: now):
 
-- ``input_mtok``, ``output_mtok``, ``cache_read_mtok`` and ``cache_write_mtok`` become the input, output,
-  cache-read and cache-write prices. A missing input or output price is 0, as the package bills it.
+- ``input_mtok``, ``output_mtok``, ``cache_read_mtok``, ``cache_write_mtok`` and ``cache_write_1h_mtok`` become
+  the input, output, cache-read, cache-write and 1-hour cache-write prices. A missing input or output price is 0,
+  as the package bills it.
 - Tiered prices (the package bills every token of a request at the tier its input tokens exceed) become our
   long-context ``tiers``, one per distinct threshold.
 - Price variants for ``{"processing": "batch"}``, ``{"service_tier": "flex"}`` and
   ``{"service_tier": "priority"}`` become the ``batch``, ``flex`` and ``priority`` service tiers (overriding the
-  standard prices key by key, as the package does); other variants (``fast``, regional routes...) are listed in
-  the metadata.
+  standard prices key by key, as the package does: each service tier states every price it bills, at its base
+  and at every long-context threshold of the standard prices, so none of the standard long-context prices the
+  variant replaces comes back through the engine's fallback); other variants (``fast``, regional routes...) are
+  listed in the metadata.
 - Prices dated to start later than ``at`` are ignored; the latest started ones apply.
-- Prices of other token kinds (audio, image, 1-hour cache writes, reasoning...) and of optional tool use (web
+- Prices of other token kinds (audio, image, reasoning...) and of optional tool use (web
   searches) are kept in ``metadata["genai_prices"]["other_prices"]`` and are not part of cost estimates.
 - A model the package lists without any price (``:free`` models, subscriptions, unknown prices) comes in unpriced
   (``cost`` ``None``).
@@ -51,6 +54,7 @@ _MAPPED: Final = {
     "output_mtok": "output_tokens",
     "cache_read_mtok": "cached_input_tokens",
     "cache_write_mtok": "cache_write_tokens",
+    "cache_write_1h_mtok": "cache_write_1h_tokens",
 }
 _OPTIONAL_USE: Final = frozenset({"web_searches_kcount", "storage_searches_kcount"})
 _SERVICE_TIERS: Final = {
@@ -107,7 +111,8 @@ class _Converter:
         cost: dict[str, Any] | None
         if prices:
             cost, other = self.cost(prices)
-            self.add_service_tiers(model, prices, cost, notes)
+            standard = [tier["above_input_tokens"] for tier in cost.get("tiers", ())]
+            self.add_service_tiers(model, prices, cost, notes, standard)
             cost["per"] = _PER
             cost["currency"] = "USD"
         else:  # the package lists no price: free (":free" models, subscriptions) or unknown, so unpriced here
@@ -144,9 +149,10 @@ class _Converter:
         return fields
 
     def add_service_tiers(
-        self, model: Any, prices: dict[str, Any], cost: dict[str, Any], notes: dict[str, Any]
+        self, model: Any, prices: dict[str, Any], cost: dict[str, Any], notes: dict[str, Any], thresholds: list[int]
     ) -> None:
-        """Add the ``batch``, ``flex`` and ``priority`` price variants of ``model`` to ``cost``; note the others."""
+        """Add the ``batch``, ``flex`` and ``priority`` price variants of ``model`` to ``cost``, each with a tier at
+        every standard threshold (``thresholds``); note the other variants."""
         service_tiers: dict[str, Any] = {}
         variants = getattr(model, "price_variants", None) or []
         for tier, context in _SERVICE_TIERS.items():
@@ -155,7 +161,7 @@ class _Converter:
                 notes.setdefault("left_out", []).append(f"{tier}: time-of-day prices")
             elif overrides:
                 try:
-                    tier_cost, _other = self.cost({**prices, **overrides})
+                    tier_cost, _other = self.cost({**prices, **overrides}, thresholds)
                 except EntryError as exc:
                     notes.setdefault("left_out", []).append(f"{tier}: {exc}")
                     continue
@@ -209,9 +215,10 @@ class _Converter:
                 overrides.setdefault(key, price)
         return overrides, timed
 
-    def cost(self, prices: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    def cost(self, prices: dict[str, Any], thresholds: Iterable[int] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
         """The token prices (``cost`` fields without ``per``, ``currency`` and service tiers) of one set of package
-        prices, and the other prices kept for the metadata."""
+        prices, and the other prices kept for the metadata. Every tier states every price; there is one at each
+        threshold of the tiered prices and of ``thresholds``."""
         tiered_type = self.types.TieredPrices
         mapped: dict[str, Any] = {}
         other: dict[str, Any] = {}
@@ -230,7 +237,7 @@ class _Converter:
             raise EntryError(f"no input or output token price (prices: {kinds})")
         missing = [field for field in ("input_tokens", "output_tokens") if field not in mapped]
 
-        thresholds: set[int] = set()
+        thresholds = set(thresholds)
         for field, value in mapped.items():
             if isinstance(value, tiered_type):
                 for step in value.tiers:

@@ -17,23 +17,35 @@ catalogue key (kept exactly, ``/`` and ``:`` included) and whose version is ``1.
   ``supports_reasoning``, ``supports_prompt_caching`` and similar flags) and ``litellm``: every field of the entry
   that was not mapped, as it came (prices of other units such as images or seconds, flags, sources...).
 
-Prices follow LiteLLM's own cost calculation:
+Prices follow LiteLLM's own cost calculation (``generic_cost_per_token``), which the engine's rules
+(:func:`noa_ai_provider.cost.request_rates`) equal; the importer states what the entry states and no more:
 
 - ``input_cost_per_token`` and ``output_cost_per_token`` are the base prices, ``cache_read_input_token_cost`` the
-  cache-read price and ``cache_creation_input_token_cost`` the cache-write price. An embedding model with only an
-  input price gets an output price of 0 (embeddings produce no output tokens); any other entry missing one of the
-  two comes in unpriced, its prices kept in ``metadata["litellm"]``.
-- ``*_above_<N>k_tokens`` (or ``_above_<N>_tokens``) are long-context tiers: a tier exists where
-  ``input_cost_per_token_above_...`` does, and bills every token of a request whose input exceeds ``N*1000``
-  tokens (reaches it, for ``xai``, as LiteLLM bills xAI). A price the tier lacks is the base price.
-- ``*_batches``, ``*_flex`` and ``*_priority`` are the ``batch``, ``flex`` and ``priority`` service tiers. A
-  service tier exists where its input or output price does; a price it lacks is the standard one (as LiteLLM falls
-  back). Its long-context tiers come from its own keys (``input_cost_per_token_above_272k_tokens_priority``).
+  cache-read price, ``cache_creation_input_token_cost`` the (5-minute) cache-write price and
+  ``cache_creation_input_token_cost_above_1hr`` the 1-hour cache-write price (``cache_write_1h_tokens``). An
+  embedding model with only an input price gets an output price of 0 (embeddings produce no output tokens); any
+  other entry missing one of the two comes in unpriced, its prices kept in ``metadata["litellm"]``.
+- ``*_above_<N>k_tokens`` (or ``_above_<N>_tokens``) are long-context prices. Each kind starts its own tier: there is
+  a tier at every threshold where any kind has a price (``output_cost_per_token_above_32k_tokens`` alone makes
+  one), stating only the prices the entry gives there. The engine carries every other price upward from below, as
+  LiteLLM does. A tier bills every token of a request whose input exceeds ``N*1000`` tokens (reaches it, for
+  ``xai``, as LiteLLM bills xAI).
+- ``*_batches``, ``*_flex`` and ``*_priority`` (and their long-context forms such as
+  ``input_cost_per_token_above_272k_tokens_priority`` or ``cache_creation_input_token_cost_above_1hr_flex``) are the
+  ``batch``, ``flex`` and ``priority`` service tiers. A service tier exists where the entry prices any kind for it,
+  and states only those prices: a price it leaves out is the standard one of that kind and threshold, as LiteLLM
+  falls back (and ``batch`` follows the engine's batch rules).
+- ``fireworks_ai`` entries without a cache-read price (and not priced by ``tiered_pricing``) get half the input
+  price for cache reads, LiteLLM's default for Fireworks (``with_default_cache_read_rate``);
+  ``metadata["price_note"]`` says so.
 - ``tiered_pricing`` (a list of ``range``\\ s with prices, all-or-nothing by input tokens, as LiteLLM bills it)
-  replaces all of the above when present: its first range gives the base prices, the others tiers.
+  replaces all of the above when present: its first range gives the base prices, the others tiers. A range that
+  leaves out a cache price bills it at that range's input price in LiteLLM (a 1-hour write at its write price),
+  so where a lower range's price would carry upward the tier states the fallback itself.
 
-Everything else (1-hour cache writes, ``_ultrafast`` and other tiers we do not model, off-peak prices, per-image,
-per-second or per-query prices) stays in ``metadata["litellm"]`` and is not part of cost estimates.
+Everything else (12-hour cache writes, ``_ultrafast``, ``_balanced`` and other tiers we do not model, off-peak
+prices, per-image, per-second or per-query prices) stays in ``metadata["litellm"]`` and is not part of cost
+estimates.
 
 Entries that cannot be converted are skipped and listed in the result's ``skipped`` with the reason:
 ``sample_spec`` (the field documentation), entries without a provider, bad values (a negative price, a string
@@ -58,6 +70,8 @@ from ..errors import ConfigError, PersistenceError
 from ..schemas import (
     KNOWN_PROVIDERS,
     MAX_INT,
+    MONEY_CONTEXT,
+    PRICE_KINDS,
     ExtendedModelInfo,
     ModelCapability,
     ModelCost,
@@ -76,6 +90,7 @@ from ._common import (
     describe,
     map_provider,
     price_value,
+    shift,
 )
 
 __all__ = ["load_litellm_catalog"]
@@ -89,14 +104,22 @@ _PRICE_FIELDS: Final = {
     "output_cost_per_token": "output_tokens",
     "cache_read_input_token_cost": "cached_input_tokens",
     "cache_creation_input_token_cost": "cache_write_tokens",
+    "cache_creation_input_token_cost_above_1hr": "cache_write_1h_tokens",
 }
-_CACHE_FIELDS: Final = ("cached_input_tokens", "cache_write_tokens")
 _SERVICE_TIERS: Final = {"batches": "batch", "flex": "flex", "priority": "priority"}
 _PRICE_KEY: Final = re.compile(
-    r"(input_cost_per_token|output_cost_per_token|cache_read_input_token_cost|cache_creation_input_token_cost)"
+    r"(input_cost_per_token|output_cost_per_token|cache_read_input_token_cost"
+    r"|cache_creation_input_token_cost(?:_above_1hr)?)"
     r"(?:_above_(\d+)(k?)_tokens)?(?:_(batches|flex|priority))?"
 )
 _INCLUSIVE_THRESHOLD_PROVIDERS: Final = frozenset({"xai"})  # LiteLLM bills xAI's tier once the input reaches it
+# LiteLLM's share of the input price for the cache reads an entry leaves unpriced (its
+# FIREWORKS_AI_DEFAULT_CACHE_READ_RATE_RATIO)
+_DEFAULT_CACHE_READ_SHARE: Final = {"fireworks_ai": Decimal("0.5")}
+_DEFAULT_CACHE_READ_NOTE: Final = (
+    "cache reads priced at {share} of the input price: LiteLLM's default for {provider} entries without a "
+    "cache-read price"
+)
 
 _MODE_CAPABILITIES: Final = {
     "chat": ModelCapability.CHAT_COMPLETION,
@@ -120,6 +143,7 @@ _FLAG_TAGS: Final = {
     "supports_computer_use": "computer-use",
 }
 _TIER_FIELDS: Final = frozenset({"range", *_PRICE_FIELDS})
+_RANGE_FALLBACKS: Final = ("cached_input_tokens", "cache_write_tokens", "cache_write_1h_tokens")  # in this order
 _DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
 _SAMPLE_SPEC: Final = "sample_spec"
 _EMBEDDING_NOTE: Final = "LiteLLM lists no output price; embeddings produce no output tokens"
@@ -502,11 +526,20 @@ class _Converter:
             if cost is not None:
                 cost["per"] = _PER
                 cost["currency"] = "USD"
+                if provider in _DEFAULT_CACHE_READ_SHARE and "cached_input_tokens" not in cost:
+                    _default_cache_read(cost, provider, metadata)
         else:
             price = self.price
             found = {kind: (key, price(entry[key], key)) for key, kind in plan.prices}
             used: set[str] = set()
             cost = self.cost(entry, provider, mode, found, used, rest)
+            if (
+                cost is not None
+                and provider in _DEFAULT_CACHE_READ_SHARE
+                and "cached_input_tokens" not in cost
+                and "tiered_pricing" not in entry
+            ):
+                _default_cache_read(cost, provider, metadata)
             for key, _price in found.values():
                 if key not in used:
                     rest[key] = entry[key]
@@ -517,6 +550,7 @@ class _Converter:
             "name": name,
             "provider": provider,
             "version": _VERSION,
+            "aliases": [],
             "context_window": context,
             "max_tokens": max_output,
             "capabilities": capabilities,
@@ -564,12 +598,9 @@ class _Converter:
             cost["note"] = note
         service_tiers: dict[str, dict[str, Any]] = {}
         for service, prices in levels.items():
-            own = prices.get(None, {})
-            if "input_tokens" not in own and "output_tokens" not in own:
-                continue  # e.g. only a cache price for this tier: LiteLLM would not use it either
-            merged = {**{f: base[f] for f in _PRICE_FIELDS.values() if f in base}, **own}
             assert service is not None
-            service_tiers[service] = _level(prices, merged, inclusive, used)
+            # only what the entry states: the engine falls back to the standard prices as LiteLLM does
+            service_tiers[service] = _level(prices, prices.get(None, {}), inclusive, used)
         if service_tiers:
             cost["service_tiers"] = service_tiers
         return cost
@@ -617,7 +648,19 @@ class _Converter:
             rest["tiered_pricing"] = tiered  # priced from it, but it holds more (e.g. reasoning prices)
         cost: dict[str, Any] = {**rows[0][2], "per": _PER, "currency": "USD"}
         if len(rows) > 1:
-            cost["tiers"] = [{"above_input_tokens": start, **prices} for start, _end, prices in rows[1:]]
+            tiers: list[dict[str, Any]] = []
+            stated = set(rows[0][2])  # the kinds some range up to this one prices
+            for start, _end, prices in rows[1:]:
+                above: dict[str, Any] = {"above_input_tokens": start, **prices}
+                # LiteLLM bills a range's missing cache price at that range's own input price (a missing 1-hour
+                # write at its write price), never at a lower range's: state it where one would carry upward
+                for field in _RANGE_FALLBACKS:
+                    if field not in prices and field in stated:
+                        fallback = "cache_write_tokens" if field == "cache_write_1h_tokens" else "input_tokens"
+                        above[field] = above.get(fallback, prices["input_tokens"])
+                stated.update(prices)
+                tiers.append(above)
+            cost["tiers"] = tiers
         return cost
 
 
@@ -639,8 +682,13 @@ _TRUSTED: Final = FAST_PATH and _DISTINCT_CAPABILITIES
 
 
 def _set_fields(values: dict[str, Any]) -> dict[str, Any]:
-    """The fields of ``values`` (as ``convert`` makes them) that the entry sets: the input for validation."""
-    return {field: value for field, value in values.items() if value is not None or field == "cost"}
+    """The fields of ``values`` (as ``convert`` makes them) that the entry sets: the input for validation (the
+    importer gives no aliases: the empty list is the default, not a field set)."""
+    return {
+        field: value
+        for field, value in values.items()
+        if (value is not None or field == "cost") and not (field == "aliases" and not value)
+    }
 
 
 def _trusted_model(values: dict[str, Any], providers: dict[str, ProviderType | str | None]) -> ExtendedModelInfo | None:
@@ -652,7 +700,9 @@ def _trusted_model(values: dict[str, Any], providers: dict[str, ProviderType | s
     ``Decimal`` >= 0), limits through ``_limit`` (positive ``int``\\ s), capabilities are ``ModelCapability``
     members that cannot repeat (``_DISTINCT_CAPABILITIES``), the metadata keys are ours and its tags strings,
     ``status`` a ``ModelStatus``, service tiers only ``batch``, ``flex`` and ``priority``. What is left is checked
-    here: the name, the provider, the version, the limits' upper bound, the tiers' thresholds, the required prices.
+    here: the name, the provider, the version, the limits' upper bound, the tiers' thresholds, the required prices,
+    that every tier and service tier states a price, and that there are no aliases (an empty list, left out of the
+    fields set as validation leaves a default out).
     """
     if not _TRUSTED:
         return None
@@ -666,6 +716,7 @@ def _trusted_model(values: dict[str, Any], providers: dict[str, ProviderType | s
         or values["name"] is not name
         or provider is None
         or values["version"] is not _VERSION
+        or values["aliases"] != []
         or (context is not None and not (type(context) is int and 0 < context <= MAX_INT))
         or (max_tokens is not None and not (type(max_tokens) is int and 0 < max_tokens <= MAX_INT))
     ):
@@ -696,28 +747,32 @@ _TIER_FIELDS_DEFAULTS: Final = {name: info.default for name, info in PriceTier.m
 
 
 def _filled(template: dict[str, Any], given: dict[str, Any]) -> dict[str, Any] | None:
+    """``template`` updated with ``given``; ``None`` when ``given`` has a key that is not a field."""
     values = dict(template)
     values.update(given)
-    if (
-        len(values) != len(template)
-        or type(values["input_tokens"]) is not Decimal
-        or type(values["output_tokens"]) is not Decimal
-    ):
-        return None
-    return values
+    return values if len(values) == len(template) else None
+
+
+def _states_a_price(values: dict[str, Any]) -> bool:
+    return any(type(values[kind]) is Decimal for kind in PRICE_KINDS)
 
 
 def _trusted_cost(cost: dict[str, Any]) -> ModelCost | None:
     values = _filled(_COST_FIELDS, cost)
-    if values is None or not _tiers_trusted(values):
+    if (
+        values is None
+        or type(values["input_tokens"]) is not Decimal
+        or type(values["output_tokens"]) is not Decimal
+        or not _tiers_trusted(values)
+    ):
         return None
     service_tiers = values["service_tiers"]
     if service_tiers is not None:
         built: dict[str, ServiceTierPrices] = {}
         for service, prices in service_tiers.items():
             own = _filled(_SERVICE_FIELDS, prices)
-            if own is None or not _tiers_trusted(own):
-                return None
+            if own is None or not (_states_a_price(own) or own["tiers"]) or not _tiers_trusted(own):
+                return None  # schemas.ServiceTiers: a service tier states a price (or has tiers)
             built[service] = build_trusted(ServiceTierPrices, own, set(prices))
         values["service_tiers"] = built
     return build_trusted(ModelCost, values, set(cost))
@@ -735,7 +790,7 @@ def _tiers_trusted(values: dict[str, Any]) -> bool:
 
 def _trusted_tiers(tiers: list[dict[str, Any]]) -> list[PriceTier] | None:
     """The tiers, when their thresholds are whole numbers up to MAX_INT in strictly increasing order (so distinct
-    and already sorted, as ``schemas.Tiers`` wants them); else ``None``."""
+    and already sorted) and each states a price, as ``schemas.Tiers`` wants them; else ``None``."""
     built: list[PriceTier] = []
     below = -1
     for tier in tiers:
@@ -744,7 +799,7 @@ def _trusted_tiers(tiers: list[dict[str, Any]]) -> list[PriceTier] | None:
             return None
         below = above
         values = _filled(_TIER_FIELDS_DEFAULTS, tier)
-        if values is None:
+        if values is None or not _states_a_price(values):
             return None
         built.append(build_trusted(PriceTier, values, set(tier)))
     return built
@@ -777,18 +832,19 @@ def _level(
     inclusive: bool,
     used: set[str],
 ) -> dict[str, Any]:
-    """One level's prices (standard or a service tier): ``base`` plus the tiers of ``prices``."""
+    """One level's prices (standard or a service tier): ``base`` plus a tier at every threshold of ``prices``
+    where any kind has a price, stating only those kinds (the engine carries the others upward)."""
     out: dict[str, Any] = {}
     for field, (key, price) in base.items():
         out[field] = price
         used.add(key)
     tiers: list[dict[str, Any]] = []
     for threshold, tier_prices in prices.items():
-        if threshold is None or "input_tokens" not in tier_prices:
-            continue  # a threshold without an input price: LiteLLM ignores it (it stays in metadata)
+        if threshold is None:
+            continue
         tier: dict[str, Any] = {"above_input_tokens": threshold - 1 if inclusive and threshold else threshold}
         for field in _PRICE_FIELDS.values():
-            found = tier_prices.get(field) or base.get(field)
+            found = tier_prices.get(field)
             if found is not None:
                 tier[field] = found[1]
                 used.add(found[0])
@@ -796,3 +852,11 @@ def _level(
     if tiers:
         out["tiers"] = sorted(tiers, key=lambda t: t["above_input_tokens"])
     return out
+
+
+def _default_cache_read(cost: dict[str, Any], provider: str, metadata: dict[str, Any]) -> None:
+    """Price cache reads as LiteLLM does for ``provider`` when the entry has no cache-read price: a share of the
+    input price (Fireworks AI: half, ``litellm/llms/fireworks_ai/cache_pricing.py``)."""
+    share = _DEFAULT_CACHE_READ_SHARE[provider]
+    cost["cached_input_tokens"] = shift(MONEY_CONTEXT.multiply(cost["input_tokens"], share), 0)
+    metadata["price_note"] = _DEFAULT_CACHE_READ_NOTE.format(share=f"{shift(share, 2)}%", provider=provider)
