@@ -143,7 +143,6 @@ class BudgetExceededError(RegistryError):
             f"this request up to {needed}"
         )
 
-
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), self._arguments)
 
