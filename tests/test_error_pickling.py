@@ -26,6 +26,7 @@ EXAMPLES: list[errors.RegistryError] = [
         "openai:gpt-4o", None, "month", Decimal("100"), Decimal("99.5"), Decimal("0.25"), Decimal("0.5")
     ),
     errors.ContextWindowWarning("too long"),
+    errors.RateLimitHeaderWarning("header retry-after: neither seconds nor an HTTP date: 'soon'"),
 ]
 
 

@@ -29,6 +29,7 @@ CONTRACT = {
 }
 EXTRA = {
     "AmbiguousModelError",
+    "RateLimitHeaderWarning",
     "ContextWindowWarning",
     "BudgetExceededError",
     "BudgetStatus",

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from noa_ai_provider import EnhancedModelRegistry, InvalidUsageError, ModelNotFoundError
+from noa_ai_provider import EnhancedModelRegistry, InvalidUsageError, ModelNotFoundError, RateLimitHeaderWarning
 from noa_ai_provider.errors import RateLimitExceeded
 from noa_ai_provider.headers import LimitReport, ProviderLimits, parse_duration, parse_rate_limit_headers
 from noa_ai_provider.testing import FakeClock
@@ -469,23 +469,26 @@ def test_a_zero_retry_after_blocks_nothing(registry: EnhancedModelRegistry) -> N
     registry.acquire(key, 0).cancel()
 
 
-# --------------------------------------------------------------------------- the registry: bad input changes nothing
+# --------------------------------------------------------------------------- the registry: bad values are skipped
 
 
 @pytest.mark.parametrize(
-    "bad",
+    ("bad", "skipped"),
     [
-        {"x-ratelimit-remaining-tokens": "lots"},
-        {"anthropic-ratelimit-output-tokens-remaining": "1.5"},
-        {"retry-after": "later"},
-        {"x-ratelimit-reset-tokens": "soon"},
-        {"anthropic-ratelimit-input-tokens-reset": "tomorrow"},
+        ({"x-ratelimit-remaining-tokens": "lots"}, "tokens"),
+        ({"anthropic-ratelimit-output-tokens-remaining": "1.5"}, "output_tokens"),
+        ({"retry-after": "later"}, "retry_after"),
+        ({"x-ratelimit-reset-tokens": "soon"}, "tokens"),
+        ({"anthropic-ratelimit-input-tokens-reset": "tomorrow"}, "input_tokens"),
     ],
 )
-def test_bad_headers_change_nothing(registry: EnhancedModelRegistry, noon: FakeClock, bad: dict[str, str]) -> None:
+def test_a_bad_header_is_skipped_with_a_warning_and_the_rest_applies(
+    registry: EnhancedModelRegistry, noon: FakeClock, bad: dict[str, str], skipped: str
+) -> None:
+    # A provider's malformed header must never fail the caller's request: the value that cannot be read is
+    # skipped (named in a RateLimitHeaderWarning), everything readable is applied.
     key = registry.register_model(limited({"requestsPerMinute": 5, "tokensPerMinute": 1_000}))
     registry.record_usage(key, 100, 0)
-    # Everything readable says "nothing left, for a long time"; one unreadable value must reject all of it.
     headers = {
         "x-ratelimit-limit-requests": "5",
         "x-ratelimit-remaining-requests": "0",
@@ -501,14 +504,12 @@ def test_bad_headers_change_nothing(registry: EnhancedModelRegistry, noon: FakeC
         "anthropic-ratelimit-output-tokens-reset": "2024-05-01T12:00:50Z",
         "retry-after": "50",
     } | bad
-    with pytest.raises(InvalidUsageError):
-        registry.update_rate_limits_from_headers(key, headers)
-    assert capacity(registry, key, 1_000) == 900
-    assert registry.check_rate_limit(key, 450, output_tokens=450).allowed
-    assert registry._records[key].limiter.learned_limits() == {}
-    reservations = [registry.acquire(key, 0) for _ in range(4)]
-    for reservation in reservations:
-        reservation.cancel()
+    with pytest.warns(RateLimitHeaderWarning, match=next(iter(bad))):
+        report = registry.update_rate_limits_from_headers(key, headers)
+    assert getattr(report, skipped) is None
+    dimensions = {"requests", "tokens", "input_tokens", "output_tokens"}
+    assert {d for d in dimensions if getattr(report, d) is not None} == dimensions - {skipped}
+    assert not registry.check_rate_limit(key, 0).allowed  # the requests header (nothing left) still applied
 
 
 def test_headers_for_an_unknown_model(registry: EnhancedModelRegistry) -> None:
@@ -517,12 +518,10 @@ def test_headers_for_an_unknown_model(registry: EnhancedModelRegistry) -> None:
 
 
 @pytest.mark.parametrize("value", ["inf", "Infinity", "nan"])
-def test_non_finite_retry_after_is_rejected(registry: EnhancedModelRegistry, value: str) -> None:
+def test_non_finite_retry_after_is_skipped(registry: EnhancedModelRegistry, value: str) -> None:
     """Regression: "inf" blocked the model forever, "nan" was accepted silently."""
     key = registry.register_model(limited({"requestsPerMinute": 5}))
-    try:
-        with pytest.raises(InvalidUsageError, match="retry-after"):
-            registry.update_rate_limits_from_headers(key, {"retry-after": value})
-    finally:
-        check = registry.check_rate_limit(key, 0)
-        assert check.allowed, check
+    with pytest.warns(RateLimitHeaderWarning, match="retry-after"):
+        registry.update_rate_limits_from_headers(key, {"retry-after": value})
+    check = registry.check_rate_limit(key, 0)
+    assert check.allowed, check

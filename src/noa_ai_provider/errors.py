@@ -18,6 +18,7 @@ __all__ = [
     "ModelNotFoundError",
     "PersistenceError",
     "RateLimitExceeded",
+    "RateLimitHeaderWarning",
     "RateLimitTimeout",
     "RegistryError",
     "UnpricedModelError",
@@ -150,3 +151,8 @@ class BudgetExceededError(RegistryError):
 class ContextWindowWarning(RegistryError, UserWarning):
     """A request estimated or acquired with more input than the model's context window, or more output than its
     ``max_tokens``, under ``on_context_overflow="warn"`` (the default raises :class:`InvalidUsageError`)."""
+
+
+class RateLimitHeaderWarning(RegistryError, UserWarning):
+    """A provider's rate-limit header could not be read; ``update_rate_limits_from_headers`` skipped it and applied
+    the rest (a malformed header never fails the caller's request)."""

@@ -18,7 +18,7 @@ from email.utils import parsedate_to_datetime
 
 from .errors import InvalidUsageError
 
-__all__ = ["LimitReport", "ProviderLimits", "parse_duration", "parse_rate_limit_headers"]
+__all__ = ["LimitReport", "ProviderLimits", "parse_duration", "parse_rate_limit_headers", "read_rate_limit_headers"]
 
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)(ms|h|m|s))")
 _UNIT = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
@@ -126,15 +126,37 @@ def _report(
 def parse_rate_limit_headers(headers: Mapping[str, str], now: float) -> ProviderLimits:
     """Read the rate-limit headers of one response (names are case-insensitive).
 
-    Raises :class:`InvalidUsageError` naming the header when a value cannot be read.
+    Raises :class:`InvalidUsageError` naming the header when a value cannot be read (see
+    :func:`read_rate_limit_headers` for a reading that skips such values instead).
+    """
+    limits, problems = read_rate_limit_headers(headers, now)
+    if problems:
+        raise InvalidUsageError(problems[0])
+    return limits
+
+
+def read_rate_limit_headers(headers: Mapping[str, str], now: float) -> tuple[ProviderLimits, list[str]]:
+    """Read the rate-limit headers of one response, each dimension on its own: what could be read, and one message
+    (naming the header) per dimension that could not, which is left out (``None``). Never raises for a value.
+
+    This is what the registry applies: a provider's malformed header must not fail the caller's request.
     """
     lower = {str(k).lower(): str(v) for k, v in headers.items()}
     out: dict[str, LimitReport | None] = {}
+    problems: list[str] = []
     # OpenAI documents these as per-minute limits (RPM, TPM); a reset beyond a minute is capped by the window.
     for dim in ("requests", "tokens"):
-        out[dim] = _report(
-            lower, f"x-ratelimit-limit-{dim}", f"x-ratelimit-remaining-{dim}", f"x-ratelimit-reset-{dim}", now, False
-        )
+        try:
+            out[dim] = _report(
+                lower,
+                f"x-ratelimit-limit-{dim}",
+                f"x-ratelimit-remaining-{dim}",
+                f"x-ratelimit-reset-{dim}",
+                now,
+                False,
+            )
+        except InvalidUsageError as exc:
+            problems.append(str(exc))
     for dim, name in (
         ("requests", "requests"),
         ("tokens", "tokens"),
@@ -142,18 +164,26 @@ def parse_rate_limit_headers(headers: Mapping[str, str], now: float) -> Provider
         ("output_tokens", "output-tokens"),
     ):
         base = f"anthropic-ratelimit-{name}"
-        report = _report(lower, f"{base}-limit", f"{base}-remaining", f"{base}-reset", now, True)
+        try:
+            report = _report(lower, f"{base}-limit", f"{base}-remaining", f"{base}-reset", now, True)
+        except InvalidUsageError as exc:
+            problems.append(str(exc))
+            continue
         if report is not None:
             out[dim] = report
     retry: float | None = None
-    if "retry-after-ms" in lower:
-        retry = max(_int("retry-after-ms", lower["retry-after-ms"]), 0) / 1000
-    elif "retry-after" in lower:
-        retry = _retry_after(lower["retry-after"], now)
-    return ProviderLimits(
+    try:
+        if "retry-after-ms" in lower:
+            retry = max(_int("retry-after-ms", lower["retry-after-ms"]), 0) / 1000
+        elif "retry-after" in lower:
+            retry = _retry_after(lower["retry-after"], now)
+    except InvalidUsageError as exc:
+        problems.append(str(exc))
+    limits = ProviderLimits(
         requests=out.get("requests"),
         tokens=out.get("tokens"),
         input_tokens=out.get("input_tokens"),
         output_tokens=out.get("output_tokens"),
         retry_after=retry,
     )
+    return limits, problems

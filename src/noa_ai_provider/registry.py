@@ -50,11 +50,12 @@ from .errors import (
     ModelNotFoundError,
     PersistenceError,
     RateLimitExceeded,
+    RateLimitHeaderWarning,
     RateLimitTimeout,
     UnpricedModelError,
 )
 from .events import EventBus, Handler
-from .headers import ProviderLimits, parse_rate_limit_headers
+from .headers import ProviderLimits, read_rate_limit_headers
 from .importers import CatalogLoad, load_genai_prices_catalog, load_litellm_catalog
 from .merge import Batch, Definition, Delta, Replayed, Row, Snapshot, later, merge, merge_meta, newer_metrics
 from .names import NameIndex
@@ -1519,11 +1520,16 @@ class EnhancedModelRegistry:
         ``anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset}`` and
         ``retry-after``. When the provider reports less remaining than the local window, the window counts the
         difference until the provider's reset; a limit the model does not configure is learned from the header.
-        After a ``retry-after`` nothing is admitted until then. Returns what was read; a header that cannot be read
-        raises :class:`InvalidUsageError` and changes nothing.
+        After a ``retry-after`` nothing is admitted until then. Returns what was read.
+
+        A value that cannot be read (a malformed ``retry-after``, a non-numeric remaining count) is skipped with a
+        :class:`RateLimitHeaderWarning` naming the header, and the rest is applied: a provider's odd header never
+        fails the caller's request. Raises :class:`ModelNotFoundError` for an unknown key.
         """
         now = self._now()
-        report = parse_rate_limit_headers(headers, now)
+        report, problems = read_rate_limit_headers(headers, now)
+        for problem in problems:
+            warnings.warn(f"{key}: {problem}; ignored", RateLimitHeaderWarning, stacklevel=2)
         with self._lock:
             key, record = self._lookup(key)
             limiter = record.limiter
