@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -17,7 +18,7 @@ from typing import Any
 
 from .errors import ConfigError, PersistenceError
 
-__all__ = ["MAX_DEPTH", "dumps", "loads", "read_text", "read_text_and_stat"]
+__all__ = ["MAX_DEPTH", "check_regular", "dumps", "loads", "read_text", "read_text_and_stat"]
 
 MAX_DEPTH = 64
 """Deeper nesting than this is refused: no document of ours needs it, and it guards the recursion."""
@@ -99,6 +100,32 @@ def dumps(value: Any, *, indent: int | None = 2) -> str:
     return json.dumps(value, indent=indent, default=_default, ensure_ascii=False, allow_nan=False)
 
 
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def check_regular(path: Path) -> None:
+    """Raise :class:`PersistenceError` when ``path`` exists and is not a regular file (following symlinks; a
+    symlink loop raises too). A missing path is fine: it will be created."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return  # nothing there yet (writing it will say why it cannot be created, if it cannot)
+    except OSError as exc:
+        raise PersistenceError(f"{path}: cannot use it: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise PersistenceError(f"{path}: not a regular file ({_kind(st.st_mode)})")
+
+
 def read_text(path: Path, max_bytes: int | None = None) -> str | None:
     """The UTF-8 text of ``path``; ``None`` when it does not exist.
 
@@ -110,15 +137,29 @@ def read_text(path: Path, max_bytes: int | None = None) -> str | None:
 
 
 def read_text_and_stat(path: Path, max_bytes: int | None = None) -> tuple[str, os.stat_result] | None:
-    """:func:`read_text`, with the ``os.fstat`` of exactly the file read (another may replace it meanwhile)."""
+    """:func:`read_text`, with the ``os.fstat`` of exactly the file read (another may replace it meanwhile).
+
+    Only a regular file is read: a FIFO, a device (``/dev/zero``), a directory or a symlink loop raises
+    :class:`PersistenceError` at once (opened without blocking, so a FIFO with no writer cannot hang the caller).
+    """
     try:
-        with open(path, "rb") as handle:
-            st = os.fstat(handle.fileno())
-            raw = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise PersistenceError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        with open(fd, "rb", closefd=False) as handle:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise PersistenceError(f"{path}: not a regular file ({_kind(st.st_mode)}); refusing to read it")
+            if getattr(os, "O_NONBLOCK", 0):
+                os.set_blocking(fd, True)
+            raw = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+    except OSError as exc:
+        raise PersistenceError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
     if max_bytes is not None and len(raw) > max_bytes:
         raise PersistenceError(f"{path}: larger than the {max_bytes}-byte limit")
     try:

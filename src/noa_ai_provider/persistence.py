@@ -234,6 +234,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     ``os.replace``-s it over ``path`` and fsyncs the folder. The temporary file is removed on any failure, and the
     old file is then untouched. Raises :class:`PersistenceError` naming the file.
     """
+    jsonio.check_regular(path)
     if path.is_symlink():
         path = path.resolve()  # write through the link to its target: replacing the link would cut it
     folder = path.parent
@@ -245,8 +246,11 @@ def atomic_write_text(path: Path, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        with contextlib.suppress(FileNotFoundError):
-            os.chmod(tmp_name, os.stat(path).st_mode & 0o7777)
+        try:  # the old file's permission bits; a new file gets what open() would give (0666 less the umask)
+            mode = os.stat(path).st_mode & 0o7777
+        except FileNotFoundError:
+            mode = 0o666 & ~current_umask()
+        os.chmod(tmp_name, mode)
         os.replace(tmp_name, path)
         tmp_name = None
         _fsync_dir(folder)
@@ -285,10 +289,22 @@ def holds_save(path: Path, save_id: str) -> bool:
     return f'"saveId": "{save_id}"'.encode() in head
 
 
-def read_stamped(path: Path) -> tuple[str, FileStamp] | None:
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system tells it (Linux), else set and restored."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def read_stamped(path: Path, max_bytes: int | None = None) -> tuple[str, FileStamp] | None:
     """The UTF-8 text of ``path`` and the stamp of exactly the file read; ``None`` when it does not exist.
-    Raises :class:`PersistenceError` naming the file."""
-    read = jsonio.read_text_and_stat(path)
+    Raises :class:`PersistenceError` naming the file (also when it is not a regular file, or larger than
+    ``max_bytes``)."""
+    read = jsonio.read_text_and_stat(path, max_bytes)
     return None if read is None else (read[0], _stamp_of(read[1]))
 
 
@@ -444,6 +460,7 @@ class Journal:
         # The open journal, flocked, and still the file at self.path (another process may have replaced it).
         while True:
             if self._handle is None:
+                jsonio.check_regular(self.path)  # opening a FIFO to append would block
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open on purpose
                 # Closed with the journal even when nobody calls close() (a registry never closed).

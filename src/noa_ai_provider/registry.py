@@ -224,6 +224,9 @@ def _currency(model: ExtendedModelInfo) -> str:
     return "USD" if model.cost is None else model.cost.currency
 
 
+MAX_SNAPSHOT_BYTES = 1 << 30
+"""The default ``max_snapshot_bytes``: a saved registry larger than 1 GiB is refused rather than read."""
+
 _GENERATIONS = itertools.count(1)
 _generation = 0  # the last value taken: changes whenever any record is created or redefined (for the name index)
 
@@ -408,6 +411,7 @@ class EnhancedModelRegistry:
         max_config_bytes: int = MAX_CONFIG_BYTES,
         on_context_overflow: str = "raise",
         reservation_timeout: float = 900.0,
+        max_snapshot_bytes: int = MAX_SNAPSHOT_BYTES,
     ) -> None:
         settings: dict[str, Any] = {}
         if isinstance(config, EnhancedModelRegistryConfig):
@@ -463,6 +467,14 @@ class EnhancedModelRegistry:
         if isinstance(max_config_bytes, bool) or not isinstance(max_config_bytes, int) or max_config_bytes <= 0:
             raise ConfigError(f"max_config_bytes must be a positive integer, got {max_config_bytes!r}")
         self._max_config_bytes = max_config_bytes  # models-config files larger than this are refused
+        if isinstance(max_snapshot_bytes, bool) or not isinstance(max_snapshot_bytes, int) or max_snapshot_bytes <= 0:
+            raise ConfigError(f"max_snapshot_bytes must be a positive integer, got {max_snapshot_bytes!r}")
+        self._max_snapshot_bytes = max_snapshot_bytes  # saved snapshots larger than this are refused
+        # A path that is not a regular file (a directory, a FIFO, /dev/zero, a symlink loop) is refused at once,
+        # not when the first save or load meets it.
+        jsonio.check_regular(self.config.persistence_path)
+        if durability == "journal":
+            jsonio.check_regular(self.config.persistence_path.with_name(self.config.persistence_path.name + ".journal"))
         if on_context_overflow not in ("raise", "warn"):
             raise ConfigError(f"on_context_overflow must be 'raise' or 'warn', got {on_context_overflow!r}")
         self._on_context_overflow = on_context_overflow
@@ -533,9 +545,9 @@ class EnhancedModelRegistry:
         self._closed = True
         _OPEN.discard(self)
         for watcher in self._watchers:
-            watcher.stop()
+            watcher.stop(_JOIN_TIMEOUT)  # a watcher wedged in a read must not hold close() for ever
         if self._autosaver is not None:
-            self._autosaver.stop()
+            self._autosaver.stop(_JOIN_TIMEOUT)
             self._save_if_dirty()
         if self._journal is not None:
             self._journal.close()
@@ -1883,7 +1895,14 @@ class EnhancedModelRegistry:
         the new objects again and again: about 45% of the time of a large file).
         """
         with gc_paused(), self._save_lock:  # (a save in between would see a half-taken file state)
+            with self._lock:
+                was_clean = self._version == self._saved_version
             loaded = self._load(recover)
+            if was_clean:
+                # Reading does not write: what came from the file is what the file holds, so a registry opened to
+                # inspect a saved file leaves the file (and its .bak) as they are.
+                with self._lock:
+                    self._saved_version = self._version
         if loaded is not None:  # emitted once the locks are released: a handler may save or load
             count, source = loaded
             self._events.emit(self, "registry-loaded", path=str(source), model_count=count)
@@ -1988,9 +2007,8 @@ class EnhancedModelRegistry:
             if lines:
                 self._version += 1
 
-    @staticmethod
-    def _read_snapshot(path: Path) -> _Read | None:
-        read = read_stamped(path)
+    def _read_snapshot(self, path: Path) -> _Read | None:
+        read = read_stamped(path, self._max_snapshot_bytes)
         if read is None:
             return None
         text, stamp = read
@@ -2268,6 +2286,7 @@ def _decimal_arg(name: str, value: object) -> Decimal:
 
 
 _POLL = 0.05
+_JOIN_TIMEOUT = 10.0  # seconds close() waits for a background thread before going on without it
 _AUTOJUMP_GRACE = 0.002  # real seconds every waiter sleeps before an auto-advancing clock jumps
 _MAX_CLOCK = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last second a datetime can hold
 _REPORTED = (
