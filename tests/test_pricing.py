@@ -73,10 +73,13 @@ TIERED = {
     "per": M,
     "tiers": [
         {"aboveInputTokens": 200_000, "inputTokens": "3", "outputTokens": "12", "cachedInputTokens": "0.3"},
-        {"aboveInputTokens": 100_000, "inputTokens": "2", "outputTokens": "8"},  # no cache prices: fall back to 2
+        # no cache price: reads keep the base price (0.1) in force below, writes the input price in force
+        {"aboveInputTokens": 100_000, "inputTokens": "2", "outputTokens": "8"},
     ],
 }
-# Service tiers: batch without cache prices, flex with one, priority with its own long-context tier.
+# Service tiers: batch without cache prices (reads at half the standard price), flex with a cache price and no
+# long-context price (the standard one applies above 100,000), priority with its own long-context tier (which states
+# no cache price: the standard long-context one applies).
 SERVICE = {
     "inputTokens": "2",
     "outputTokens": "8",
@@ -139,10 +142,10 @@ RULES: list[tuple[str, int, int, dict[str, Any], str]] = [
     ("tiered", 200_000, 1000, {}, "0.408"),
     # one over the second: the highest tier exceeded wins: 200001 * 3 + 1000 * 12 = 600003 + 12000 = 612003
     ("tiered", 200_001, 1000, {}, "0.612003"),
-    # tier 1 has no cache price: cached tokens bill at tier 1's input price (2), not the base cache price (0.1):
-    # 150000 * 2 = 300000
-    ("tiered", 150_000, 0, {"cached_input_tokens": 50_000}, "0.3"),
-    # tier 2's cache price; its write price falls back to tier 2's input price (3):
+    # tier 1 has no cache price: cached tokens keep the base cache price (0.1) in force below it, uncached ones
+    # bill at tier 1's input price (2): 100000 * 2 + 50000 * 0.1 = 200000 + 5000 = 205000
+    ("tiered", 150_000, 0, {"cached_input_tokens": 50_000}, "0.205"),
+    # tier 2's cache price; no write price anywhere, so writes bill at the input price in force (tier 2's 3):
     # 190000 * 3 + 50000 * 0.3 + 10000 * 3 = 570000 + 15000 + 30000 = 615000
     ("tiered", 250_000, 0, {"cached_input_tokens": 50_000, "cache_write_tokens": 10_000}, "0.615"),
     # the threshold counts cached tokens too (input_tokens includes them): 1 * 3 + 200000 * 0.3 = 60003
@@ -152,23 +155,27 @@ RULES: list[tuple[str, int, int, dict[str, Any], str]] = [
     # service tiers, same request each time: 10000 in (4000 cached), 1000 out.
     # base: 6000 * 2 + 4000 * 0.5 + 1000 * 8 = 12000 + 2000 + 8000 = 22000
     ("service", 10_000, 1000, {"cached_input_tokens": 4000}, "0.022"),
-    # batch has no cache price: its own input price (1), not the base cache price: 10000 * 1 + 1000 * 4 = 14000
-    ("service", 10_000, 1000, {"cached_input_tokens": 4000, "service_tier": "batch"}, "0.014"),
+    # batch has no cache price: half the standard cache price (0.5 / 2 = 0.25), not batch's input price:
+    # 6000 * 1 + 4000 * 0.25 + 1000 * 4 = 6000 + 1000 + 4000 = 11000
+    ("service", 10_000, 1000, {"cached_input_tokens": 4000, "service_tier": "batch"}, "0.011"),
     # flex: 6000 * 1 + 4000 * 0.25 + 1000 * 4 = 6000 + 1000 + 4000 = 11000
     ("service", 10_000, 1000, {"cached_input_tokens": 4000, "service_tier": "flex"}, "0.011"),
     # priority: 6000 * 3.5 + 4000 * 0.875 + 1000 * 14 = 21000 + 3500 + 14000 = 38500
     ("service", 10_000, 1000, {"cached_input_tokens": 4000, "service_tier": "priority"}, "0.0385"),
     # the base tier applies without a service tier: 150000 * 4 = 600000
     ("service", 150_000, 0, {}, "0.6"),
-    # a service tier has only its own tiers: batch has none, so 150000 * 1 = 150000
+    # batch states its input price and has no tier: that price holds above the standard threshold:
+    # 150000 * 1 = 150000
     ("service", 150_000, 0, {"service_tier": "batch"}, "0.15"),
+    # flex has no long-context price: above 100000 the standard one (4), as for a standard request: 150000 * 4
+    ("service", 150_000, 0, {"service_tier": "flex"}, "0.6"),
     # priority's own tier, at its threshold: 100000 * 3.5 = 350000
     ("service", 100_000, 0, {"service_tier": "priority"}, "0.35"),
     # and one token over: 100001 * 7 = 700007
     ("service", 100_001, 0, {"service_tier": "priority"}, "0.700007"),
-    # priority's tier has no cache price: cached tokens at that tier's input price (7), not 0.875:
-    # 50000 * 7 + 50001 * 7 = 700007
-    ("service", 100_001, 0, {"cached_input_tokens": 50_001, "service_tier": "priority"}, "0.700007"),
+    # priority's tier has no cache price: cached tokens at the standard long-context cache price at that threshold
+    # (1), neither priority's 0.875 nor the tier's input price (7): 50000 * 7 + 50001 * 1 = 350000 + 50001 = 400001
+    ("service", 100_001, 0, {"cached_input_tokens": 50_001, "service_tier": "priority"}, "0.400001"),
 ]
 
 
@@ -228,7 +235,9 @@ def test_commit_with_an_invalid_tier_or_counts_records_nothing_and_stays_open(pr
     key = "openai:cached"
     reservation = priced.acquire(key, 1000, 100)
     with pytest.raises(InvalidUsageError, match="service_tier"):
-        reservation.commit(100, service_tier="priority")  # a valid name, not priced for this model
+        reservation.commit(100, service_tier="flex")  # a valid name, not priced for this model
+    with pytest.raises(InvalidUsageError, match="service_tier"):
+        reservation.commit(100, service_tier="turbo")  # not a name at all
     with pytest.raises(InvalidUsageError, match="input_tokens includes them"):
         reservation.commit(100, cached_input_tokens=900, cache_write_tokens=101)
     assert reservation.open
@@ -446,8 +455,20 @@ def test_missing_cache_prices_are_none_not_zero() -> None:
             "cost.serviceTiers.batch.tiers[0].cachedInput: unknown field",
         ),
         (
-            {"inputTokens": 1, "outputTokens": 2, "serviceTiers": {"batch": {"inputTokens": 1}}},
-            "cost.serviceTiers.batch.outputTokens: required field is missing",
+            {"inputTokens": 1, "outputTokens": 2, "serviceTiers": {"batch": {}}},
+            "cost.serviceTiers: service tier 'batch' states no price",
+        ),
+        (
+            {"inputTokens": 1, "outputTokens": 2, "tiers": [{"aboveInputTokens": 10}]},
+            "cost.tiers: tier [0] (above 10) states no price",
+        ),
+        (
+            {
+                "inputTokens": 1,
+                "outputTokens": 2,
+                "serviceTiers": {"flex": {"inputTokens": 1, "tiers": [{"aboveInputTokens": 10}]}},
+            },
+            "cost.serviceTiers.flex.tiers: tier [0] (above 10) states no price",
         ),
         (
             {

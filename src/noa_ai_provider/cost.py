@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import InvalidUsageError
 from .schemas import (
+    MAX_INT,
     MONEY_CONTEXT,
     ModelCost,
     ModelUsageStats,
@@ -48,6 +49,8 @@ def check_token_count(name: str, value: object) -> int:
         value = int(value)  # an int subclass such as numpy's would be fine; keep the plain value
     if value < 0:
         raise InvalidUsageError(f"{name} must be >= 0, got {value}")
+    if value > MAX_INT:
+        raise InvalidUsageError(f"{name} must be at most 2**63-1 (what a saved registry can hold), got {value}")
     return value
 
 
@@ -78,7 +81,7 @@ def billed_service_tier(cost: ModelCost, service_tier: str | None) -> str | None
     """
     if service_tier is None:
         return None
-    name = SERVICE_TIER_NAMES.get(service_tier.strip().lower()) if isinstance(service_tier, str) else ""
+    name = SERVICE_TIER_NAMES.get(service_tier.strip().lower(), "") if isinstance(service_tier, str) else ""
     if name == "":
         known = ", ".join(SERVICE_TIER_NAMES)
         raise InvalidUsageError(f"service_tier must be one of {known} or None, got {service_tier!r}")
@@ -340,6 +343,20 @@ class UsageCounters:
         else:
             self.failed_requests += 1
 
+    def overflow(self, input_tokens: int, output_tokens: int, cached: int, written: int) -> str | None:
+        """The counter that one more request of these tokens would take past ``MAX_INT`` (the largest count a
+        saved registry holds), or ``None``."""
+        for name, total, more in (
+            ("total_input_tokens", self.total_input_tokens, input_tokens),
+            ("total_output_tokens", self.total_output_tokens, output_tokens),
+            ("total_cached_input_tokens", self.total_cached_input_tokens, cached),
+            ("total_cache_write_tokens", self.total_cache_write_tokens, written),
+            ("request_count", self.request_count, 1),
+        ):
+            if total + more > MAX_INT:
+                return name
+        return None
+
     def add_days(self, days: dict[date, list[Any]]) -> None:
         """Count the requests of ``days`` (per day: input, output, cached, cache write, requests, cost, failed)."""
         for t in days.values():
@@ -418,6 +435,22 @@ class UsageHistory:
     def __init__(self) -> None:
         # day -> [input, output, cached, cache write, requests, cost]; insertion order is date order in practice
         self._days: dict[date, list[Any]] = {}
+
+    def overflow(self, day: date, inp: int, out: int, cached: int, written: int) -> str | None:
+        """The total of ``day`` that one more request would take past ``MAX_INT``, or ``None``."""
+        totals = self._days.get(day)
+        if totals is None:
+            return None
+        for name, index, more in (
+            ("input tokens", 0, inp),
+            ("output tokens", 1, out),
+            ("cached input tokens", 2, cached),
+            ("cache write tokens", 3, written),
+            ("requests", 4, 1),
+        ):
+            if totals[index] + more > MAX_INT:
+                return f"{name} of {day}"
+        return None
 
     def add(self, day: date, inp: int, out: int, cached: int, written: int, cost: Decimal) -> None:
         """Count one request on ``day``."""

@@ -89,7 +89,14 @@ def encode_entries(
     if save_id is not None:
         doc["saveId"] = save_id
     doc["savedAt"] = saved_at.isoformat()
-    doc["models"] = [_dump(e) for e in entries]
+    doc["models"] = models = []
+    for entry in entries:
+        try:
+            models.append(_dump(entry))
+        except (TypeError, ValueError, RecursionError) as exc:
+            # Unreachable through the registry's checks (every value is checked when it enters); still a clear
+            # PersistenceError naming the model rather than a serialiser's traceback.
+            raise PersistenceError(f"{entry.key}: cannot be saved as JSON: {exc}") from exc
     if history:
         doc["usageHistory"] = [h.model_dump(mode="json", by_alias=True) for h in history]
     if writers:
@@ -97,7 +104,10 @@ def encode_entries(
     if removed:
         doc["removed"] = {key: at.isoformat() for key, at in removed.items()}
     # Compact: with an indent the standard library falls back to its pure-Python encoder (about 4x slower).
-    return jsonio.dumps(doc, indent=None)
+    try:
+        return jsonio.dumps(doc, indent=None)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise PersistenceError(f"the registry cannot be saved as JSON: {exc}") from exc
 
 
 def _dump(entry: EnhancedModelRegistryEntry) -> dict[str, Any]:
@@ -400,13 +410,23 @@ class AutoSaver:
         self._thread.start()
 
     def _run(self) -> None:
+        logged: str | None = None  # the last error logged: the same error every tick is logged once
         while not self._stop.wait(self._interval):
             try:
                 self._save()
                 self.last_error = None
+                if logged is not None:
+                    logger.warning("autosave works again")
+                    logged = None
             except Exception as exc:
                 self.last_error = exc
-                logger.exception("autosave failed; will retry in %s s", self._interval)
+                text = f"{type(exc).__name__}: {exc}"
+                if text != logged:
+                    if isinstance(exc, PersistenceError):  # an expected failure (a file): one line
+                        logger.error("autosave failed, retrying every %s s: %s", self._interval, exc)
+                    else:  # a bug: its traceback, once
+                        logger.exception("autosave failed, retrying every %s s", self._interval)
+                    logged = text
 
     @property
     def alive(self) -> bool:

@@ -928,6 +928,7 @@ class EnhancedModelRegistry:
             key, record = self._lookup(key)
             now = self._now()
             cost = self._price(key, record, usage)
+            self._check_room(key, record, usage, now)
             record.limiter.record(now, _limited_input(record.model, usage), usage.output_tokens)
             total, budget_events = self._charge(key, record, usage, cost, now)
             seq = self._next_seq()
@@ -973,6 +974,17 @@ class EnhancedModelRegistry:
             usage.service_tier,
             usage.cache_write_1h_tokens,
         )
+
+    def _check_room(self, key: str, record: _Record, usage: _Usage, now: float) -> None:
+        # Under the lock, before anything changes: what save() writes, load() must read, so no count may pass the
+        # largest integer a saved registry holds.
+        args = (usage.input_tokens, usage.output_tokens, usage.cached_input_tokens, usage.cache_write_tokens)
+        full = record.usage.overflow(*args) or record.history.overflow(self._utc_day(now), *args)
+        if full is not None:
+            raise InvalidUsageError(
+                f"{key}: recording this request would take {full} past 2**63-1, the largest count a saved registry "
+                "holds; nothing was recorded (reset_usage_stats starts the counters again)"
+            )
 
     def _charge(
         self, key: str, record: _Record, usage: _Usage, cost: Decimal, now: float, *, pending: bool = True
@@ -1427,6 +1439,7 @@ class EnhancedModelRegistry:
             # At the prices the reservation was admitted (and its budget holds sized) at; may raise (unpriced):
             # the reservation then stays open.
             cost = self._price(key, record, usage, hold.cost)
+            self._check_room(key, record, usage, now)
             limited = _limited_input(record.model, usage)
             if not hold.released and record is hold.record:
                 ModelLimiter.settle(hold.handle, limited, usage.output_tokens)
@@ -1516,6 +1529,8 @@ class EnhancedModelRegistry:
             record = self._records.get(key)
             if record is None:
                 raise ModelNotFoundError(key)
+            if record.model.cost is None:
+                return  # an unpriced model's request is never counted at $0: given back only
             # A failed request at $0: counted (requests, failed requests, history), billed nothing.
             usage = _Usage(0, 0, False, 0, 0, None)
             total, budget_events = self._charge(key, record, usage, Decimal(0), now)

@@ -180,8 +180,9 @@ class Reservation:
 
     def fail(self) -> None:
         """Give the reservation back and count a failed request at $0: the call failed before the provider billed
-        it (an exception, a 429). No-op unless open. Raises ``ModelNotFoundError`` when the model was unregistered
-        meanwhile (the reservation is then released)."""
+        it (an exception, a 429). On a model without a price nothing is counted (its cost cannot be stated, and is
+        never taken as $0): the reservation is only given back. No-op unless open. Raises ``ModelNotFoundError``
+        when the model was unregistered meanwhile (the reservation is then released)."""
         self._owner._release_reservation(self, failed=True)
 
     def __enter__(self) -> Reservation:

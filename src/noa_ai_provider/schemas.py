@@ -75,6 +75,7 @@ __all__ = [
     "field_names",
     "format_validation_error",
     "item_label",
+    "json_problem",
     "merge_arguments",
     "model_key",
     "normalize_provider",
@@ -308,11 +309,16 @@ def utc_from_timestamp(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
+def _camel(name: str) -> str:
+    # pydantic's to_camel gives "cacheWrite1HTokens" for cache_write_1h_tokens; the JSON name is cacheWrite1hTokens.
+    return to_camel(name).replace("1H", "1h")
+
+
 class _Schema(BaseModel):
     """Common configuration: camelCase aliases, both spellings accepted, unknown fields rejected."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel,
+        alias_generator=_camel,
         validate_by_name=True,
         validate_by_alias=True,
         serialize_by_alias=True,
@@ -471,11 +477,56 @@ class ExtendedModelInfo(_Schema):
 
     @field_validator("metadata")
     @classmethod
-    def _tags_are_strings(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def _check_metadata(cls, value: dict[str, Any]) -> dict[str, Any]:
         tags = value.get("tags")
         if tags is not None and (not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
             raise ValueError("tags must be a list of strings")
+        problem = json_problem(value, MAX_METADATA_DEPTH)
+        if problem is not None:
+            raise ValueError(problem)
         return value
+
+
+MAX_METADATA_DEPTH = 48
+"""How deep ``metadata`` may nest (objects and lists): what the saved file's reader allows, with room to spare."""
+
+_JSON_SCALARS = (str, bool, type(None))
+
+
+def json_problem(value: Any, max_depth: int, where: str = "") -> str | None:
+    """Why ``value`` cannot be saved as JSON and read back the same (a set, a NaN, a non-string key, an integer
+    beyond 64 bits, nesting deeper than ``max_depth``), naming where; ``None`` when it can.
+
+    >>> json_problem({"a": [1, {"b": float("nan")}]}, 10)
+    'a[1].b: NaN and Infinity cannot be saved (JSON has no such numbers)'
+    """
+    stack: list[tuple[Any, str, int]] = [(value, where, 1)]
+    while stack:
+        item, path, depth = stack.pop()
+        if isinstance(item, _JSON_SCALARS):
+            continue
+        if isinstance(item, int):
+            if not -MAX_INT - 1 <= item <= MAX_INT:
+                return f"{path or '(value)'}: integers beyond 64 bits cannot be saved, got {short_repr(item)}"
+            continue
+        if isinstance(item, float | Decimal):
+            finite = math.isfinite(item) if isinstance(item, float) else item.is_finite()
+            if not finite:
+                return f"{path or '(value)'}: NaN and Infinity cannot be saved (JSON has no such numbers)"
+            continue
+        if isinstance(item, dict | list):
+            if depth > max_depth:
+                return f"{path or '(value)'}: nested deeper than {max_depth} levels"
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    if not isinstance(key, str):
+                        return f"{path or '(value)'}: keys must be strings, got {short_repr(key)}"
+                    stack.append((child, f"{path}.{key}" if path else key, depth + 1))
+            else:
+                stack.extend((child, f"{path}[{i}]", depth + 1) for i, child in enumerate(item))
+            continue
+        return f"{path or '(value)'}: a {type(item).__name__} cannot be saved as JSON"
+    return None
 
 
 class ModelInfo(_Schema):

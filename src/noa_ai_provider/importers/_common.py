@@ -166,7 +166,7 @@ _MIRRORED: Final[dict[type[Any], tuple[Any, ...]]] = {
         ("rate_limit", None, None),
         ("metadata", ..., dict),
         ("status", ModelStatus.AVAILABLE, None),
-        ("_dedupe", "_tags_are_strings"),
+        ("_dedupe", "_check_metadata"),
     ),
     ModelCost: (
         ("input_tokens", ..., None),
