@@ -61,7 +61,20 @@ def _too_deep(value: Any, limit: int) -> bool:
     return False
 
 
-_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
+_INT_DIGITS = 4300  # what int() converts (sys.get_int_max_str_digits' default); longer ones stay Decimal
+
+
+def _parse_int(text: str) -> int | Decimal:
+    # An integer too long for int() is kept as an exact Decimal, so parsing never fails on it: the schema that
+    # reads the value then refuses it naming the field (an integer field wants an int, a price a bounded number).
+    if len(text) > _INT_DIGITS:
+        return Decimal(text)
+    return int(text)
+
+
+_DECODER = json.JSONDecoder(
+    parse_float=Decimal, parse_int=_parse_int, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates
+)
 
 
 def loads(text: str | bytes, source: str = "JSON text", error: Callable[[str], Exception] = ConfigError) -> Any:

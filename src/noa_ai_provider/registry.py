@@ -96,6 +96,7 @@ from .schemas import (
     RateLimitConfig,
     ServiceTierPrices,
     UsageHistoryEntry,
+    check_unique_keys,
     construct_trusted,
     definition_of,
     field_names,
@@ -732,6 +733,7 @@ class EnhancedModelRegistry:
                 else validate_or_raise(ExtendedModelInfo, item, item_label("models", index, item))
                 for index, item in enumerate(items)
             ]
+            check_unique_keys(validated)  # one batch defining a key twice is refused, not resolved by order
             return self._put_models(validated)
 
     def import_litellm_catalog(

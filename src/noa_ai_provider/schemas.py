@@ -70,6 +70,7 @@ __all__ = [
     "RateLimitConfig",
     "ServiceTierPrices",
     "UsageHistoryEntry",
+    "check_unique_keys",
     "construct_trusted",
     "definition_of",
     "field_names",
@@ -144,8 +145,21 @@ def _to_price(value: object) -> Decimal:
     if not price.is_finite():
         raise ValueError("must be finite (NaN and Infinity are not prices)")
     if price < 0:
-        raise ValueError(f"must be >= 0, got {price}")
+        raise ValueError(f"must be >= 0, got {short_repr(price)}")
+    if price and not MIN_PRICE_EXPONENT <= price.adjusted() <= MAX_PRICE_EXPONENT:
+        raise ValueError(
+            f"must be between 1e{MIN_PRICE_EXPONENT} and 1e{MAX_PRICE_EXPONENT + 1} (or 0), got {short_repr(price)}"
+        )
+    if len(price.as_tuple().digits) > MAX_PRICE_DIGITS:
+        raise ValueError(f"must have at most {MAX_PRICE_DIGITS} significant digits, got {short_repr(price)}")
     return price
+
+
+MAX_PRICE_EXPONENT = 17
+MIN_PRICE_EXPONENT = -40
+MAX_PRICE_DIGITS = 40
+"""Bounds of a price: below 1e18, at least 1e-40 unless 0, at most 40 significant digits. Within them every cost
+of up to 2**63-1 tokens is exact in the 60-digit money context; beyond them arithmetic would overflow or round."""
 
 
 Price = Annotated[Decimal, PlainValidator(_to_price), PlainSerializer(str, when_used="json")]
@@ -513,6 +527,8 @@ def json_problem(value: Any, max_depth: int, where: str = "") -> str | None:
             finite = math.isfinite(item) if isinstance(item, float) else item.is_finite()
             if not finite:
                 return f"{path or '(value)'}: NaN and Infinity cannot be saved (JSON has no such numbers)"
+            if isinstance(item, Decimal) and (len(item.as_tuple().digits) > 100 or abs(item.adjusted()) > 1000):
+                return f"{path or '(value)'}: a number this large cannot be saved and read back, got {short_repr(item)}"
             continue
         if isinstance(item, dict | list):
             if depth > max_depth:
@@ -732,7 +748,25 @@ def validate_models(schema: type[_S], items: object, where: str = "models") -> l
         items = list(items)
     if not isinstance(items, list):
         raise ConfigError(f"{where}: expected a list of models, got {type(items).__name__}")
-    return [validate_or_raise(schema, item, item_label(where, index, item)) for index, item in enumerate(items)]
+    models = [validate_or_raise(schema, item, item_label(where, index, item)) for index, item in enumerate(items)]
+    check_unique_keys(models, where)
+    return models
+
+
+def check_unique_keys(models: list[Any], where: str = "models") -> None:
+    """Raise :class:`ConfigError` when two of ``models`` (validated: their providers normalised) share a key,
+    naming both: ``models[1] (id 'a'): duplicates models[0] (key openai:a)``. One list defining a model twice is
+    a mistake (which one was meant?), never silently resolved by the last one winning."""
+    first: dict[str, int] = {}
+    for index, model in enumerate(models):
+        provider = getattr(model, "provider", None)
+        if provider is None:
+            continue  # legacy models without a provider are keyed by their callers
+        key = model_key(str(provider), model.id)
+        seen = first.setdefault(key, index)
+        if seen != index:
+            listed = where.rsplit(": ", 1)[-1]  # "models", also when `where` starts with the file's name
+            raise ConfigError(f"{item_label(where, index, model)}: duplicates {listed}[{seen}] (key {key})")
 
 
 def item_label(where: str, index: int | None, item: object) -> str:
