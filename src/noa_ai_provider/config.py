@@ -1,23 +1,35 @@
 """Reading models-config files: a JSON list of models, or ``{"models": [...]}``.
 
 Nothing here knows the registry: it turns a file into validated :class:`ExtendedModelInfo` objects, all or
-nothing, with errors that name the file, the model's index and id, and the field path.
+nothing, with errors that name the file, the model's index and id, and the field path. A model whose
+``metadata.deprecationDate`` (an ISO ``YYYY-MM-DD`` date) has come is loaded as ``deprecated``
+(:func:`apply_deprecation`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from . import jsonio
 from .errors import ConfigError, PersistenceError
-from .schemas import ExtendedModelInfo, validate_models
+from .schemas import ExtendedModelInfo, ModelStatus, item_label, short_repr, validate_models
 
-__all__ = ["MAX_CONFIG_BYTES", "ConfigWatcher", "bundled_config_path", "parse_models_config", "read_models_config"]
+__all__ = [
+    "DEPRECATION_DATE_KEY",
+    "MAX_CONFIG_BYTES",
+    "ConfigWatcher",
+    "apply_deprecation",
+    "bundled_config_path",
+    "parse_models_config",
+    "read_models_config",
+]
 
 logger = logging.getLogger("noa_ai_provider.config")
 
@@ -27,8 +39,63 @@ MAX_CONFIG_BYTES = 32 * 1024 * 1024
 _TOP_LEVEL = frozenset({"models", "$schema", "description"})
 
 
-def parse_models_config(data: Any, source: str) -> list[ExtendedModelInfo]:
-    """Validate parsed models-config JSON; raise :class:`ConfigError` naming ``source`` and the field."""
+DEPRECATION_DATE_KEY = "deprecationDate"
+"""The ``metadata`` item holding the date (``YYYY-MM-DD``) from which a model is deprecated."""
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _utc_today() -> date:
+    return datetime.now(UTC).date()
+
+
+def _as_date(today: date) -> date:
+    if isinstance(today, datetime):  # a datetime is a date too, but does not compare with one
+        return (today.astimezone(UTC) if today.tzinfo is not None else today).date()
+    if not isinstance(today, date):
+        raise TypeError(f"today must be a date, got {type(today).__name__}")
+    return today
+
+
+def apply_deprecation(
+    models: Iterable[ExtendedModelInfo], today: date, where: str = "models"
+) -> list[ExtendedModelInfo]:
+    """``models`` with ``status`` ``deprecated`` for each one whose ``metadata["deprecationDate"]`` is ``today`` or
+    earlier; the others as they are. Pure: the models given are not changed (a deprecated one is a copy).
+
+    A ``deprecationDate`` must be an ISO date string ``YYYY-MM-DD`` (``null`` counts as none); anything else raises
+    :class:`ConfigError` naming ``where``, the model's index and id, and the field. ``today`` is a ``date`` (a
+    ``datetime`` counts by its UTC date).
+
+    >>> m = ExtendedModelInfo(id="m", name="M", provider="openai", version="1.0.0", cost=None,
+    ...                       metadata={"deprecationDate": "2026-01-31"})
+    >>> [x.status.value for x in apply_deprecation([m], date(2026, 1, 30)) + apply_deprecation([m], date(2026, 1, 31))]
+    ['available', 'deprecated']
+    """
+    today = _as_date(today)
+    result: list[ExtendedModelInfo] = []
+    for index, model in enumerate(models):
+        value = model.metadata.get(DEPRECATION_DATE_KEY)
+        if value is not None:
+            field = f"{item_label(where, index, model)}: metadata.{DEPRECATION_DATE_KEY}"
+            if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+                raise ConfigError(f"{field}: must be a YYYY-MM-DD date, got {short_repr(value)}")
+            try:
+                deprecated_from = date.fromisoformat(value)
+            except ValueError:
+                raise ConfigError(f"{field}: not a valid date, got {value!r}") from None
+            if deprecated_from <= today and model.status is not ModelStatus.DEPRECATED:
+                model = model.model_copy(update={"status": ModelStatus.DEPRECATED})
+        result.append(model)
+    return result
+
+
+def parse_models_config(data: Any, source: str, *, today: date | None = None) -> list[ExtendedModelInfo]:
+    """Validate parsed models-config JSON; raise :class:`ConfigError` naming ``source`` and the field.
+
+    Models whose ``metadata.deprecationDate`` is ``today`` (default: the current UTC date) or earlier come back
+    ``deprecated`` (:func:`apply_deprecation`).
+    """
     if isinstance(data, dict):
         unknown = set(data) - _TOP_LEVEL
         if unknown:
@@ -38,11 +105,16 @@ def parse_models_config(data: Any, source: str) -> list[ExtendedModelInfo]:
         data = data["models"]
     if not isinstance(data, list):
         raise ConfigError(f'{source}: expected a list of models or {{"models": [...]}}, got {type(data).__name__}')
-    return validate_models(ExtendedModelInfo, data, f"{source}: models")
+    where = f"{source}: models"
+    models = validate_models(ExtendedModelInfo, data, where)
+    return apply_deprecation(models, _utc_today() if today is None else today, where)
 
 
-def read_models_config(path: str | Path, max_bytes: int = MAX_CONFIG_BYTES) -> list[ExtendedModelInfo]:
-    """Read and validate the models-config file at ``path``.
+def read_models_config(
+    path: str | Path, max_bytes: int = MAX_CONFIG_BYTES, *, today: date | None = None
+) -> list[ExtendedModelInfo]:
+    """Read and validate the models-config file at ``path``; a model whose ``metadata.deprecationDate`` is
+    ``today`` (default: the current UTC date) or earlier comes back ``deprecated``.
 
     Raises :class:`PersistenceError` when the file is missing, unreadable or larger than ``max_bytes``, and
     :class:`ConfigError` when its content is not valid JSON or a model is invalid.
@@ -51,7 +123,7 @@ def read_models_config(path: str | Path, max_bytes: int = MAX_CONFIG_BYTES) -> l
     text = jsonio.read_text(path, max_bytes)
     if text is None:
         raise PersistenceError(f"{path}: models-config file not found")
-    return parse_models_config(jsonio.loads(text, str(path)), str(path))
+    return parse_models_config(jsonio.loads(text, str(path)), str(path), today=today)
 
 
 def bundled_config_path() -> Path:

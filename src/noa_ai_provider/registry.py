@@ -2079,7 +2079,7 @@ class EnhancedModelRegistry:
         key are replaced and keep their usage; others stay. Emits the model events, then ``config-loaded``.
         """
         path = Path(config_path) if config_path is not None else self.models_config_path
-        models = read_models_config(path, self._max_config_bytes)
+        models = read_models_config(path, self._max_config_bytes, today=utc_from_timestamp(self._now()).date())
         self._put_models(models)
         with self._lock:  # what this file defined, so that a reload knows what it removed
             self._config_keys[path.resolve()] = {model_key(m.provider, m.id) for m in models}
@@ -2110,7 +2110,7 @@ class EnhancedModelRegistry:
 
     def _reload_config(self, path: Path) -> None:
         try:
-            models = read_models_config(path, self._max_config_bytes)
+            models = read_models_config(path, self._max_config_bytes, today=utc_from_timestamp(self._now()).date())
         except (ConfigError, PersistenceError) as exc:
             self._events.emit(self, "config-reload-failed", path=str(path), error=exc)
             return
