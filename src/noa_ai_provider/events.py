@@ -35,6 +35,8 @@ EVENTS: dict[str, str] = {
     "rate-limited": "acquire refused a request or made it wait; payload: key, limit, retry_after",
     "config-reloaded": "a watched models-config file was applied; payload: path, added, updated, removed (keys)",
     "config-reload-failed": "a watched models-config file was invalid and changed nothing; payload: path, error",
+    "model-not-in-config": "a model of the saved file is in no loaded models-config file; it is kept; payload: key, "
+    "configs (the paths)",
     "save-failed": "an autosave (or the save at close) failed; the changes stay pending; payload: path, error",
     "budget-warning": "a budget's spend reached its warn_at share; payload: key (None: global), period, limit, spent",
     "budget-exceeded": "a budget's spend passed its limit; payload: key (None: global), period, limit, spent",

@@ -495,6 +495,8 @@ class EnhancedModelRegistry:
         self._budgets: dict[tuple[str | None, str], BudgetState] = {}
         self._day: tuple[float, float, date] = (0.0, 0.0, date(1970, 1, 1))
         self._config_keys: dict[Path, set[str]] = {}  # per models-config file, the keys it defined
+        self._file_keys: set[str] = set()  # keys read from the saved file (see _report_not_in_config)
+        self._reported_orphans: set[str] = set()
         self._watchers: list[ConfigWatcher] = []
         self._retired_cost: dict[str, Decimal] = {}  # usage of models a config reload removed, by currency
         self._retired_counts = [0, 0, 0]  # their input tokens, output tokens, requests
@@ -1869,8 +1871,10 @@ class EnhancedModelRegistry:
 
     def _adopt(self, rows: dict[str, Row], captured: dict[str, _Record]) -> None:
         # Under the lock, after a merge was written: take what the file now holds. Changes made since the capture
-        # win: a newer definition, a reset, a removal, a model registered again.
+        # win: a newer definition, a reset, a removal, a model registered again. A models-config file's
+        # definitions are never replaced by the file's.
         now = self._now()
+        config_defined = self._config_defined()
         for key, row in rows.items():
             if key in self._removed:
                 continue  # removed here since the capture (and maybe registered again, afresh)
@@ -1880,7 +1884,7 @@ class EnhancedModelRegistry:
                     continue  # removed here since the capture
                 record = self._records[key] = _Record(row.model, now)
                 record.updated_at = row.updated_at
-            elif row.updated_at > record.updated_at:
+            elif row.updated_at > record.updated_at and key not in config_defined:
                 record.redefine(row.model, now)
                 record.updated_at = row.updated_at
                 record.registered_at = row.registered_at  # (maybe another model: registered again elsewhere)
@@ -1923,8 +1927,28 @@ class EnhancedModelRegistry:
         if loaded is not None:  # emitted once the locks are released: a handler may save or load
             count, source = loaded
             self._events.emit(self, "registry-loaded", path=str(source), model_count=count)
+            self._report_not_in_config()
             return count
         return 0
+
+    def _config_defined(self) -> set[str]:
+        # Under the lock: every key a loaded models-config file defines.
+        return set().union(*self._config_keys.values()) if self._config_keys else set()
+
+    def _report_not_in_config(self) -> None:
+        # Models the saved file holds that no loaded models-config file defines (any more): kept, with their usage,
+        # and reported once each (a warning and `model-not-in-config`), never silently dropped or revived.
+        with self._lock:
+            if not self._config_keys:
+                return
+            defined = self._config_defined()
+            orphans = [k for k in self._records if k in self._file_keys and k not in defined]
+            orphans = [k for k in orphans if k not in self._reported_orphans]
+            self._reported_orphans.update(orphans)
+            configs = [str(p) for p in self._config_keys]
+        for key in orphans:
+            logger.warning("%s is in %s but in no models-config file (%s): kept", key, self.persistence_path, configs)
+            self._events.emit(self, "model-not-in-config", key=key, configs=configs)
 
     def _load(self, recover: bool) -> tuple[int, Path] | None:
         path = self.persistence_path
@@ -1945,6 +1969,8 @@ class EnhancedModelRegistry:
         entries, history, writers, removed, disk = read
         rows = self._rows(entries, history)
         with self._lock:
+            config_defined = self._config_defined()
+            self._file_keys.update(rows)
             landed = writers.get(self._writer, (0, None))[0]
             self._unacked = [b for b in self._unacked if b.seq > landed]
             now = self._now()
@@ -1954,14 +1980,17 @@ class EnhancedModelRegistry:
                     if delta is not None:
                         row.apply(delta)
                 record = self._records.get(key)
+                from_config = key in config_defined
                 if record is None:
                     record = self._records[key] = _Record(row.model, now)
-                else:
+                elif not from_config:
                     record.redefine(row.model, now)
                     self._wake(key)
-                # The file's definition and bookkeeping replace this process's; its own accesses stay on top.
-                record.updated_at = row.updated_at
-                record.registered_at = row.registered_at
+                # The file's definition and bookkeeping replace this process's (but a models-config file is the
+                # source of truth for the definitions it holds: those stay); its own accesses stay on top.
+                if not from_config:
+                    record.updated_at = row.updated_at
+                record.registered_at = min(record.registered_at, row.registered_at)
                 record.last_accessed = record.pending.last_accessed if record.pending is not None else None
                 record.adopt(row)
                 record.metrics = row.metrics
@@ -2084,6 +2113,7 @@ class EnhancedModelRegistry:
         with self._lock:  # what this file defined, so that a reload knows what it removed
             self._config_keys[path.resolve()] = {model_key(m.provider, m.id) for m in models}
         self._events.emit(self, "config-loaded", path=str(path), model_count=len(models))
+        self._report_not_in_config()
         return len(models)
 
     def watch_config(
