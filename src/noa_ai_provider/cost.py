@@ -113,7 +113,8 @@ def request_rates(cost: ModelCost, input_tokens: int, service_tier: str | None =
     """The prices a request of ``input_tokens`` (cache tokens included) bills at, at ``service_tier`` (a name
     :func:`billed_service_tier` has resolved: ``None``, ``"batch"``, ``"flex"`` or ``"priority"``).
 
-    The rules, the same as LiteLLM's cost calculation:
+    The rules, the same as LiteLLM's cost calculation for standard, flex and priority requests (batch follows the
+    providers where LiteLLM's batch calculator departs from its catalogue: see ``docs/pricing.md``):
 
     1. **Each kind carries upward.** Start from the base prices; for every long-context tier whose threshold the
        request exceeds (strictly), lowest first, each price the tier states replaces the one in force. A tier that
