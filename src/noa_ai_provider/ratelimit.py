@@ -13,12 +13,13 @@ What a limit means (what :meth:`ModelLimiter.check` and :meth:`ModelLimiter.rese
 - Provider feedback (remaining counts, reset times, ``retry-after``) can only tighten: a *phantom* amount makes
   the local window report no more than the provider's remaining until the provider's reset.
 
-Memory: a window keeps only entries that can still change a decision. The oldest settled entry is dropped once the
-newer settled ones alone exceed the limit (decisions unchanged: while it would still be in the window, so are
-they); per-day windows hold one entry per minute; a per-minute token log holds at most ``max_entries`` entries
-(the request limit + 1 when there is one: traffic within the request limit never reaches it), merging its oldest
-settled entries beyond that, which can only refuse earlier. Memory per model is bounded by the request limits,
-never by token counts.
+Memory: entries leave a window only by expiring, never because of the limit (a limit lowered and raised again
+must still see the traffic that happened). Per-day windows hold one entry per minute; a per-minute log holds at
+most ``max_entries`` entries (the request limit + 1 for a request count, and for a token log too when there is a
+request limit: traffic within the request limit never reaches it), merging its oldest settled entries beyond
+that, which can only refuse earlier. A window that takes over another's entries (a changed limit) keeps room for
+all of them. Memory per model is bounded by the request limits (and the largest limit a model had), never by
+token counts.
 
 Cost: admission, recording, committing and cancelling are O(1) amortised; computing ``retry_after`` after a
 refusal walks the entries that must expire first. No timer threads: windows expire lazily when read.
@@ -214,23 +215,18 @@ class TrailingWindow:
 
     def _trim_if_needed(self) -> None:
         # The cheap test first: most calls have nothing to trim.
-        if self._total - self._pending > self.limit or len(self._entries) - self._zeros > self.max_entries:
+        if len(self._entries) - self._zeros > self.max_entries:
             self._trim()
 
     def _trim(self) -> None:
+        # Beyond max_entries, fold the oldest settled entry into the next: exact for a zero amount, otherwise the
+        # older amount moves to the newer time (conservative: it counts a little longer). Nothing is ever dropped
+        # because of the limit: a limit lowered now may be raised again, and the traffic must still count then.
         entries = self._entries
-        # Drop the oldest settled entry while the newer settled ones alone exceed the limit (exact: while it would
-        # still be in the window, so are they).
-        settled = self._total - self._pending
-        while len(entries) > 1 and type(entries[0]) is tuple and settled - entries[0][_AMOUNT] > self.limit:
-            settled -= entries[0][_AMOUNT]
-            self._drop_oldest()
         if len(entries) - self._zeros <= self.max_entries:
             return
         if self._zeros * 2 > len(entries):
             self._compact()
-        # Beyond max_entries, fold the oldest settled entry into the next: exact for a zero amount, otherwise the
-        # older amount moves to the newer time (conservative: it counts a little longer).
         while len(entries) - self._zeros > self.max_entries and type(entries[0]) is tuple:
             first = entries[0]
             if first[_AMOUNT] == 0:
@@ -246,13 +242,9 @@ class TrailingWindow:
             entries[0] = (second[_TS], second[_AMOUNT] + first[_AMOUNT])
 
     def _trim_buckets(self) -> None:
-        # A bucket may hold open reservations that a cancel will take back, and dropping older buckets because of
-        # them would forget real traffic: trim by the limit only while no reservation is open here.
-        if self._pending:
-            return
-        entries = self._entries
-        while len(entries) > 1 and self._total - entries[0][_AMOUNT] > self.limit:
-            self._drop_oldest()
+        # Per-day buckets expire with time only (at most one per minute of the day): trimming them by the limit
+        # would forget traffic that a limit raised again later must still count.
+        return
 
     def _compact(self) -> None:
         # Remove cancelled (zero) entries everywhere; open reservations get their new positions.
@@ -293,11 +285,16 @@ class TrailingWindow:
         entries[position] = (entry[_TS], amount)
         if amount == 0:
             self._zeros += 1
-        if self._total - self._pending > self.limit or len(entries) - self._zeros > self.max_entries:
+        if len(entries) - self._zeros > self.max_entries:
             self._trim()
 
     def adopt(self, entries: Iterable[Any]) -> None:
-        """Take over ``entries`` (oldest first, from a window being replaced), keeping open reservations' handles."""
+        """Take over ``entries`` (oldest first, from a window being replaced), keeping open reservations' handles.
+
+        The window keeps room for all of them (``max_entries`` grows to their number when it was lower): the limit
+        that held them may come back, and the traffic must count exactly then."""
+        entries = list(entries)
+        self.max_entries = max(self.max_entries, sum(1 for e in entries if e[_AMOUNT] or type(e) is list))
         mine = self._entries
         for entry in entries:
             if mine and entry[_TS] < mine[-1][_TS]:  # keep the log sorted (counts a little longer)

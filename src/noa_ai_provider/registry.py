@@ -76,7 +76,7 @@ from .persistence import (
     read_stamped,
     remove_leftovers,
 )
-from .ratelimit import ModelLimiter
+from .ratelimit import DAY, ModelLimiter
 from .reservation import CANCELLED, COMMITTED, EXPIRED, OPEN, Hold, Reservation
 from .schemas import (
     SERVICE_TIERS,
@@ -256,7 +256,7 @@ class _Record:
         "usage",
     )
 
-    def __init__(self, model: ExtendedModelInfo, now: float) -> None:
+    def __init__(self, model: ExtendedModelInfo, now: float, windows: ModelLimiter | None = None) -> None:
         stamp = utc_from_timestamp(now)
         _bump_generation()
         self.model = model
@@ -267,7 +267,8 @@ class _Record:
         self.usage = UsageCounters(stamp)
         self.history = UsageHistory()
         self.metrics: ModelPerformanceMetrics | None = None
-        self.limiter = ModelLimiter(model.rate_limit)
+        # `windows`: the limiter of a model removed under this key within the last day, whose traffic still counts.
+        self.limiter = ModelLimiter(model.rate_limit, previous=windows)
         self.rank_cost = _rank_cost(model)
         # What this process added since it last synchronised with the snapshot file (None: nothing), and whether
         # its usage was reset or imported since: then the whole usage replaces the file's (see merge.py).
@@ -496,6 +497,7 @@ class EnhancedModelRegistry:
         self._day: tuple[float, float, date] = (0.0, 0.0, date(1970, 1, 1))
         self._config_keys: dict[Path, set[str]] = {}  # per models-config file, the keys it defined
         self._file_keys: set[str] = set()  # keys read from the saved file (see _report_not_in_config)
+        self._kept_windows: dict[str, tuple[float, ModelLimiter]] = {}  # removed models' windows (_new_record)
         self._reported_orphans: set[str] = set()
         self._watchers: list[ConfigWatcher] = []
         self._retired_cost: dict[str, Decimal] = {}  # usage of models a config reload removed, by currency
@@ -774,7 +776,7 @@ class EnhancedModelRegistry:
                 key = model_key(model.provider, model.id)
                 record = self._records.get(key)
                 if record is None:
-                    record = self._records[key] = _Record(model, now)
+                    record = self._records[key] = self._new_record(key, model, now)
                     event = "model-registered"
                 else:
                     record.redefine(model, now)
@@ -866,7 +868,10 @@ class EnhancedModelRegistry:
     def unregister_model(self, key: str) -> bool:
         """Remove ``key``; ``True`` (and ``model-unregistered``) when something was removed."""
         with self._lock:
-            removed = self._records.pop(key, None) is not None
+            gone = self._records.pop(key, None)
+            removed = gone is not None
+            if gone is not None:
+                self._keep_windows(key, gone)
             if removed:
                 self._removed[key] = utc_from_timestamp(self._now())  # a tombstone: other writers drop it too
                 self._version += 1
@@ -879,6 +884,8 @@ class EnhancedModelRegistry:
         """Remove every model (emitting ``model-unregistered`` for each)."""
         with self._lock:
             keys = list(self._records)
+            for key, record in self._records.items():
+                self._keep_windows(key, record)
             self._records.clear()
             stamp = utc_from_timestamp(self._now())
             self._removed.update(dict.fromkeys(keys, stamp))
@@ -1882,7 +1889,7 @@ class EnhancedModelRegistry:
             if record is None:
                 if key in captured:
                     continue  # removed here since the capture
-                record = self._records[key] = _Record(row.model, now)
+                record = self._records[key] = self._new_record(key, row.model, now)
                 record.updated_at = row.updated_at
             elif row.updated_at > record.updated_at and key not in config_defined:
                 record.redefine(row.model, now)
@@ -1891,7 +1898,7 @@ class EnhancedModelRegistry:
                 self._wake(key)
             record.adopt(row)
         for key in [k for k, r in captured.items() if k not in rows and self._records.get(k) is r]:
-            del self._records[key]  # removed by another writer after this definition
+            self._keep_windows(key, self._records.pop(key))  # removed by another writer after this definition
             self._wake(key)
 
     def _save_if_dirty(self) -> None:
@@ -1982,7 +1989,7 @@ class EnhancedModelRegistry:
                 record = self._records.get(key)
                 from_config = key in config_defined
                 if record is None:
-                    record = self._records[key] = _Record(row.model, now)
+                    record = self._records[key] = self._new_record(key, row.model, now)
                 elif not from_config:
                     record.redefine(row.model, now)
                     self._wake(key)
@@ -1997,7 +2004,7 @@ class EnhancedModelRegistry:
             for key, when in removed.items():
                 record = self._records.get(key)
                 if record is not None and key not in rows and record.updated_at <= when:
-                    del self._records[key]
+                    self._keep_windows(key, self._records.pop(key))
                     self._wake(key)
             self._disk = disk if not self._unacked else None
             self._version += 1
@@ -2084,7 +2091,7 @@ class EnhancedModelRegistry:
                 key = model_key(model.provider, model.id)
                 record = self._records.get(key)
                 if record is None:
-                    record = self._records[key] = _Record(model, now)
+                    record = self._records[key] = self._new_record(key, model, now)
                 else:
                     record.redefine(model, now)
                     self._wake(key)
@@ -2156,7 +2163,7 @@ class EnhancedModelRegistry:
             for key, model in wanted.items():
                 record = self._records.get(key)
                 if record is None:
-                    record = self._records[key] = _Record(model, now)
+                    record = self._records[key] = self._new_record(key, model, now)
                     added.append(key)
                     events.append(("model-registered", key, record.snapshot(key)))
                 elif record.model.model_dump() != model.model_dump():
@@ -2166,6 +2173,8 @@ class EnhancedModelRegistry:
                     self._wake(key)
             for key in before - wanted.keys():
                 record = self._records.pop(key, None)
+                if record is not None:
+                    self._keep_windows(key, record)
                 if record is not None:
                     self._removed[key] = utc_from_timestamp(now)
                     self._retire(record)
@@ -2180,6 +2189,21 @@ class EnhancedModelRegistry:
             else:
                 self._events.emit(self, event, key=key, model=snapshot)
         self._events.emit(self, "config-reloaded", path=str(path), added=added, updated=updated, removed=removed)
+
+    def _new_record(self, key: str, model: ExtendedModelInfo, now: float) -> _Record:
+        # Under the lock: the record of a model (re)defined under `key`; it takes over the windows of a model
+        # removed under that key less than a day ago, so removing and defining it again forgets no traffic.
+        kept = self._kept_windows.pop(key, None)
+        windows = kept[1] if kept is not None and now - kept[0] < DAY else None
+        return _Record(model, now, windows)
+
+    def _keep_windows(self, key: str, record: _Record) -> None:
+        # Under the lock: keep the windows of a removed model for a day (see _new_record); older ones go.
+        now = self._now()
+        self._kept_windows[key] = (now, record.limiter)
+        if len(self._kept_windows) > 64:
+            for old in [k for k, (at, _) in self._kept_windows.items() if now - at >= DAY]:
+                del self._kept_windows[old]
 
     def _retire(self, record: _Record) -> None:
         # Under the lock: a model removed by a config reload leaves its usage in the registry's totals.

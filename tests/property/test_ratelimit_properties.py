@@ -451,14 +451,15 @@ def test_model_without_rate_limit_is_always_allowed(tmp_path: Path) -> None:
 
 def _bound(rpm: int | None, tpm: int | None, rpd: int | None) -> int:
     """The documented per-window bounds (see ratelimit.py): a count window holds at most limit + 1 entries,
-    a per-minute token log at most rpm + 1 (when rpm is set), a day window at most DAY / DAY_BUCKET + 1."""
+    a per-minute token log at most rpm + 1 (when rpm is set), a day window at most DAY / DAY_BUCKET + 1 (one bucket
+    a minute: entries leave by expiring, never because of the limit)."""
     total = 0
     if rpm is not None:
         total += rpm + 1
     if tpm is not None:
         total += rpm + 1 if rpm is not None else 10_000
     if rpd is not None:
-        total += min(rpd + 1, int(DAY / DAY_BUCKET) + 1)
+        total += int(DAY / DAY_BUCKET) + 1
     return total
 
 
@@ -580,16 +581,17 @@ def test_trailing_window_same_timestamp_and_clock_step_back_merge() -> None:
     assert w.total(65.0) == 0
 
 
-def test_trailing_window_trims_entries_that_cannot_matter() -> None:
+def test_trailing_window_keeps_every_entry_until_it_expires() -> None:
+    # Entries leave by expiring only, never because of the limit: a limit raised later must still see them.
     w = TrailingWindow(60.0, 5)
     w.add(0.0, 1)
     w.add(1.0, 5)
-    assert w.entries() == [(0.0, 1), (1.0, 5)]  # the newer 5 alone do not exceed 5
     w.add(2.0, 1)
-    # Now the newer entries alone (6) exceed the limit: the entry at 0 can never change a decision.
-    assert w.entries() == [(1.0, 5), (2.0, 1)]
-    assert w.wait(2.0, 0) == pytest.approx(59.0)  # the 5 at t=1 must go
+    assert w.entries() == [(0.0, 1), (1.0, 5), (2.0, 1)]
+    assert w.wait(2.0, 0) == pytest.approx(59.0)  # the 1 at t=0 and the 5 at t=1 must go
     assert w.wait(2.0, 5) == pytest.approx(60.0)
+    assert w.entries() == [(0.0, 1), (1.0, 5), (2.0, 1)]
+    assert w.total(60.0) == 6
 
 
 def test_trailing_window_granularity_buckets() -> None:
@@ -631,10 +633,10 @@ def test_trailing_window_refill_copies_entries() -> None:
     for now in (20.0, 59.0, 60.0, 65.0, 79.0, 80.0):
         for amount in range(12):
             assert copy.wait(now, amount) == source.wait(now, amount)
-    # Refilling into a smaller limit trims what cannot matter there.
+    # Refilling into a smaller limit keeps everything: the larger limit may come back.
     small = TrailingWindow(60.0, 4)
     small.refill(held)
-    assert small.entries() == [(5.0, 4), (20.0, 4)]
+    assert small.entries() == held
     # Zero amounts are skipped.
     empty = TrailingWindow(60.0, 4)
     empty.refill([(1.0, 0)])
