@@ -94,6 +94,10 @@ class BudgetState:
             events.append("budget-exceeded")
         return events
 
+    def uncharge(self, amount: Decimal) -> None:
+        """Take back a recorded cost (a request whose journal append failed); the warning flags stay."""
+        self.spent = _CTX.subtract(self.spent, amount)
+
     def hold(self, amount: Decimal) -> None:
         """Reserve ``amount`` (an admitted request's worst case)."""
         self.reserved = _CTX.add(self.reserved, amount)

@@ -344,6 +344,21 @@ class UsageCounters:
         else:
             self.failed_requests += 1
 
+    def remove(
+        self, input_tokens: int, output_tokens: int, cost: Decimal, success: bool, cached: int = 0, written: int = 0
+    ) -> None:
+        """Take back one request counted by :meth:`add` (a request whose journal append failed)."""
+        self.total_input_tokens -= input_tokens
+        self.total_output_tokens -= output_tokens
+        self.total_cached_input_tokens -= cached
+        self.total_cache_write_tokens -= written
+        self.total_cost = _CTX.subtract(self.total_cost, cost)
+        self.request_count -= 1
+        if success:
+            self.successful_requests -= 1
+        else:
+            self.failed_requests -= 1
+
     def overflow(self, input_tokens: int, output_tokens: int, cached: int, written: int) -> str | None:
         """The counter that one more request of these tokens would take past ``MAX_INT`` (the largest count a
         saved registry holds), or ``None``."""
@@ -466,6 +481,20 @@ class UsageHistory:
         totals[3] += written
         totals[4] += 1
         totals[5] = _CTX.add(totals[5], cost)
+
+    def remove(self, day: date, inp: int, out: int, cached: int, written: int, cost: Decimal) -> None:
+        """Take back one request counted by :meth:`add` on ``day`` (the day goes when it holds no request)."""
+        totals = self._days.get(day)
+        if totals is None:
+            return
+        totals[0] -= inp
+        totals[1] -= out
+        totals[2] -= cached
+        totals[3] -= written
+        totals[4] -= 1
+        totals[5] = _CTX.subtract(totals[5], cost)
+        if totals[4] <= 0:
+            del self._days[day]
 
     def copy(self) -> UsageHistory:
         """An independent copy (the day totals are copied, not shared)."""

@@ -99,6 +99,22 @@ class Delta:
         if not success:
             totals[6] += 1
 
+    def remove_request(
+        self, day: date, inp: int, out: int, cached: int, written: int, cost: Decimal, success: bool
+    ) -> None:
+        """Take back one request counted by :meth:`add_request` (whose journal append failed)."""
+        totals = self._days.get(day)
+        if totals is None:
+            totals = self._days[day] = [0, 0, 0, 0, 0, Decimal(0), 0]
+        totals[0] -= inp
+        totals[1] -= out
+        totals[2] -= cached
+        totals[3] -= written
+        totals[4] -= 1
+        totals[5] = MONEY_CONTEXT.subtract(totals[5], cost)
+        if not success:
+            totals[6] -= 1
+
     def _settle(self) -> None:
         days = self._days
         if days:

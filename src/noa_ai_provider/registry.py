@@ -943,9 +943,43 @@ class EnhancedModelRegistry:
             record.limiter.record(now, _limited_input(record.model, usage), usage.output_tokens)
             total, budget_events = self._charge(key, record, usage, cost, now)
             seq = self._next_seq()
-        self._journal_usage(seq, key, usage, cost, now)
+            delta = record.pending
+        self._journal_or_undo(seq, key, record, delta, usage, cost, now)
         self._emit_usage(key, usage, cost, total, budget_events)
         return cost
+
+    def _journal_or_undo(
+        self, seq: int, key: str, record: _Record, delta: Delta | None, usage: _Usage, cost: Decimal, now: float
+    ) -> None:
+        # Journal mode: append the request (counted in memory just before). When the append fails, the call raises
+        # and nothing of the request remains (counters, history, pending delta, budgets), so a caller that retries
+        # counts it once; the rate-limit windows keep it (it happened at the provider: counting it can only refuse
+        # earlier). If a save sealed it into a batch meanwhile, it is on its way into the file: then it counts and
+        # the call does not raise (a warning says the journal missed it).
+        try:
+            self._journal_usage(seq, key, usage, cost, now)
+        except PersistenceError:
+            with self._lock:
+                undone = record.pending is delta and delta is not None and not record.absolute
+                if undone:
+                    assert delta is not None
+                    self._undo(key, record, delta, usage, cost, now)
+            if undone:
+                raise
+            logger.warning("%s: the journal append failed, but a save already holds the request", key)
+
+    def _undo(self, key: str, record: _Record, delta: Delta, usage: _Usage, cost: Decimal, now: float) -> None:
+        # Under the lock: take back what _charge counted for one request.
+        args = (usage.input_tokens, usage.output_tokens, usage.cached_input_tokens, usage.cache_write_tokens)
+        record.usage.remove(usage.input_tokens, usage.output_tokens, cost, usage.success, *args[2:])
+        day = self._utc_day(now)
+        record.history.remove(day, *args, cost)
+        delta.remove_request(day, *args, cost, usage.success)
+        stamp = utc_from_timestamp(now)
+        for budget in self._budgets.values():
+            if budget.applies(key) and (budget.start is None or budget.start <= stamp):
+                budget.uncharge(cost)  # (a budget that rolled into a new period since no longer holds it)
+        self._version += 1
 
     def _next_seq(self) -> int:
         # Under the lock.
@@ -1464,7 +1498,14 @@ class EnhancedModelRegistry:
             reservation.state = COMMITTED
             self._wake(key)
             seq = self._next_seq()
-        self._journal_usage(seq, key, usage, cost, now)
+            delta = record.pending
+        try:
+            self._journal_or_undo(seq, key, record, delta, usage, cost, now)
+        except PersistenceError:
+            with self._lock:  # nothing was recorded: the reservation is given back (its windows keep the request)
+                reservation.cost = None
+                reservation.state = CANCELLED
+            raise
         self._emit_usage(key, usage, cost, total, budget_events)
         return cost
 
@@ -1548,7 +1589,14 @@ class EnhancedModelRegistry:
             reservation.cost = Decimal(0)
             reservation.state = COMMITTED
             seq = self._next_seq()
-        self._journal_usage(seq, key, usage, Decimal(0), now)
+            delta = record.pending
+        try:
+            self._journal_or_undo(seq, key, record, delta, usage, Decimal(0), now)
+        except PersistenceError:
+            with self._lock:
+                reservation.cost = None
+                reservation.state = CANCELLED
+            raise
         self._emit_usage(key, usage, Decimal(0), total, budget_events)
 
     def update_rate_limits_from_headers(self, key: str, headers: Mapping[str, str]) -> ProviderLimits:

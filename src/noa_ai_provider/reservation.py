@@ -23,7 +23,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, Protocol
 
-from .errors import ModelNotFoundError, UnpricedModelError
+from .errors import ModelNotFoundError, PersistenceError, UnpricedModelError
 from .ratelimit import Handle
 from .schemas import ModelCost, utc_from_timestamp
 
@@ -200,8 +200,8 @@ class Reservation:
         # the reservation is given back all the same.
         try:
             self.fail()
-        except (ModelNotFoundError, UnpricedModelError):
-            self.cancel()
+        except (ModelNotFoundError, UnpricedModelError, PersistenceError):
+            self.cancel()  # (a failed journal append counted nothing: the reservation is given back all the same)
 
     async def __aenter__(self) -> Reservation:
         return self
