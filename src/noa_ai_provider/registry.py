@@ -367,13 +367,32 @@ _OPEN: weakref.WeakSet[EnhancedModelRegistry] = weakref.WeakSet()
 _ALL: weakref.WeakSet[EnhancedModelRegistry] = weakref.WeakSet()  # for fork safety
 
 
+_FORKING: list[EnhancedModelRegistry] = []  # the registries whose locks the forking thread holds
+
+
+def _before_fork() -> None:
+    # Take every registry's lock, so that no thread is halfway through a change when the process is copied: a
+    # child then never inherits a request in its counters but not in the pending delta it subtracts.
+    registries = sorted(_ALL, key=id)
+    for registry in registries:
+        registry._lock.acquire()
+    _FORKING[:] = registries
+
+
+def _after_fork_in_parent() -> None:
+    for registry in reversed(_FORKING):
+        registry._lock.release()
+    _FORKING.clear()
+
+
 def _after_fork_in_child() -> None:
+    _FORKING.clear()
     for registry in list(_ALL):
         registry._reinit_after_fork()
 
 
 if hasattr(os, "register_at_fork"):  # POSIX
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child)
 
 
 @atexit.register
