@@ -12,7 +12,6 @@ import threading
 import time
 from pathlib import Path
 
-
 from noa_ai_provider import EnhancedModelRegistry
 
 FORKS = 600 if os.environ.get("NOA_STRESS") else 150
