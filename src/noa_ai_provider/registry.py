@@ -367,16 +367,17 @@ _OPEN: weakref.WeakSet[EnhancedModelRegistry] = weakref.WeakSet()
 _ALL: weakref.WeakSet[EnhancedModelRegistry] = weakref.WeakSet()  # for fork safety
 
 
+_FORK_LOCK_TIMEOUT = 1.0  # seconds a fork waits for a registry's lock
 _FORKING: list[EnhancedModelRegistry] = []  # the registries whose locks the forking thread holds
 
 
 def _before_fork() -> None:
     # Take every registry's lock, so that no thread is halfway through a change when the process is copied: a
     # child then never inherits a request in its counters but not in the pending delta it subtracts.
-    registries = sorted(_ALL, key=id)
-    for registry in registries:
-        registry._lock.acquire()
-    _FORKING[:] = registries
+    # A lock is held for microseconds at a time; one held longer (a thread stuck inside, which must not stall the
+    # fork for ever) is left as it was, and the child replaces it as it always does.
+    held = [registry for registry in sorted(_ALL, key=id) if registry._lock.acquire(timeout=_FORK_LOCK_TIMEOUT)]
+    _FORKING[:] = held
 
 
 def _after_fork_in_parent() -> None:
