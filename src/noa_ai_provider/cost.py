@@ -63,10 +63,12 @@ SERVICE_TIER_NAMES: dict[str, str | None] = {
     "flex": "flex",
     "priority": "priority",
     "scale": "priority",
+    "fast": "priority",  # OpenAI's names for faster processing; LiteLLM prices "fast" as priority too
+    "ultrafast": "priority",
 }
 """The service-tier names callers pass or providers report back (``response.service_tier``), lower case, and the
-price set each one bills: ``None`` the standard prices. ``scale`` and ``priority`` bill the ``priority`` prices
-where the model has them, else the standard ones (see :func:`billed_service_tier`)."""
+price set each one bills: ``None`` the standard prices. ``scale``, ``fast``, ``ultrafast`` and ``priority`` bill the
+``priority`` prices where the model has them, else the standard ones (see :func:`billed_service_tier`)."""
 
 
 def billed_service_tier(cost: ModelCost, service_tier: str | None) -> str | None:
