@@ -432,7 +432,8 @@ def test_openai_cached_tokens_cannot_exceed_the_prompt() -> None:
         )
     with pytest.raises(
         InvalidUsageError,
-        match=r"input_tokens_details.cached_tokens \(101\) \+ input_tokens_details.cache_write_tokens \(0\) exceed input_tokens",
+        match=r"input_tokens_details.cached_tokens \(101\) \+ input_tokens_details.cache_write_tokens \(0\) "
+        r"exceed input_tokens",
     ):
         usage_from_openai(
             {"usage": {"input_tokens": 100, "output_tokens": 1, "input_tokens_details": {"cached_tokens": 101}}}
