@@ -115,3 +115,21 @@ def test_a_merging_save_keeps_the_configs_definitions(saved: tuple[Path, Path]) 
     assert fresh.estimate_cost("openai:a", 1_000_000, 0) == Decimal(2)
     fresh.close()
     other.close()
+
+
+def test_load_does_not_bring_back_a_model_removed_since_the_last_save(tmp_path: Path) -> None:
+    path = tmp_path / "registry.json"
+    clock = FakeClock(1_700_000_000)
+    with EnhancedModelRegistry(persistence_path=path, auto_save=False, clock=clock) as registry:
+        registry.register_model(definition("a", 1))
+        registry.register_model(definition("b", 1))
+        registry.save()
+        clock.advance(1)
+        registry.unregister_model("openai:a")
+        registry.load()
+        assert "openai:a" not in registry
+        assert "openai:b" in registry
+        registry.save()
+    with EnhancedModelRegistry(persistence_path=path, auto_save=False) as reader:
+        reader.load()
+        assert "openai:a" not in reader

@@ -131,3 +131,37 @@ def test_windows_of_a_model_removed_a_day_ago_are_not_revived(
     clock.advance(86_400 + 60)
     registry.register_model(limited({"requestsPerDay": 3}))
     assert admitted_in(registry) == 3
+
+
+def test_a_limit_removed_and_set_again_forgets_nothing(registry: EnhancedModelRegistry, clock: FakeClock) -> None:
+    registry.register_model(limited({"requestsPerMinute": 2, "tokensPerMinute": 1_000}))
+    assert admitted_in(registry) == 2
+    clock.advance(1)
+    registry.update_model(KEY, {"rateLimit": {"tokensPerMinute": 1_000}})  # no request limit for a moment
+    assert admitted_in(registry, tries=3) == 3  # unlimited requests now: these count too
+    clock.advance(1)
+    registry.update_model(KEY, {"rateLimit": {"requestsPerMinute": 2, "tokensPerMinute": 1_000}})
+    assert admitted_in(registry) == 0  # the 5 of this minute still count
+    clock.advance(60)
+    assert admitted_in(registry) == 2
+
+
+def test_a_window_compacted_while_over_its_entry_cap_keeps_its_traffic(
+    registry: EnhancedModelRegistry, clock: FakeClock
+) -> None:
+    # Regression: the trim went on with the deque it had before compacting cancelled entries away, raising
+    # IndexError mid-record and forgetting the window's traffic.
+    registry.register_model(limited({"requestsPerMinute": 10}))
+    held = []
+    for _ in range(10):
+        held.append(registry.acquire(KEY, 10))
+        clock.advance(0.1)
+    for reservation in held[:9]:
+        reservation.cancel()
+    registry.update_model(KEY, {"rateLimit": {"requestsPerMinute": 2}})
+    held[9].commit(0, input_tokens=10)
+    for _ in range(3):
+        clock.advance(0.1)
+        registry.record_usage(KEY, 10, 0)
+    assert not registry.check_rate_limit(KEY, 0).allowed
+    assert admitted_in(registry) == 0

@@ -673,7 +673,9 @@ def test_removing_the_rate_limit_with_an_open_reservation(registry: EnhancedMode
     assert allowed(registry, key, 10**6)
     assert reservation.commit(1) == cost(800, 1)
     registry.update_model(key, {"rateLimit": {"requestsPerMinute": 5, "tokensPerMinute": 1_000}})
-    assert allowed(registry, key, 1_000)
+    # The limit set again still sees the minute's traffic (the commit's 801 tokens): only 199 more fit.
+    assert allowed(registry, key, 199)
+    assert not allowed(registry, key, 200)
 
 
 def test_status_updates_do_not_lose_reservations(registry: EnhancedModelRegistry) -> None:

@@ -227,6 +227,7 @@ class TrailingWindow:
             return
         if self._zeros * 2 > len(entries):
             self._compact()
+            entries = self._entries  # _compact made a new deque
         while len(entries) - self._zeros > self.max_entries and type(entries[0]) is tuple:
             first = entries[0]
             if first[_AMOUNT] == 0:
@@ -381,12 +382,14 @@ class Handle:
 class ModelLimiter:
     """The windows of one model, built from its :class:`RateLimitConfig`. Not thread-safe (the registry locks)."""
 
-    __slots__ = ("_limits", "blocked_until", "config", "latest")
+    __slots__ = ("_limits", "_shadows", "blocked_until", "config", "latest")
 
     def __init__(self, config: RateLimitConfig | None, previous: ModelLimiter | None = None) -> None:
         """Windows for ``config``; with ``previous``, each limit of the same kind takes over that limiter's
         history and open reservations (a changed or hot-reloaded limit still sees the last minute and day).
-        Limits learned from provider headers are kept unless ``config`` now sets them."""
+        Limits learned from provider headers are kept unless ``config`` now sets them. A limit ``config`` no
+        longer sets keeps counting traffic, unenforced, while its window holds any (a *shadow*): set again, it
+        still sees that traffic."""
         self.config = config
         self.blocked_until: float = previous.blocked_until if previous is not None else 0.0
         # The windows' time never goes back: a clock reading before the latest one is taken as the latest, so a
@@ -398,16 +401,22 @@ class ModelLimiter:
             limit = getattr(config, name) if config is not None else None
             if limit is not None:
                 limits.append(_Limit(name, reason, kind, _window(span, limit, kind, rpm)))
+        shadows: list[_Limit] = []
         if previous is not None:
             have = {limit.field for limit in limits}
             limits.extend(old for old in previous._limits if old.learned and old.field not in have)
-            old_by_field = {old.field: old for old in previous._limits}
+            have = {limit.field for limit in limits}
+            old_by_field = {old.field: old for old in (*previous._shadows, *previous._limits)}
             for limit in limits:
                 old = old_by_field.get(limit.field)
                 if old is not None and old is not limit:
                     limit.window.adopt(old.window._entries)
                     old.window._entries = deque()  # the entries (and open reservations' handles) moved
+            for field_name, old in old_by_field.items():
+                if field_name not in have and old.window.total(self.latest) > 0:
+                    shadows.append(old)  # a limit removed: its traffic still counts if it comes back
         self._limits: list[_Limit] = limits
+        self._shadows: list[_Limit] = shadows
 
     def _at(self, now: float) -> float:
         if now < self.latest:
@@ -450,7 +459,7 @@ class ModelLimiter:
             if not limit.window.fits(now, amounts[limit.kind]):
                 return self.check(now, input_tokens, output_tokens)
         parts = []
-        for limit in limits:
+        for limit in (*limits, *self._shadows):
             amount = amounts[limit.kind]
             parts.append((limit.kind, limit.window.push_pending(now, amount), amount))
         return Handle(parts)
@@ -474,7 +483,7 @@ class ModelLimiter:
         """Count one request of these tokens at ``now`` (traffic that happened, admitted or not)."""
         now = self._at(now)
         amounts = (1, input_tokens + output_tokens, input_tokens, output_tokens)
-        for limit in self._limits:
+        for limit in (*self._limits, *self._shadows):
             limit.window.add(now, amounts[limit.kind])
 
     def block_until(self, until: float) -> None:
@@ -500,8 +509,8 @@ class ModelLimiter:
         current.window.tighten(now, remaining, reset_at)
 
     def entry_count(self) -> int:
-        """Entries held in all windows (for memory checks)."""
-        return sum(len(limit.window) for limit in self._limits)
+        """Entries held in all windows, shadows included (for memory checks)."""
+        return sum(len(limit.window) for limit in (*self._limits, *self._shadows))
 
 
 def _correct(entry: Entry, delta: int) -> None:

@@ -2050,6 +2050,9 @@ class EnhancedModelRegistry:
             self._unacked = [b for b in self._unacked if b.seq > landed]
             now = self._now()
             for key, row in rows.items():
+                removed_here = self._removed.get(key)
+                if key not in self._records and removed_here is not None and removed_here >= row.updated_at:
+                    continue  # removed here after the file's definition, not saved yet: it stays removed
                 for batch in self._unacked:  # sealed but not in the file: still this process's to add
                     delta = batch.deltas.get(key)
                     if delta is not None:
