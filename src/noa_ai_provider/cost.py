@@ -364,6 +364,20 @@ class UsageCounters:
     def overflow(self, input_tokens: int, output_tokens: int, cached: int, written: int) -> str | None:
         """The counter that one more request of these tokens would take past ``MAX_INT`` (the largest count a
         saved registry holds), or ``None``."""
+        # One comparison in the common case: no counter can pass MAX_INT when all of them together do not.
+        if (
+            self.total_input_tokens
+            + self.total_output_tokens
+            + self.total_cached_input_tokens
+            + self.total_cache_write_tokens
+            + self.request_count
+            + input_tokens
+            + output_tokens
+            + cached
+            + written
+            < MAX_INT
+        ):
+            return None
         for name, total, more in (
             ("total_input_tokens", self.total_input_tokens, input_tokens),
             ("total_output_tokens", self.total_output_tokens, output_tokens),
@@ -457,8 +471,11 @@ class UsageHistory:
     def overflow(self, day: date, inp: int, out: int, cached: int, written: int) -> str | None:
         """The total of ``day`` that one more request would take past ``MAX_INT``, or ``None``."""
         totals = self._days.get(day)
-        if totals is None:
-            return None
+        if (
+            totals is None
+            or totals[0] + totals[1] + totals[2] + totals[3] + totals[4] + inp + out + cached + written < MAX_INT
+        ):
+            return None  # (the common case: together they stay below, so each does)
         for name, index, more in (
             ("input tokens", 0, inp),
             ("output tokens", 1, out),

@@ -507,8 +507,8 @@ class EnhancedModelRegistry:
         ):
             raise ConfigError(f"reservation_timeout must be a number of seconds > 0, got {reservation_timeout!r}")
         self._reservation_timeout = float(reservation_timeout)
-        self._expiries: list[tuple[float, int, Hold]] = []  # open reservations' holds by expiry (a heap)
-        self._hold_seq = 0
+        self._expiries: list[Hold] = []  # open reservations' holds by expiry (a heap; released ones wait there)
+        self._released_in_heap = 0  # how many of them were released (the heap is compacted when half are)
         self._collected: deque[Hold] = deque()  # holds of reservations garbage-collected while open
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)  # acquire(wait=True) sleeps on it
@@ -1168,6 +1168,9 @@ class EnhancedModelRegistry:
 
     def _checked_request(self, name: str, inp: int, out: int) -> str:
         # The key `name` resolves to, once the request is checked against the model's context window.
+        record = self._records.get(name)  # the common case, without the lock: a key whose model the request fits
+        if record is not None and _context_overflow(name, record.model, inp, out) is None:
+            return name  # (a dict read is atomic, and a model is replaced, never changed in place)
         with self._lock:
             key, record = self._lookup(name)
             overflow = _context_overflow(key, record.model, inp, out)
@@ -1421,10 +1424,9 @@ class EnhancedModelRegistry:
         for ident, amount in holds:
             by_ident[ident].hold(amount)
         hold.budgets = holds
-        self._hold_seq += 1
-        heapq.heappush(self._expiries, (hold.expires_at, self._hold_seq, hold))
-        collected = self._collected
-        return Reservation(self, hold, inp, out, now, lambda _ref: collected.append(hold))
+        hold.collected = self._collected.append
+        heapq.heappush(self._expiries, hold)
+        return Reservation(self, hold, inp, out, now)
 
     def _autojump(self) -> None:
         # Under the lock, with an auto-advancing clock: every waiter slept through its grace period, so move the
@@ -1512,7 +1514,7 @@ class EnhancedModelRegistry:
                 ModelLimiter.release(hold.handle)
                 record.limiter.record(now, limited, usage.output_tokens)
             self._release_budgets(hold)
-            hold.released = True
+            self._mark_released(hold)
             total, budget_events = self._charge(key, record, usage, cost, now)
             reservation.cost = cost
             reservation.state = COMMITTED
@@ -1535,7 +1537,18 @@ class EnhancedModelRegistry:
             return
         ModelLimiter.release(hold.handle)
         self._release_budgets(hold)
+        self._mark_released(hold)
+
+    def _mark_released(self, hold: Hold) -> None:
+        # Under the lock. A released hold stays in the expiry heap until it would expire; when half of the heap is
+        # released ones, it is rebuilt without them, so memory follows the open reservations, not the traffic.
         hold.released = True
+        self._released_in_heap += 1
+        heap = self._expiries
+        if self._released_in_heap > 64 and self._released_in_heap * 2 > len(heap):
+            heap[:] = [h for h in heap if not h.released]
+            heapq.heapify(heap)
+            self._released_in_heap = 0
 
     def _release_budgets(self, hold: Hold) -> None:
         # Budgets are found again by identity: set_budget may have replaced the object (keeping the identity and
@@ -1556,14 +1569,15 @@ class EnhancedModelRegistry:
                 self._release_hold(hold)
                 self._wake(hold.key)
         heap = self._expiries
-        while heap and heap[0][0] <= now:
-            _, _, hold = heapq.heappop(heap)
+        while heap and heap[0].expires_at <= now:
+            hold = heapq.heappop(heap)
             if hold.released:
+                self._released_in_heap -= 1
                 continue
             self._release_hold(hold)
-            reservation = hold.ref()
-            if reservation is not None and reservation.state == OPEN:
-                reservation.state = EXPIRED
+            self._released_in_heap -= 1  # (it left the heap)
+            if hold.state == OPEN:
+                hold.state = EXPIRED
             self._wake(hold.key)
 
     def _hold_budgets(

@@ -16,7 +16,6 @@ open is given back too, with a :class:`ResourceWarning`. Committing an expired r
 from __future__ import annotations
 
 import warnings
-import weakref
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -36,7 +35,7 @@ class Hold:
     """What an open reservation holds, kept by the registry apart from the :class:`Reservation` object, so it can
     be given back when the reservation expires or is garbage-collected. Changed only under the registry's lock."""
 
-    __slots__ = ("budgets", "cost", "expires_at", "handle", "key", "record", "ref", "released")
+    __slots__ = ("budgets", "collected", "cost", "expires_at", "handle", "key", "record", "released", "state")
 
     def __init__(self, key: str, record: object, handle: Handle, cost: ModelCost | None, expires_at: float) -> None:
         self.key = key
@@ -45,8 +44,9 @@ class Hold:
         self.cost = cost  # the prices in force when admitted: the commit bills at these
         self.budgets: list[tuple[Any, Decimal]] = []  # (budget id, worst-case cost) held in budgets
         self.expires_at = expires_at
-        self.ref: Callable[[], Reservation | None] = lambda: None
         self.released = False
+        self.state = OPEN  # the reservation's state lives here, where an expiry sweep can change it
+        self.collected: Callable[[Hold], None] | None = None  # where a collected open reservation sends it
 
     def __lt__(self, other: Hold) -> bool:  # for the registry's heap of expiries
         return self.expires_at < other.expires_at
@@ -78,14 +78,12 @@ class Reservation:
     """
 
     __slots__ = (
-        "__weakref__",
         "_hold",
         "_owner",
         "cost",
         "input_tokens",
         "key",
         "max_output_tokens",
-        "state",
         "timestamp",
     )
 
@@ -96,18 +94,24 @@ class Reservation:
         input_tokens: int,
         max_output_tokens: int,
         timestamp: float,
-        on_collected: Callable[[weakref.ref[Reservation]], None] | None = None,
     ) -> None:
         self._owner = owner
         self._hold = hold
-        hold.ref = weakref.ref(self, on_collected)
         key = hold.key
         self.key = key
         self.input_tokens = input_tokens
         self.max_output_tokens = max_output_tokens
         self.timestamp = timestamp
-        self.state = OPEN
         self.cost: Decimal | None = None
+
+    @property
+    def state(self) -> str:
+        """``"open"``, ``"committed"``, ``"cancelled"`` or ``"expired"``."""
+        return self._hold.state
+
+    @state.setter
+    def state(self, value: str) -> None:
+        self._hold.state = value
 
     @property
     def reserved_at(self) -> datetime:
@@ -131,8 +135,12 @@ class Reservation:
         return self._hold.expires_at
 
     def __del__(self) -> None:
-        # The registry gives the holds back (its weakref callback queues them); say that the caller forgot.
-        if getattr(self, "state", None) == OPEN:
+        # Hand the holds to the registry, which gives them back at its next operation (no lock is taken here: a
+        # collection may run in any thread, even one inside the registry), and say that the caller forgot.
+        hold = getattr(self, "_hold", None)
+        if hold is not None and hold.state == OPEN:
+            if hold.collected is not None:
+                hold.collected(hold)
             warnings.warn(
                 f"{self!r} was garbage-collected while open: it is released; commit or cancel it (or use 'with')",
                 ResourceWarning,
