@@ -964,7 +964,8 @@ class EnhancedModelRegistry:
             total, budget_events = self._charge(key, record, usage, cost, now)
             seq = self._next_seq()
             delta = record.pending
-        self._journal_or_undo(seq, key, record, delta, usage, cost, now)
+        if self._journal is not None:
+            self._journal_or_undo(seq, key, record, delta, usage, cost, now)
         self._emit_usage(key, usage, cost, total, budget_events)
         return cost
 
@@ -2414,6 +2415,8 @@ def _usage_args(
 def _limited_input(model: ExtendedModelInfo, usage: _Usage) -> int:
     """The input tokens of ``usage`` that count toward ``model``'s token limits: all of them, or without the cache
     reads when its ``rate_limit.count_cache_reads`` is false (Anthropic's input-tokens-per-minute limit)."""
+    if not usage.cached_input_tokens:
+        return usage.input_tokens  # the common case, without looking at the limits
     limits = model.rate_limit
     if limits is None or limits.count_cache_reads:
         return usage.input_tokens
