@@ -1494,15 +1494,16 @@ class EnhancedModelRegistry:
         with self._lock:
             now = self._now()
             self._sweep(now)
-            if reservation.state == COMMITTED:
+            state = hold.state
+            if state == COMMITTED:
                 assert reservation.cost is not None
                 return reservation.cost  # committed before: idempotent
-            if reservation.state == CANCELLED:
+            if state == CANCELLED:
                 raise InvalidUsageError(f"reservation for {key} was cancelled; it cannot be committed")
             record = self._records.get(key)
             if record is None:
                 self._release_hold(hold)
-                reservation.state = CANCELLED
+                hold.state = CANCELLED
                 raise ModelNotFoundError(key)
             # At the prices the reservation was admitted (and its budget holds sized) at; may raise (unpriced):
             # the reservation then stays open.
@@ -1518,17 +1519,19 @@ class EnhancedModelRegistry:
             self._mark_released(hold)
             total, budget_events = self._charge(key, record, usage, cost, now)
             reservation.cost = cost
-            reservation.state = COMMITTED
-            self._wake(key)
+            hold.state = COMMITTED
+            if key in self._waiters:
+                self._wake(key)
             seq = self._next_seq()
             delta = record.pending
-        try:
-            self._journal_or_undo(seq, key, record, delta, usage, cost, now)
-        except PersistenceError:
-            with self._lock:  # nothing was recorded: the reservation is given back (its windows keep the request)
-                reservation.cost = None
-                reservation.state = CANCELLED
-            raise
+        if self._journal is not None:
+            try:
+                self._journal_or_undo(seq, key, record, delta, usage, cost, now)
+            except PersistenceError:
+                with self._lock:  # nothing was recorded: the reservation is given back (the windows keep it)
+                    reservation.cost = None
+                    hold.state = CANCELLED
+                raise
         self._emit_usage(key, usage, cost, total, budget_events)
         return cost
 
