@@ -142,3 +142,13 @@ def test_estimate_with_1h_cache_writes_and_reported_tier_names(
         == 0
     )
     assert capsys.readouterr().out == "0.025 USD\n"
+
+
+def test_models_shows_every_kind_of_limit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "models-config.json"
+    model = dict(OPUS) | {
+        "rateLimit": {"requestsPerMinute": 50, "inputTokensPerMinute": 30_000, "outputTokensPerMinute": 8_000}
+    }
+    config.write_text(json.dumps({"models": [model]}))
+    assert main(["models", "--config", str(config)]) == 0
+    assert "50 rpm, 30,000 itpm, 8,000 otpm" in capsys.readouterr().out

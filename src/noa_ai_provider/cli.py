@@ -57,13 +57,18 @@ def _limits(entry: EnhancedModelRegistryEntry) -> str:
     limit = entry.rate_limit
     if limit is None:
         return "-"
-    parts = []
-    if limit.requests_per_minute:
-        parts.append(f"{limit.requests_per_minute:,} rpm")
-    if limit.tokens_per_minute:
-        parts.append(f"{limit.tokens_per_minute:,} tpm")
-    if limit.requests_per_day:
-        parts.append(f"{limit.requests_per_day:,} rpd")
+    parts = [
+        f"{value:,} {unit}"
+        for value, unit in (
+            (limit.requests_per_minute, "rpm"),
+            (limit.tokens_per_minute, "tpm"),
+            (limit.input_tokens_per_minute, "itpm"),
+            (limit.output_tokens_per_minute, "otpm"),
+            (limit.requests_per_day, "rpd"),
+            (limit.tokens_per_day, "tpd"),
+        )
+        if value
+    ]
     return ", ".join(parts) or "-"
 
 
