@@ -57,12 +57,12 @@ from .errors import (
 from .events import EventBus, Handler
 from .headers import ProviderLimits, read_rate_limit_headers
 from .importers import CatalogLoad, load_genai_prices_catalog, load_litellm_catalog
+from .journal import Journal
 from .merge import Batch, Definition, Delta, Replayed, Row, Snapshot, later, merge, merge_meta, newer_metrics
 from .names import NameIndex
 from .persistence import (
     AutoSaver,
     FileStamp,
-    Journal,
     atomic_write_text,
     backup_path,
     decode_entries,

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from noa_ai_provider import EnhancedModelRegistry
-from noa_ai_provider.persistence import Journal
+from noa_ai_provider.journal import Journal
 
 STRESS = bool(os.environ.get("NOA_STRESS"))
 KILLS = 300 if STRESS else 30
