@@ -668,6 +668,15 @@ class EnhancedModelRegistry:
         key = self._resolve(name)
         return key, self._records[key]
 
+    def _find(self, name: str) -> tuple[str, _Record] | None:
+        # Callers hold the lock. _lookup for getters: None when nothing fits (an ambiguous name still raises).
+        try:
+            return self._lookup(name)
+        except AmbiguousModelError:
+            raise
+        except ModelNotFoundError:
+            return None
+
     def _resolve(self, name: object) -> str:
         # Callers hold the lock.
         if not isinstance(name, str):
@@ -815,14 +824,10 @@ class EnhancedModelRegistry:
         ``key`` may be any name :meth:`resolve_key` resolves (an alias, a dated snapshot name...); a name that fits
         several models raises :class:`AmbiguousModelError`."""
         with self._lock:
-            record = self._records.get(key)
-            if record is None:
-                try:
-                    key, record = self._lookup(key)
-                except AmbiguousModelError:
-                    raise
-                except ModelNotFoundError:
-                    return None
+            found = self._find(key)
+            if found is None:
+                return None
+            key, record = found
             record.access_count += 1
             record.last_accessed = utc_from_timestamp(self._now())
             pending = record.delta()
@@ -1124,15 +1129,8 @@ class EnhancedModelRegistry:
     def get_usage_stats(self, key: str) -> ModelUsageStats | None:
         """A snapshot of the usage counters of ``key`` (any name :meth:`resolve_key` resolves), or ``None``."""
         with self._lock:
-            record = self._records.get(key)
-            if record is None:
-                try:
-                    key, record = self._lookup(key)
-                except AmbiguousModelError:
-                    raise
-                except ModelNotFoundError:
-                    return None
-            return record.usage.snapshot(_currency(record.model))
+            found = self._find(key)
+            return None if found is None else found[1].usage.snapshot(_currency(found[1].model))
 
     def estimate_cost(
         self,
@@ -1157,12 +1155,7 @@ class EnhancedModelRegistry:
             service_tier,
             cache_write_1h_tokens,
         )
-        with self._lock:
-            key, record = self._lookup(key)
-            overflow = _context_overflow(key, record.model, usage.input_tokens, usage.output_tokens)
-            if overflow is None:
-                return self._price(key, record, usage)
-        self._context_overflow(overflow)
+        key = self._checked_request(key, usage.input_tokens, usage.output_tokens)
         with self._lock:
             key, record = self._lookup(key)
             return self._price(key, record, usage)
@@ -1525,15 +1518,29 @@ class EnhancedModelRegistry:
             seq = self._next_seq()
             delta = record.pending
         if self._journal is not None:
-            try:
-                self._journal_or_undo(seq, key, record, delta, usage, cost, now)
-            except PersistenceError:
-                with self._lock:  # nothing was recorded: the reservation is given back (the windows keep it)
-                    reservation.cost = None
-                    hold.state = CANCELLED
-                raise
+            self._journal_settled(reservation, seq, record, delta, usage, cost, now)
         self._emit_usage(key, usage, cost, total, budget_events)
         return cost
+
+    def _journal_settled(
+        self,
+        reservation: Reservation,
+        seq: int,
+        record: _Record,
+        delta: Delta | None,
+        usage: _Usage,
+        cost: Decimal,
+        now: float,
+    ) -> None:
+        # _journal_or_undo for a reservation just settled: when the append fails, nothing was recorded and the
+        # reservation is given back (its windows keep the request), and the call raises.
+        try:
+            self._journal_or_undo(seq, reservation.key, record, delta, usage, cost, now)
+        except PersistenceError:
+            with self._lock:
+                reservation.cost = None
+                reservation._hold.state = CANCELLED
+            raise
 
     def _release_hold(self, hold: Hold) -> None:
         # Under the lock: give back what an open reservation holds in the windows and budgets, once.
@@ -1628,13 +1635,8 @@ class EnhancedModelRegistry:
             reservation.state = COMMITTED
             seq = self._next_seq()
             delta = record.pending
-        try:
-            self._journal_or_undo(seq, key, record, delta, usage, Decimal(0), now)
-        except PersistenceError:
-            with self._lock:
-                reservation.cost = None
-                reservation.state = CANCELLED
-            raise
+        if self._journal is not None:
+            self._journal_settled(reservation, seq, record, delta, usage, Decimal(0), now)
         self._emit_usage(key, usage, Decimal(0), total, budget_events)
 
     def update_rate_limits_from_headers(self, key: str, headers: Mapping[str, str]) -> ProviderLimits:

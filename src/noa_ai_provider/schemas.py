@@ -202,9 +202,7 @@ def _to_provider(value: object) -> ProviderType | str:
     if ":" in value:
         # The key is f"{provider}:{id}"; a colon in the provider would make two models share a key.
         raise ValueError(f"must not contain ':', got {value!r}")
-    known = KNOWN_PROVIDERS.get(value)
-    if known is None:
-        known = PROVIDER_SYNONYMS.get(value.strip().lower())
+    known = _known_provider(value)
     return value if known is None else known  # anything else is a custom provider, kept as written
 
 
@@ -229,8 +227,12 @@ def normalize_provider(value: str) -> str:
     >>> normalize_provider("OpenAI"), normalize_provider("anthropic"), normalize_provider("mistral")
     ('openai', 'claude', 'mistral')
     """
-    known = KNOWN_PROVIDERS.get(value) or PROVIDER_SYNONYMS.get(value.strip().lower())
+    known = _known_provider(value)
     return value if known is None else known.value
+
+
+def _known_provider(value: str) -> ProviderType | None:
+    return KNOWN_PROVIDERS.get(value) or PROVIDER_SYNONYMS.get(value.strip().lower())
 
 
 Provider = Annotated[ProviderType | str, PlainValidator(_to_provider), PlainSerializer(str, when_used="json")]

@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 from noa_ai_provider import EnhancedModelRegistry
+from tests.integration.forks import reap
 
 FORKS = 600 if os.environ.get("NOA_STRESS") else 150
-CHILD_DEADLINE = 20.0  # seconds a child may take before it counts as hung
 KEY = "openai:m"
 
 
@@ -27,25 +27,6 @@ def _model() -> dict[str, object]:
         "version": "1.0.0",
         "cost": {"inputTokens": 1, "outputTokens": 2, "per": 1000},
     }
-
-
-def _reap(pids: dict[int, float]) -> list[str]:
-    """Wait for every child, each bounded in time; the problems found (a hang, a failure)."""
-    problems = []
-    while pids:
-        for pid, started in list(pids.items()):
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                del pids[pid]
-                if os.waitstatus_to_exitcode(status) != 0:
-                    problems.append(f"child {pid} exited with {os.waitstatus_to_exitcode(status)}")
-            elif time.monotonic() - started > CHILD_DEADLINE:
-                os.kill(pid, 9)
-                os.waitpid(pid, 0)
-                del pids[pid]
-                problems.append(f"child {pid} hung")
-        time.sleep(0.001)
-    return problems
 
 
 def test_forks_while_threads_record_count_every_request_once(tmp_path: Path) -> None:
@@ -87,13 +68,13 @@ def _run(tmp_path: Path) -> None:
                     os._exit(code)
             pids[pid] = time.monotonic()
             if len(pids) >= 8:  # a few children at a time: the machine has two cores
-                problems = _reap(pids)
+                problems = reap(pids)
                 assert not problems, problems
     finally:
         stop.set()
         for thread in threads:
             thread.join(10)
-    problems = _reap(pids)
+    problems = reap(pids)
     assert not problems, problems
     registry.save()
     with EnhancedModelRegistry(persistence_path=path, auto_save=False) as reader:

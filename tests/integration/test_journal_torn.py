@@ -16,7 +16,6 @@ import json
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -28,11 +27,11 @@ import pytest
 
 from noa_ai_provider import EnhancedModelRegistry
 from noa_ai_provider.journal import Journal
+from tests.integration.forks import reap
 
 STRESS = bool(os.environ.get("NOA_STRESS"))
 KILLS = 300 if STRESS else 30
 FORKS = 2000 if STRESS else 400
-CHILD_DEADLINE = 20.0  # seconds a forked child may take before it counts as hung
 LOGGER = "noa_ai_provider.persistence"
 
 
@@ -282,25 +281,6 @@ def test_writers_killed_mid_append_lose_no_acknowledged_record(
 # --- forks ---------------------------------------------------------------------------------------------------------
 
 
-def _reap(pids: dict[int, float]) -> list[str]:
-    """Wait for every child, each bounded in time; the problems found (a hang, a failure)."""
-    problems = []
-    while pids:
-        for pid, since in list(pids.items()):
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                del pids[pid]
-                if os.waitstatus_to_exitcode(status) != 0:
-                    problems.append(f"child {pid} exited with {os.waitstatus_to_exitcode(status)}")
-            elif time.monotonic() - since > CHILD_DEADLINE:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                del pids[pid]
-                problems.append(f"child {pid} hung")
-        time.sleep(0.001)
-    return problems
-
-
 @pytest.mark.timeout(600)
 def test_forks_while_threads_append_never_hang_and_count_every_record_once(tmp_path: Path) -> None:
     previous = sys.getswitchinterval()
@@ -340,7 +320,7 @@ def _fork_run(tmp_path: Path) -> None:
                     os._exit(code)
             pids[pid] = time.monotonic()
             if len(pids) >= 8:  # a few children at a time: the machine may have two cores
-                problems = _reap(pids)
+                problems = reap(pids)
                 assert not problems, problems
             if n % 50 == 25:
                 registry.save()  # a truncation now and then, racing the appends of threads and children
@@ -348,7 +328,7 @@ def _fork_run(tmp_path: Path) -> None:
         stop.set()
         for thread in threads:
             thread.join(10)
-    problems = _reap(pids)
+    problems = reap(pids)
     assert not problems, problems
     registry.save()  # the parent's records into the snapshot; the children's stay in the journal
     registry.close()
