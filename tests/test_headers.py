@@ -234,6 +234,20 @@ def test_bad_values_raise_naming_the_header(name: str, value: str) -> None:
         parse_rate_limit_headers(headers, NOON)
 
 
+def learned(registry: EnhancedModelRegistry, key: str) -> dict[str, int]:
+    """The limits of ``key`` learned from headers: what it enforces beyond what it configures (public API only)."""
+    entry = registry.get_model(key)
+    assert entry is not None
+    effective = registry.effective_rate_limit(key)
+    configured = entry.rate_limit.model_dump(by_alias=False, exclude_none=True) if entry.rate_limit else {}
+    enforced = effective.model_dump(by_alias=False, exclude_none=True) if effective else {}
+    return {
+        name: value
+        for name, value in enforced.items()
+        if name not in configured and name not in {"note", "count_cache_reads"}
+    }
+
+
 # --------------------------------------------------------------------------- the registry: tightening
 
 
@@ -312,7 +326,7 @@ def test_remaining_higher_than_local_loosens_nothing(registry: EnhancedModelRegi
     error = refusal(registry, key, 301)
     assert (error.limit, error.retry_after) == (TPM, 60.0)
     # The configured limits stay (a header limit replaces only limits learned from headers).
-    assert registry._records[key].limiter.learned_limits() == {}
+    assert learned(registry, key) == {}
     held.cancel()
 
 
@@ -320,7 +334,7 @@ def test_a_limit_the_model_does_not_configure_is_learned(registry: EnhancedModel
     key = registry.register_model(limited({"requestsPerMinute": 500}))
     assert registry.check_rate_limit(key, 10**9).allowed
     registry.update_rate_limits_from_headers(key, OPENAI)
-    assert registry._records[key].limiter.learned_limits() == {"tokens_per_minute": 150_000}
+    assert learned(registry, key) == {"tokens_per_minute": 150_000}
     assert capacity(registry, key, 10**6) == 149_984
     error = refusal(registry, key, 149_985)
     assert (error.limit, error.retry_after) == (TPM, 60.0)
@@ -333,7 +347,7 @@ def test_a_limit_the_model_does_not_configure_is_learned(registry: EnhancedModel
     assert capacity(registry, key, 10**6) == 150_000
     registry.update_model(key, {"rateLimit": {"requestsPerMinute": 400, "tokensPerMinute": 1_000}})
     assert capacity(registry, key, 10**6) == 1_000
-    assert registry._records[key].limiter.learned_limits() == {}
+    assert learned(registry, key) == {}
 
 
 def test_a_model_without_rate_limits_learns_them(registry: EnhancedModelRegistry, noon: FakeClock) -> None:
@@ -354,7 +368,7 @@ def test_a_model_without_rate_limits_learns_them(registry: EnhancedModelRegistry
 def test_a_remaining_count_without_a_limit_teaches_nothing(registry: EnhancedModelRegistry) -> None:
     key = registry.register_model(limited({"requestsPerMinute": 5}))
     registry.update_rate_limits_from_headers(key, {"x-ratelimit-remaining-tokens": "0"})
-    assert registry._records[key].limiter.learned_limits() == {}
+    assert learned(registry, key) == {}
     assert registry.check_rate_limit(key, 10**6).allowed
 
 
@@ -388,7 +402,7 @@ def test_anthropic_example_on_a_model_with_token_limits(registry: EnhancedModelR
     key = registry.register_model(limited({"requestsPerMinute": 50, "tokensPerMinute": 40_000}, "claude"))
     registry.update_rate_limits_from_headers(key, {k: v for k, v in ANTHROPIC.items() if k != "retry-after"})
     # Configured: requests and tokens tightened; input and output limits learned from the headers.
-    assert registry._records[key].limiter.learned_limits() == {
+    assert learned(registry, key) == {
         "input_tokens_per_minute": 30_000,
         "output_tokens_per_minute": 8_000,
     }
