@@ -19,7 +19,7 @@ from noa_ai_provider import EnhancedModelRegistry, InvalidUsageError, ModelNotFo
 from noa_ai_provider.errors import RateLimitExceeded, RateLimitTimeout
 from noa_ai_provider.ratelimit import DAY, DAY_BUCKET
 from noa_ai_provider.reservation import Reservation
-from noa_ai_provider.testing import EventRecorder, FakeClock
+from noa_ai_provider.testing import EventRecorder, FakeClock, waiting
 
 from .samples import hold, limited
 
@@ -776,7 +776,7 @@ def test_rate_limit_timeout_is_both_exceeded_and_timeout_error(
     error = info.value
     assert isinstance(error, RateLimitTimeout)
     assert (error.key, error.limit, error.retry_after) == (key, RPM, 40.0)
-    assert registry._waiters == {}  # the waiter left the queue
+    assert waiting(registry) == {}  # the waiter left the queue
 
 
 def test_rate_limit_exceeded_message_and_attributes() -> None:

@@ -20,7 +20,7 @@ import pytest
 from noa_ai_provider import EnhancedModelRegistry, ModelNotFoundError
 from noa_ai_provider.errors import RateLimitExceeded, RateLimitTimeout
 from noa_ai_provider.reservation import Reservation
-from noa_ai_provider.testing import EventRecorder, FakeClock
+from noa_ai_provider.testing import EventRecorder, FakeClock, waiting
 
 from .samples import hold, limited
 
@@ -118,7 +118,7 @@ def test_a_big_waiter_is_served_before_small_ones_queued_after_it(
         assert not small2.done.wait(QUIET)
         second.cancel()
         small2.reservation().cancel()
-        assert registry._waiters == {}
+        assert waiting(registry) == {}
     finally:
         for reservation in (hold, big.result, small1.result, small2.result):
             if reservation is not None:
@@ -160,7 +160,7 @@ def test_a_non_waiting_call_is_admitted_when_nobody_waits(
     waiter = queue(registry, events, key, 0, name="waiter", timeout=1_000)
     hold.cancel()
     waiter.reservation().cancel()
-    assert registry._waiters == {}
+    assert waiting(registry) == {}
     registry.acquire(key, 0, wait=False).cancel()  # the queue is gone: no refusal
     # wait=True with room: admitted at once, without a rate-limited event.
     count = len(events.of("rate-limited"))
@@ -194,7 +194,7 @@ def test_timeout_is_measured_on_the_registry_clock(
         reservation = patient.reservation()
         assert reservation.timestamp == t0 + 60
         reservation.cancel()
-        assert registry._waiters == {}
+        assert waiting(registry) == {}
         assert events.of("rate-limited")[-1]["limit"] == RPM
     finally:
         held.cancel()
@@ -245,12 +245,12 @@ def test_a_waiter_timing_out_at_the_deadline_reports_the_limit(
     key = registry.register_model(limited({"tokensPerMinute": 100}))
     hold(registry.acquire(key, 100))
     call = Call(lambda: registry.acquire(key, 50, wait=True, timeout=30), "waiter")
-    wait_for(lambda: key in registry._waiters or call.done.is_set(), "the waiter to queue")
+    wait_for(lambda: key in waiting(registry) or call.done.is_set(), "the waiter to queue")
     clock.advance(30)
     call.join()
     assert isinstance(call.error, RateLimitTimeout)
     assert (call.error.limit, call.error.retry_after) == (TPM, 30.0)
-    assert registry._waiters == {}
+    assert waiting(registry) == {}
 
 
 # --------------------------------------------------------------------------- wake-ups (real clock: no polling)
@@ -296,7 +296,7 @@ def test_unregistering_the_model_wakes_its_waiters_with_model_not_found(
     waiter.join(timeout=2.0)
     assert isinstance(waiter.error, ModelNotFoundError)
     hold.cancel()
-    assert real_registry._waiters == {}
+    assert waiting(real_registry) == {}
 
 
 def test_a_waiter_on_the_real_clock_is_admitted_when_the_window_frees(
@@ -406,7 +406,7 @@ def test_acquire_async_waits_without_blocking_the_loop(
     assert reservation.timestamp == t0 + 60
     reservation.cancel()
     hold.cancel()
-    assert registry._waiters == {}
+    assert waiting(registry) == {}
 
 
 def test_acquire_async_is_woken_by_a_cancel_at_once(real_registry: EnhancedModelRegistry) -> None:
@@ -466,7 +466,7 @@ def test_async_waiters_are_served_first_come_first_served(
         return order
 
     assert run(main()) == ["big", "small1", "small2"]
-    assert registry._waiters == {}
+    assert waiting(registry) == {}
 
 
 def test_thread_and_async_waiters_share_one_queue(
@@ -509,7 +509,7 @@ def test_acquire_async_times_out_on_the_registry_clock(
     error = run(main())
     assert isinstance(error, TimeoutError)
     assert (error.limit, error.retry_after) == (RPM, 55.0)
-    assert registry._waiters == {}
+    assert waiting(registry) == {}
     hold.cancel()
 
 
@@ -543,4 +543,4 @@ def test_cancelling_an_async_waiter_leaves_the_queue(
 
     run(main()).cancel()
     hold.cancel()
-    assert registry._waiters == {}
+    assert waiting(registry) == {}

@@ -13,7 +13,7 @@ from typing import Any
 from .events import EVENTS
 from .registry import EnhancedModelRegistry
 
-__all__ = ["EventRecorder", "FakeClock", "RecordedEvent"]
+__all__ = ["EventRecorder", "FakeClock", "RecordedEvent", "waiting"]
 
 
 class FakeClock:
@@ -114,3 +114,10 @@ class EventRecorder:
         """Forget what was recorded."""
         with self._lock:
             self.events.clear()
+
+
+def waiting(registry: EnhancedModelRegistry) -> dict[str, int]:
+    """How many callers wait in ``acquire(wait=True)`` (or ``acquire_async``) per model key; models nobody waits
+    for are left out, so ``{}`` means no waiter is queued (none leaked after a timeout or a cancellation)."""
+    with registry._lock:
+        return {key: len(queue) for key, queue in registry._waiters.items() if queue}

@@ -39,6 +39,7 @@ from noa_ai_provider import EnhancedModelRegistry
 from noa_ai_provider.errors import RateLimitExceeded
 from noa_ai_provider.ratelimit import DAY, DAY_BUCKET, MINUTE
 from noa_ai_provider.reservation import Reservation
+from noa_ai_provider.testing import waiting
 
 SETTINGS = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -594,7 +595,7 @@ def test_eight_threads_never_exceed_a_per_minute_limit(tmp_path: Path) -> None:
         assert stats.failed_requests == counts["failed"]
         assert stats.total_input_tokens == sum(i for _, i, _ in history)
         assert stats.total_output_tokens == sum(o for _, _, o in history)
-        assert registry._waiters == {}
+        assert waiting(registry) == {}
     # The limits really were reached: some calls were refused or timed out, many were admitted.
     assert counts["refused"] + counts["timeouts"] > 0, counts
     assert len(history) >= 10, counts
