@@ -15,7 +15,6 @@ registry rebuilds it when its models change. A name that fits several models is 
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable
 from typing import Final
@@ -99,6 +98,8 @@ class NameIndex:
 
     def suggestions(self, name: str, limit: int = 3) -> list[str]:
         """Up to ``limit`` keys whose key, id or alias is closest to ``name`` (for "did you mean ...?")."""
+        import difflib  # only on the error path: not worth its import at start-up
+
         matches = difflib.get_close_matches(name, [*self._keys, *self._names], n=limit * 2, cutoff=0.6)
         out: list[str] = []
         for match in matches:
