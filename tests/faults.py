@@ -4,7 +4,7 @@ Only the failing call is patched, and only inside :func:`inject`:
 
 - ``os.replace`` of the snapshot over its path (``replace``), or of the hard link over ``<path>.bak`` (``backup``);
 - ``os.fsync`` of the temporary file (``fsync-file``), or of the folder once ``os.replace`` succeeded (``fsync-dir``);
-- the serialiser: ``noa_ai_provider.registry.encode_entries`` (``encode``) or ``noa_ai_provider.jsonio.dumps``
+- the serialiser: ``noa_ai_provider.persistence.sync.encode_entries`` (``encode``) or ``noa_ai_provider.jsonio.dumps``
   (``dumps``), raising ``OSError(ENOSPC)``.
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 import noa_ai_provider.jsonio as jsonio_module
-import noa_ai_provider.registry as registry_module
+import noa_ai_provider.persistence.sync as sync_module
 from noa_ai_provider import EnhancedModelRegistry
 
 K_GPT = "openai:gpt-4-turbo-preview"
@@ -93,7 +93,7 @@ def faulty(
             fired.append(kind)
             raise _error(errno.ENOSPC)
 
-        return registry_module, "encode_entries", encode
+        return sync_module, "encode_entries", encode
 
     if kind == "dumps":
 

@@ -5,7 +5,7 @@ save runs:
 
 - ``os.replace`` of the snapshot over its path (``replace``), or of the hard link over ``<path>.bak`` (``backup``);
 - ``os.fsync`` of the temporary file (``fsync-file``), or of the folder once ``os.replace`` succeeded (``fsync-dir``);
-- the serialiser: ``noa_ai_provider.registry.encode_entries`` (``encode``) or ``noa_ai_provider.jsonio.dumps``
+- the serialiser: ``noa_ai_provider.persistence.sync.encode_entries`` (``encode``) or ``noa_ai_provider.jsonio.dumps``
   (``dumps``), raising ``OSError(ENOSPC)``.
 
 Every fault but ``fsync-dir`` strikes before ``os.replace``: the old file must stay byte-identical. ``fsync-dir``
@@ -30,7 +30,7 @@ import pytest
 
 from noa_ai_provider import EnhancedModelRegistry, PersistenceError
 from noa_ai_provider.persistence import keep_backup, locked
-from noa_ai_provider.testing import FakeClock
+from noa_ai_provider.testing import FakeClock, writer_id
 
 from .faults import K_GPT, K_OPUS, PRICES, inject, shown
 from .samples import GPT4, OPUS
@@ -136,7 +136,7 @@ def test_a_failed_save_keeps_the_old_file_leaves_no_temp_file_and_loses_nothing(
     else:
         assert path.read_bytes() != old  # the batch is in the file although save() raised
         assert_file_holds(path, clock, ledger)
-        assert reg._writer in json.loads(path.read_text())["writers"]
+        assert writer_id(reg) in json.loads(path.read_text())["writers"]
     assert leftovers(path) == []
     assert folder_names(path) <= {"registry.json", "registry.json.bak", "registry.json.lock"}
     assert reg.dirty

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from noa_ai_provider import ConfigError, EnhancedModelRegistry, PersistenceError
-from noa_ai_provider.journal import Journal
+from noa_ai_provider.persistence.journal import Journal
 
 from .samples import GPT4
 

@@ -24,7 +24,7 @@ import pytest
 
 from noa_ai_provider import EnhancedModelRegistry, PersistenceError
 from noa_ai_provider.cost import UsageCounters, UsageHistory
-from noa_ai_provider.merge import (
+from noa_ai_provider.persistence.merge import (
     KEEP_FOR,
     Batch,
     Definition,
@@ -37,7 +37,7 @@ from noa_ai_provider.merge import (
     newer_metrics,
 )
 from noa_ai_provider.schemas import ExtendedModelInfo, ModelPerformanceMetrics, validate_or_raise
-from noa_ai_provider.testing import FakeClock
+from noa_ai_provider.testing import FakeClock, writer_id
 
 from .samples import GPT4, OPUS, model
 
@@ -575,7 +575,7 @@ def test_watermarks_skip_batches_already_applied(
         with pytest.raises(PersistenceError):
             a.save()  # the file was replaced: the batch landed, but a does not know it
     marks = document(path)["writers"]
-    assert marks[a._writer]["seq"] >= 1
+    assert marks[writer_id(a)]["seq"] >= 1
     assert requests(on_disk(path, clock), K_GPT)[0] == 1
     b.record_usage(K_GPT, 1, 1)
     b.save()
@@ -584,9 +584,9 @@ def test_watermarks_skip_batches_already_applied(
     fresh = on_disk(path, clock)
     assert requests(fresh, K_GPT) == (3, 13, 13, gpt_cost(10, 10) + gpt_cost(1, 1) + gpt_cost(2, 2))
     marks = document(path)["writers"]
-    assert {a._writer, b._writer} <= set(marks)
-    assert marks[a._writer]["seq"] > 1
-    assert datetime.fromisoformat(marks[a._writer]["savedAt"]) == datetime.fromtimestamp(clock(), UTC)
+    assert {writer_id(a), writer_id(b)} <= set(marks)
+    assert marks[writer_id(a)]["seq"] > 1
+    assert datetime.fromisoformat(marks[writer_id(a)]["savedAt"]) == datetime.fromtimestamp(clock(), UTC)
 
 
 def test_old_tombstones_and_watermarks_are_pruned(
@@ -597,19 +597,19 @@ def test_old_tombstones_and_watermarks_are_pruned(
     a.unregister_model(K_OPUS)
     a.save()
     data = document(path)
-    assert a._writer in data["writers"]
+    assert writer_id(a) in data["writers"]
     assert K_OPUS in data["removed"]
     clock.advance(KEEP_FOR.total_seconds())  # exactly KEEP_FOR later: still kept
     b.record_usage(K_GPT, 1, 1)
     b.save()
     data = document(path)
-    assert a._writer in data["writers"]
+    assert writer_id(a) in data["writers"]
     assert K_OPUS in data["removed"]
     clock.advance(1)  # just older than KEEP_FOR: pruned by the next save of anybody
     b.record_usage(K_GPT, 1, 1)
     b.save()
     data = document(path)
-    assert set(data["writers"]) == {b._writer}
+    assert set(data["writers"]) == {writer_id(b)}
     assert "removed" not in data
     assert requests(on_disk(path, clock), K_GPT)[0] == 2
 
@@ -780,7 +780,7 @@ def test_usage_recorded_on_a_removed_model_never_reaches_the_model_registered_ag
 
 
 def test_merge_meta_keeps_at_most_max_writers_and_max_tombstones_the_newest() -> None:
-    from noa_ai_provider.merge import MAX_TOMBSTONES, MAX_WRITERS
+    from noa_ai_provider.persistence.merge import MAX_TOMBSTONES, MAX_WRITERS
 
     now = at(0) + timedelta(days=1)
     writers = {f"{i}-w": (i, at(0) + timedelta(seconds=i)) for i in range(MAX_WRITERS + 5)}

@@ -19,7 +19,7 @@ from noa_ai_provider import EnhancedModelRegistry, InvalidUsageError, ModelNotFo
 from noa_ai_provider.errors import RateLimitExceeded, RateLimitTimeout
 from noa_ai_provider.ratelimit import DAY, DAY_BUCKET
 from noa_ai_provider.reservation import Reservation
-from noa_ai_provider.testing import EventRecorder, FakeClock, waiting
+from noa_ai_provider.testing import EventRecorder, FakeClock, waiting, window_totals
 
 from .samples import hold, limited
 
@@ -126,8 +126,7 @@ def test_refusal_by_tokens_consumes_no_request(registry: EnhancedModelRegistry, 
     assert not allowed(registry, key, 0)
     assert registry.check_rate_limit(key, 0).reason == RPD  # the longest wait names the limit
     # And nothing from the token window either: exactly 1000 are held.
-    limiter = registry._records[key].limiter
-    totals = {limit.field: limit.window.total(clock()) for limit in limiter._limits}
+    totals = window_totals(registry, key)
     assert totals == {"requests_per_minute": 2, "tokens_per_minute": 1_000, "requests_per_day": 2}
 
 
@@ -162,8 +161,7 @@ def test_refusal_by_input_limit_consumes_nothing_elsewhere(registry: EnhancedMod
     hold(registry.acquire(key, 800, 100))
     error = refusal(registry, key, 300, 100)
     assert (error.limit, error.retry_after) == (ITPM, 60.0)
-    limiter = registry._records[key].limiter
-    totals = {limit.field: limit.window.total(clock()) for limit in limiter._limits}
+    totals = window_totals(registry, key)
     assert totals == {
         "requests_per_minute": 1,
         "tokens_per_minute": 900,
@@ -403,8 +401,7 @@ def test_commit_with_an_input_tokens_override(registry: EnhancedModelRegistry, e
         "cost": cost(40, 20),
         "total_cost": cost(40, 20),
     }
-    limiter = registry._records[key].limiter
-    totals = {limit.field: limit.window.total(registry._now()) for limit in limiter._limits}
+    totals = window_totals(registry, key)
     assert totals == {"input_tokens_per_minute": 40, "output_tokens_per_minute": 20}
     assert reservation.input_tokens == 100  # the reservation still says what was reserved
 

@@ -33,12 +33,15 @@ OPEN, COMMITTED, CANCELLED, EXPIRED = "open", "committed", "cancelled", "expired
 
 class Hold:
     """What an open reservation holds, kept by the registry apart from the :class:`Reservation` object, so it can
-    be given back when the reservation expires or is garbage-collected. Changed only under the registry's lock."""
+    be given back when the reservation expires or is garbage-collected. Changed only under its store's lock."""
 
-    __slots__ = ("budgets", "collected", "cost", "expires_at", "handle", "key", "record", "released", "state")
+    __slots__ = ("at", "budgets", "collected", "cost", "expires_at", "handle", "key", "record", "released", "state")
 
-    def __init__(self, key: str, record: object, handle: Handle, cost: ModelCost | None, expires_at: float) -> None:
+    def __init__(
+        self, key: str, record: object, handle: Handle, cost: ModelCost | None, at: float, expires_at: float
+    ) -> None:
         self.key = key
+        self.at = at  # when it was admitted (the store's clock reading)
         self.record = record
         self.handle = handle
         self.cost = cost  # the prices in force when admitted: the commit bills at these
@@ -74,7 +77,7 @@ class Reservation:
     Attributes: ``key``, ``input_tokens`` and ``max_output_tokens`` (as reserved), ``timestamp`` (the registry
     clock's seconds when admitted) and ``reserved_at`` (the same as a UTC datetime), ``expires_at`` (the registry
     clock's seconds when it expires if still open), ``state`` (``"open"``, ``"committed"``, ``"cancelled"``,
-    ``"expired"``) and ``cost`` (after commit). Its state changes under the registry's lock.
+    ``"expired"``) and ``cost`` (after commit). Its state changes under its store's lock.
     """
 
     __slots__ = (

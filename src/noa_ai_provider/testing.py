@@ -1,4 +1,5 @@
-"""Helpers for tests of code that uses the registry: a fake clock and an event recorder.
+"""Helpers for tests of code that uses the registry: a fake clock, an event recorder, and the few views of live
+state a test needs (what a rate-limit window counts, who waits, which writer a registry is).
 
 Also exposed as pytest fixtures by :mod:`noa_ai_provider.pytest_plugin` (``noa_clock``, ``noa_registry``,
 ``noa_events``), installed automatically with the package.
@@ -6,14 +7,25 @@ Also exposed as pytest fixtures by :mod:`noa_ai_provider.pytest_plugin` (``noa_c
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from .events import EVENTS
 from .registry import EnhancedModelRegistry
 
-__all__ = ["EventRecorder", "FakeClock", "RecordedEvent", "waiting"]
+__all__ = [
+    "EventRecorder",
+    "FakeClock",
+    "RecordedEvent",
+    "busy",
+    "waiting",
+    "window_entries",
+    "window_totals",
+    "writer_id",
+]
 
 
 class FakeClock:
@@ -119,5 +131,43 @@ class EventRecorder:
 def waiting(registry: EnhancedModelRegistry) -> dict[str, int]:
     """How many callers wait in ``acquire(wait=True)`` (or ``acquire_async``) per model key; models nobody waits
     for are left out, so ``{}`` means no waiter is queued (none leaked after a timeout or a cancellation)."""
-    with registry._lock:
-        return {key: len(queue) for key, queue in registry._waiters.items() if queue}
+    return registry._queue.waiting()
+
+
+def window_totals(registry: EnhancedModelRegistry, key: str) -> dict[str, int]:
+    """What each enforced rate-limit window of ``key`` counts now, by limit name (``requests_per_minute``,
+    ``tokens_per_minute``...): recorded traffic, open reservations and provider reports, at the registry's clock.
+    Limits learned from headers are included; a model without limits gives ``{}``."""
+    key = registry.resolve_key(key)
+    return registry._store.window_totals(key)
+
+
+def window_entries(registry: EnhancedModelRegistry, key: str) -> int:
+    """How many entries the in-memory windows of ``key`` hold (shadows of removed limits included): the memory a
+    model's rate limiting uses, for tests that bound it. Memory store only (``TypeError`` otherwise)."""
+    from .stores.memory import MemoryStore
+
+    store = registry._store
+    if not isinstance(store, MemoryStore):
+        raise TypeError(f"window_entries needs the memory store, not {store!r}")
+    return store.entry_count(registry.resolve_key(key))
+
+
+def writer_id(registry: EnhancedModelRegistry) -> str:
+    """The id under which ``registry`` writes its snapshot file (its watermark in the file's ``writers``) and
+    journal records; unique per registry and process (a forked child gets its own)."""
+    return registry._writer_id
+
+
+@contextlib.contextmanager
+def busy(registry: EnhancedModelRegistry) -> Iterator[None]:
+    """Hold ``registry``'s locks for the block, as a thread halfway through a change would (tests of what a fork
+    or a concurrent caller meets). Calling the registry from the same thread inside the block deadlocks."""
+    locks = registry._fork_locks()
+    for lock in locks:
+        lock.acquire()
+    try:
+        yield
+    finally:
+        for lock in reversed(locks):
+            lock.release()

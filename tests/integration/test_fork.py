@@ -15,6 +15,7 @@ from ..samples import GPT4
 SCRIPT = r"""
 import json, os, sys, threading, time
 from noa_ai_provider import EnhancedModelRegistry
+from noa_ai_provider.testing import busy
 
 path, model = sys.argv[1], json.loads(sys.argv[2])
 registry = EnhancedModelRegistry(persistence_path=path, auto_save=True, auto_save_interval=0.05)
@@ -22,7 +23,7 @@ key = registry.register_model(model)
 held, release = threading.Event(), threading.Event()
 
 def hold_the_lock():
-    with registry._lock:  # another thread is inside the registry at the moment of the fork
+    with busy(registry):  # another thread is inside the registry at the moment of the fork
         held.set()
         release.wait()
 

@@ -38,6 +38,7 @@ COMMON = r"""
 import json, os, sys, threading, time, traceback
 from decimal import Decimal
 from noa_ai_provider import EnhancedModelRegistry
+from noa_ai_provider.testing import writer_id
 
 KEY = "openai:gpt-4-turbo-preview"
 
@@ -83,12 +84,12 @@ registry.register_model(model)
 if presave:
     registry.save()
 parent_costs = [str(registry.record_usage(KEY, i, o)) for i, o in before]  # unsaved at the fork
-writer = registry._writer
+writer = writer_id(registry)
 report = {"before_fork": stats(registry), "file_at_fork": saved(path) is not None, "costs": parent_costs}
 pid = os.fork()
 if pid == 0:
     def body(rep):
-        rep["writer_changed"] = registry._writer != writer
+        rep["writer_changed"] = writer_id(registry) != writer
         rep["at_fork"] = stats(registry)  # the parent's pending usage is not the child's
         rep["costs"] = [str(registry.record_usage(KEY, i, o)) for i, o in child]
         rep["before_save"] = stats(registry)

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from noa_ai_provider import EnhancedModelRegistry
-from noa_ai_provider.journal import Journal
+from noa_ai_provider.persistence.journal import Journal
 from tests.integration.forks import reap
 
 STRESS = bool(os.environ.get("NOA_STRESS"))

@@ -24,9 +24,9 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: appends are then serialised only within a process
     fcntl = None  # type: ignore[assignment]
 
-from . import jsonio
-from .errors import PersistenceError
-from .persistence import atomic_write_text
+from .. import jsonio
+from ..errors import PersistenceError
+from .files import atomic_write_text
 
 __all__ = ["Journal", "JournalRead"]
 

@@ -1,5 +1,5 @@
 """The registry's JSON snapshot format, atomic file writes, the sidecar lock and the autosave thread (the usage
-journal is :mod:`noa_ai_provider.journal`).
+journal is :mod:`noa_ai_provider.persistence.journal`).
 
 Nothing here knows the registry: it encodes and decodes entries, and writes and reads files.
 
@@ -23,9 +23,9 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from . import jsonio
-from .errors import ConfigError, PersistenceError
-from .schemas import (
+from .. import jsonio
+from ..errors import ConfigError, PersistenceError
+from ..schemas import (
     MAX_INT,
     EnhancedModelRegistryEntry,
     ExtendedModelInfo,

@@ -21,8 +21,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from .cost import UsageCounters, UsageHistory
-from .schemas import (
+from ..cost import UsageCounters, UsageHistory
+from ..schemas import (
     MONEY_CONTEXT,
     EnhancedModelRegistryEntry,
     ExtendedModelInfo,

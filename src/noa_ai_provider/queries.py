@@ -1,0 +1,279 @@
+"""The registry's reads and bookkeeping over the catalogue and the store: listing, versions, search and ranking,
+statistics, performance metrics, budgets and usage history. A part of
+:class:`~noa_ai_provider.registry.EnhancedModelRegistry` (a mixin), kept apart so the front door stays small.
+
+Each method holds the catalogue's lock (and, through the store's own methods, the store's) only to capture;
+entries are built outside, and events are emitted after both are released.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from .budget import PERIODS
+from .catalog import Catalog, Defined, make_entry
+from .checks import decimal_arg
+from .errors import ConfigError, InvalidUsageError
+from .events import EventBus
+from .schemas import (
+    BudgetStatus,
+    EnhancedModelRegistryEntry,
+    EnhancedModelSearchQuery,
+    EnhancedRegistryStatistics,
+    ModelCapability,
+    ModelPerformanceMetrics,
+    UsageHistoryEntry,
+    field_names,
+    merge_arguments,
+    utc_from_timestamp,
+    validate_or_raise,
+)
+from .search import matches, performance_score, top
+from .stores.memory import MemoryStore
+from .versions import compare_versions as _compare_versions
+from .versions import parse_version
+
+__all__ = ["Queries"]
+
+_METRIC_BY_NAME = field_names(ModelPerformanceMetrics)
+
+
+class Queries:
+    """Reads and bookkeeping of :class:`~noa_ai_provider.registry.EnhancedModelRegistry`."""
+
+    _catalog: Catalog
+    _store: MemoryStore
+    _events: EventBus
+    _now: Callable[[], float]
+
+    def _entries(self, chosen: Iterable[tuple[str, Defined]]) -> list[EnhancedModelRegistryEntry]:
+        # Under the catalogue's lock, capture; build outside. `chosen` is evaluated under the lock.
+        with self._catalog.lock:
+            picked = [(key, d.model, d.registered_at, d.updated_at) for key, d in chosen]
+            live = self._store.live((p[0] for p in picked), self._catalog.currencies(p[0] for p in picked))
+        return [
+            make_entry(key, model, registered, updated, lv.last_accessed, lv.access_count, lv.usage, lv.metrics)
+            for key, model, registered, updated in picked
+            if (lv := live.get(key)) is not None
+        ]
+
+    def list_models(self) -> list[EnhancedModelRegistryEntry]:
+        """Every entry, in registration order. Records no access."""
+        return self._entries(_Items(self._catalog))
+
+    # ------------------------------------------------------------------ versions
+
+    def compare_versions(self, version1: str, version2: str) -> int:
+        """1, 0 or -1 as ``version1`` is above, equal to or below ``version2``; invalid: InvalidVersionError."""
+        return _compare_versions(version1, version2)
+
+    def get_models_by_version_range(self, min_version: str, max_version: str) -> list[EnhancedModelRegistryEntry]:
+        """Models whose version lies in ``[min_version, max_version]``, in registration order."""
+        low, high = parse_version(min_version), parse_version(max_version)
+        return self._entries(_Items(self._catalog, lambda d: low <= parse_version(d.model.version) <= high))
+
+    # ------------------------------------------------------------------ search and ranking
+
+    def search_models(
+        self,
+        query: EnhancedModelSearchQuery | Mapping[str, Any] | None = None,
+        **filters: Any,
+    ) -> list[EnhancedModelRegistryEntry]:
+        """Models matching every given filter, in registration order.
+
+        ``query`` is an :class:`EnhancedModelSearchQuery` or a dict (either spelling); keyword ``filters`` are its
+        fields and override it. An unknown filter or invalid value raises :class:`ConfigError`.
+        """
+        data = merge_arguments("query", query, EnhancedModelSearchQuery, filters)
+        checked = validate_or_raise(EnhancedModelSearchQuery, data, "search query")
+        return self._entries(_Items(self._catalog, lambda d: matches(checked, d.model)))
+
+    def get_models_by_provider(self, provider: str) -> list[EnhancedModelRegistryEntry]:
+        """Models of ``provider``, in registration order."""
+        return self.search_models(provider=provider)
+
+    def get_models_by_capability(self, capability: ModelCapability | str) -> list[EnhancedModelRegistryEntry]:
+        """Models with ``capability``; an unknown capability raises :class:`ConfigError`."""
+        return self.search_models(capability=capability)
+
+    def get_most_cost_effective_models(self, limit: int | None = None) -> list[EnhancedModelRegistryEntry]:
+        """Models by ascending cost per token ``(input + output) / (2 * per)``; ties keep registration order."""
+        with self._catalog.lock:
+            ranked = top(self._catalog.defs.items(), lambda item: item[1].rank_cost, limit, descending=False)
+        return self._entries(ranked)
+
+    def get_top_performing_models(self, limit: int | None = None) -> list[EnhancedModelRegistryEntry]:
+        """Models with performance metrics, by descending seed score (see :func:`search.performance_score`)."""
+        with self._catalog.lock:
+            defs = self._catalog.defs
+            live = self._store.live(defs, self._catalog.currencies())
+            scored = [(k, defs[k], lv.metrics) for k, lv in live.items() if lv.metrics is not None]
+            ranked = top(scored, lambda item: performance_score(item[2]), limit, descending=True)
+        return self._entries((k, d) for k, d, _ in ranked)
+
+    def get_most_used_models(self, limit: int | None = None) -> list[EnhancedModelRegistryEntry]:
+        """Models by descending request count; ties keep registration order."""
+        with self._catalog.lock:
+            totals = self._store.usage_totals()
+            items = [(k, d) for k, d in self._catalog.defs.items() if k in totals]
+            ranked = top(items, lambda item: totals[item[0]][2], limit, descending=True)
+        return self._entries(ranked)
+
+    # ------------------------------------------------------------------ statistics and performance
+
+    def get_statistics(self) -> EnhancedRegistryStatistics:
+        """Counts by provider, capability and status, accesses, and cost and token totals."""
+        providers: dict[str, int] = {}
+        capabilities: dict[str, int] = {}
+        statuses: dict[str, int] = {}
+        by_currency: dict[str, Decimal] = {}
+        tokens_in = tokens_out = requests = 0
+        total = Decimal(0)
+        with self._catalog.lock:
+            defs = self._catalog.defs
+            totals = self._store.usage_totals()
+            accesses = 0
+            retired_cost, *retired_counts = self._store.retired()
+            count = len(defs)
+            for key, defined in defs.items():
+                model = defined.model
+                provider = str(model.provider)
+                providers[provider] = providers.get(provider, 0) + 1
+                # _value_ is a plain attribute; .value goes through the enum's descriptor (3x slower here).
+                for capability in model.capabilities:
+                    capabilities[capability._value_] = capabilities.get(capability._value_, 0) + 1
+                status = model.status._value_
+                statuses[status] = statuses.get(status, 0) + 1
+                used = totals.get(key)
+                if used is None:
+                    continue
+                accesses += used[4]
+                tokens_in += used[0]
+                tokens_out += used[1]
+                requests += used[2]
+                total += used[3]
+                currency = "USD" if model.cost is None else model.cost.currency
+                by_currency[currency] = by_currency.get(currency, Decimal(0)) + used[3]
+        for currency, cost in retired_cost.items():
+            total += cost
+            by_currency[currency] = by_currency.get(currency, Decimal(0)) + cost
+        return EnhancedRegistryStatistics.model_construct(
+            total_models=count,
+            provider_counts=providers,
+            capability_counts=capabilities,
+            status_counts=statuses,
+            total_accesses=accesses,
+            average_access_count=accesses / count if count else 0.0,
+            total_cost=total,
+            total_input_tokens=tokens_in + retired_counts[0],
+            total_output_tokens=tokens_out + retired_counts[1],
+            total_requests=requests + retired_counts[2],
+            cost_by_currency=by_currency,
+        )
+
+    def update_performance_metrics(
+        self,
+        key: str,
+        metrics: ModelPerformanceMetrics | Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> None:
+        """Update some of ``average_latency``, ``tokens_per_second``, ``total_inferences``, ``success_rate``
+        (0..1) and ``memory_usage``; fields not given keep their value (0 the first time).
+
+        Raises :class:`ModelNotFoundError` for an unknown key and :class:`ConfigError` for an unknown field or
+        invalid value, changing nothing.
+        """
+        given = merge_arguments("metrics", metrics, ModelPerformanceMetrics, fields)
+        updates: dict[str, Any] = {}
+        for name, value in given.items():
+            field = _METRIC_BY_NAME.get(name)
+            if field is None or field == "last_updated":
+                raise ConfigError(f"performance metrics of {key!r}: {name}: unknown field")
+            updates[field] = value
+        with self._catalog.lock:
+            key, _ = self._catalog.lookup(key)
+            current = self._store.metrics(key)
+            base = current.model_dump(by_alias=False) if current is not None else {}
+            merged = base | updates | {"last_updated": utc_from_timestamp(self._now())}
+            self._store.set_metrics(
+                key, validate_or_raise(ModelPerformanceMetrics, merged, f"performance metrics of {key!r}")
+            )
+
+    # ------------------------------------------------------------------ budgets and history
+
+    def set_budget(
+        self,
+        amount: Decimal | int | float | str,
+        *,
+        period: str = "month",
+        key: str | None = None,
+        warn_at: Decimal | float | str = Decimal("0.8"),
+    ) -> None:
+        """Set (or replace) the budget of ``key`` (``None``: every model together) for ``period``: ``"day"``,
+        ``"week"``, ``"month"`` (UTC calendar periods; weeks start on Monday) or ``"total"``.
+
+        What was already recorded in the current period (from the daily usage history) counts at once.
+        ``budget-warning`` is emitted when spend reaches ``warn_at * amount``, ``budget-exceeded`` when it passes
+        ``amount`` (each once per period). :meth:`acquire` reserves the worst case of a request against every
+        budget that applies and raises :class:`BudgetExceededError` when it could cross one. Raises
+        :class:`ConfigError` for a bad amount, period or threshold, and :class:`ModelNotFoundError` for an
+        unknown key.
+        """
+        limit = decimal_arg("amount", amount)
+        threshold = decimal_arg("warn_at", warn_at)
+        if threshold > 1:
+            raise ConfigError(f"warn_at must be between 0 and 1, got {threshold}")
+        if period not in PERIODS:
+            raise ConfigError(f"period must be one of {', '.join(PERIODS)}; got {period!r}")
+        with self._catalog.lock:
+            if key is not None:
+                key = self._catalog.resolve(key)
+            self._store.set_budget(limit, period, key, threshold, self._now())
+
+    def remove_budget(self, *, period: str = "month", key: str | None = None) -> bool:
+        """Remove a budget; ``True`` when there was one."""
+        return self._store.remove_budget(period, key)
+
+    def get_budget_status(self) -> list[BudgetStatus]:
+        """Every budget: spend and reservations in its current period, the limit and the period's end."""
+        return self._store.budget_status(self._now())
+
+    def get_usage_history(
+        self, key: str | None = None, *, since: date | datetime | None = None
+    ) -> list[UsageHistoryEntry]:
+        """Per model and UTC day: tokens, requests and cost, oldest day first (for ``key``, or every model in
+        registration order within a day). ``since`` (a date, inclusive) drops earlier days. Kept across save and
+        load; at most :data:`~noa_ai_provider.cost.MAX_HISTORY_DAYS` days per model."""
+        if isinstance(since, datetime):
+            first: date | None = (since.astimezone(UTC) if since.tzinfo is not None else since).date()
+        elif since is None or isinstance(since, date):
+            first = since
+        else:
+            raise InvalidUsageError(f"since must be a date, a datetime or None, got {type(since).__name__}")
+        with self._catalog.lock:
+            if key is not None:
+                key, _ = self._catalog.lookup(key)
+                return self._store.history((key,), first)
+            rows = self._store.history(list(self._catalog.defs), first)
+        return sorted(rows, key=lambda e: e.date)  # stable: registration order within a day
+
+    def reset_usage_stats(self, key: str) -> None:
+        """Zero the usage counters of ``key`` (not its rate-limit windows) and emit ``usage-reset``."""
+        with self._catalog.lock:
+            key, _ = self._catalog.lookup(key)
+            self._store.reset_usage(key, self._now())
+        self._events.emit(self, "usage-reset", key=key)
+
+
+class _Items:
+    # The catalogue's (key, definition) pairs, optionally filtered; iterated under the lock by _entries.
+    def __init__(self, catalog: Catalog, keep: Callable[[Defined], bool] | None = None) -> None:
+        self._catalog = catalog
+        self._keep = keep
+
+    def __iter__(self) -> Any:
+        keep = self._keep
+        return iter([(k, d) for k, d in self._catalog.defs.items() if keep is None or keep(d)])

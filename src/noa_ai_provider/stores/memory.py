@@ -1,0 +1,686 @@
+"""``MemoryStore``: the live state of one registry's models, in this process (the default store, ``memory://``).
+
+One lock guards everything here and is held only for in-memory work; listeners are called after it is released.
+The usage it holds is what the registry's snapshot file saves: each model's usage recorded since the last
+synchronisation with the file is also kept apart (a pending :class:`~noa_ai_provider.persistence.merge.Delta`),
+so that processes sharing one file add their usage up instead of overwriting it (see
+:mod:`noa_ai_provider.persistence.merge`). Those snapshot methods (``seal``, ``adopt``, ``restore``...) are
+called by :mod:`noa_ai_provider.persistence` only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from ..budget import BudgetState
+from ..cost import UsageCounters, UsageHistory, worst_case_cost
+from ..errors import BudgetExceededError, ConfigError, InvalidUsageError, ModelNotFoundError, UnpricedModelError
+from ..headers import ProviderLimits
+from ..persistence.merge import Batch, Delta, Replayed, Row, later, newer_metrics
+from ..ratelimit import DAY, ModelLimiter
+from ..reservation import CANCELLED, COMMITTED, EXPIRED, OPEN, Hold
+from ..schemas import (
+    BudgetStatus,
+    ModelCost,
+    ModelPerformanceMetrics,
+    ModelUsageStats,
+    RateLimitCheck,
+    RateLimitConfig,
+    UsageHistoryEntry,
+    utc_from_timestamp,
+)
+from .base import FAILED, Live, Recorded, RequestUsage, Store, days_between
+
+__all__ = ["MemoryStore", "ModelState"]
+
+_REPORTED = (
+    ("requests_per_minute", "requests"),
+    ("tokens_per_minute", "tokens"),
+    ("input_tokens_per_minute", "input_tokens"),
+    ("output_tokens_per_minute", "output_tokens"),
+)
+_KEEP_WINDOWS = 64  # removed models' windows kept before old ones (over a day) are dropped
+
+
+def _unbound() -> float:
+    raise RuntimeError("this store serves no registry yet (EnhancedModelRegistry binds it)")
+
+
+class ModelState:
+    """The live state of one model. Only touched under the store's lock."""
+
+    __slots__ = (
+        "absolute",
+        "absolute_history",
+        "access_count",
+        "count_cache_reads",
+        "history",
+        "last_accessed",
+        "limiter",
+        "metrics",
+        "pending",
+        "rate_limit",
+        "usage",
+    )
+
+    def __init__(self, rate_limit: RateLimitConfig | None, now: float, windows: ModelLimiter | None = None) -> None:
+        self.rate_limit = rate_limit
+        self.count_cache_reads = rate_limit is None or rate_limit.count_cache_reads
+        self.limiter = ModelLimiter(rate_limit, previous=windows)
+        self.usage = UsageCounters(utc_from_timestamp(now))
+        self.history = UsageHistory()
+        self.metrics: ModelPerformanceMetrics | None = None
+        self.last_accessed: datetime | None = None
+        self.access_count = 0
+        # What this process added since it last synchronised with the snapshot file (None: nothing), and whether
+        # its usage was reset or imported since: then the whole usage replaces the file's (see merge.py).
+        self.pending: Delta | None = None
+        self.absolute = False
+        self.absolute_history = False  # its daily history too (an import; a reset keeps the history)
+
+    def delta(self) -> Delta:
+        """The pending delta, created on first use."""
+        pending = self.pending
+        if pending is None:
+            pending = self.pending = Delta()
+        return pending
+
+    def limited_input(self, usage: RequestUsage) -> int:
+        """The input tokens of ``usage`` that count toward token limits: all of them, or without the cache reads
+        when ``rate_limit.count_cache_reads`` is false (Anthropic's input-tokens-per-minute limit)."""
+        if self.count_cache_reads:
+            return usage.input_tokens
+        return usage.input_tokens - usage.cached_input_tokens
+
+    def adopt(self, row: Row) -> None:
+        """Take the saved usage and bookkeeping of ``row`` (what the file now holds), plus what is pending."""
+        pending = self.pending
+        if not self.absolute:
+            if pending is not None:
+                row.usage.add_counters(pending.usage)
+            self.usage = row.usage
+        if not self.absolute_history:
+            if pending is not None:
+                row.history.add_history(pending.history)
+            self.history = row.history
+        self.access_count = row.access_count + (pending.accesses if pending is not None else 0)
+        self.last_accessed = later(self.last_accessed, row.last_accessed)
+        self.metrics = newer_metrics(self.metrics, row.metrics)
+
+
+class MemoryStore(Store):
+    """The live state of a registry's models in this process. Thread-safe; serves one registry.
+
+    ``memory://`` makes one (:func:`noa_ai_provider.stores.store_from_url`). State lasts as long as the process,
+    and the registry's snapshot file (``persistence_path``) saves and merges its usage.
+    """
+
+    url = "memory://"
+
+    def __init__(self) -> None:
+        # Reentrant: persistence holds it (holding()) across steps that call the store's own methods.
+        self._lock = threading.RLock()
+        self._deferred: list[str] | None = None  # keys to announce once holding() ends
+        self._states: dict[str, ModelState] = {}
+        self._budgets: dict[tuple[str | None, str], BudgetState] = {}
+        self._expiries: list[Hold] = []  # open reservations' holds by expiry (a heap; released ones wait there)
+        self._released_in_heap = 0  # how many of them were released (the heap is compacted when half are)
+        self._collected: deque[Hold] = deque()  # holds of reservations garbage-collected while open
+        self._kept_windows: dict[str, tuple[float, ModelLimiter]] = {}  # removed models' windows, for a day
+        self._retired_cost: dict[str, Decimal] = {}  # usage of models removed with retire=True, by currency
+        self._retired_counts = [0, 0, 0]  # their input tokens, output tokens, requests
+        self._day: tuple[float, float, date] = (0.0, 0.0, date(1970, 1, 1))
+        self._version = 0
+        self._listeners: list[Callable[[str], None]] = []
+        self._owner: weakref.ref[object] | None = None
+        self._clock: Callable[[], float] = _unbound
+        # Numbering of records and batches for a journal (see persistence): the last number given.
+        self.numbered = False
+        self.seq = 0
+        self.replayed: list[Replayed] = []  # other writers' journal records replayed here, not sealed yet
+
+    @classmethod
+    def from_url(cls, url: str) -> MemoryStore:
+        """The store of ``memory://`` (nothing may follow the scheme)."""
+        if url.lower() != "memory://":
+            raise ConfigError(f"backend {url!r}: a memory store takes no host, path or options; use 'memory://'")
+        return cls()
+
+    def __repr__(self) -> str:
+        return f"<MemoryStore {len(self._states)} models>"
+
+    def bind(self, owner: object, clock: Callable[[], float]) -> None:
+        """Serve ``owner`` (a registry) with ``clock`` as the time; a store already serving another registry raises
+        ``ConfigError``: its usage is saved by the registry that owns it, and two would save it twice."""
+        current = self._owner() if self._owner is not None else None
+        if current is not None and current is not owner:
+            raise ConfigError("this MemoryStore already serves another registry; give each registry its own")
+        self._owner = weakref.ref(owner)
+        self._clock = clock
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """Hold the store's lock across several steps (persistence's snapshot work); freed capacity is announced
+        when the block ends, not while the lock is held."""
+        with self._lock:
+            outer = self._deferred is not None
+            if not outer:
+                self._deferred = []
+            try:
+                yield
+            finally:
+                if not outer:
+                    keys, self._deferred = self._deferred, None
+        if not outer and keys:
+            self._notify(dict.fromkeys(keys))
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    def fork_locks(self) -> list[Any]:
+        return [self._lock]
+
+    def after_fork(self) -> None:
+        self._lock = threading.RLock()
+        self._deferred = None
+
+    def listen(self, listener: Callable[[str], None]) -> None:
+        self._listeners.append(listener)
+
+    def _notify(self, keys: Iterable[str]) -> None:
+        # Outside the lock (inside holding(), the keys wait for its end).
+        deferred = self._deferred
+        if deferred is not None:
+            deferred.extend(keys)
+            return
+        for key in keys:
+            for listener in self._listeners:
+                listener(key)
+
+    def _state(self, key: str) -> ModelState:
+        state = self._states.get(key)
+        if state is None:
+            raise ModelNotFoundError(key)
+        return state
+
+    # ------------------------------------------------------------------ models
+
+    def define(self, key: str, rate_limit: RateLimitConfig | None, now: float) -> None:
+        with self._lock:
+            state = self._states.get(key)
+            if state is None:
+                # It takes over the windows of a model removed under this key less than a day ago, so removing
+                # and defining it again forgets no traffic.
+                kept = self._kept_windows.pop(key, None)
+                windows = kept[1] if kept is not None and now - kept[0] < DAY else None
+                self._states[key] = ModelState(rate_limit, now, windows)
+            elif rate_limit != state.rate_limit:
+                state.limiter = ModelLimiter(rate_limit, previous=state.limiter)
+                state.rate_limit = rate_limit
+                state.count_cache_reads = rate_limit is None or rate_limit.count_cache_reads
+            self._version += 1
+        self._notify((key,))  # limits may have changed
+
+    def forget(self, key: str, now: float, *, retire: str | None = None) -> None:
+        with self._lock:
+            state = self._states.pop(key, None)
+            if state is None:
+                return
+            self._kept_windows[key] = (now, state.limiter)
+            if len(self._kept_windows) > _KEEP_WINDOWS:
+                for old in [k for k, (at, _) in self._kept_windows.items() if now - at >= DAY]:
+                    del self._kept_windows[old]
+            if retire is not None:  # its usage stays in the registry's totals
+                usage = state.usage
+                self._retired_cost[retire] = self._retired_cost.get(retire, Decimal(0)) + usage.total_cost
+                self._retired_counts[0] += usage.total_input_tokens
+                self._retired_counts[1] += usage.total_output_tokens
+                self._retired_counts[2] += usage.request_count
+            self._version += 1
+        self._notify((key,))  # its waiters learn that it is gone
+
+    # ------------------------------------------------------------------ admission
+
+    def check(self, key: str, input_tokens: int, output_tokens: int) -> RateLimitCheck:
+        with self._lock:
+            now = self._clock()
+            freed = self._sweep(now)
+            result = self._state(key).limiter.check(now, input_tokens, output_tokens)
+        if freed:
+            self._notify(freed)
+        return result
+
+    def reserve(
+        self, key: str, input_tokens: int, output_tokens: int, cost: ModelCost | None, ttl: float
+    ) -> Hold | RateLimitCheck:
+        with self._lock:
+            now = self._clock()
+            freed = self._sweep(now) if self._expiries or self._collected else None
+            state = self._states.get(key)
+            if state is None:
+                raise ModelNotFoundError(key)
+            holds = self._hold_budgets(key, cost, input_tokens, output_tokens, now) if self._budgets else None
+            handle = state.limiter.reserve(now, input_tokens, output_tokens)
+            if type(handle) is RateLimitCheck:
+                result: Hold | RateLimitCheck = handle
+            else:
+                hold = Hold(key, state, handle, cost, now, now + ttl)  # type: ignore[arg-type]
+                if holds:
+                    by_ident = {budget.ident: budget for budget in self._budgets.values()}
+                    for ident, amount in holds:
+                        by_ident[ident].hold(amount)
+                    hold.budgets = holds
+                hold.collected = self._collected.append
+                heapq.heappush(self._expiries, hold)
+                result = hold
+        if freed:
+            self._notify(freed)
+        return result
+
+    def settle(self, hold: Hold, usage: RequestUsage, cost: Decimal) -> Recorded | None:
+        key = hold.key
+        with self._lock:
+            now = self._clock()
+            heap = self._expiries
+            freed = self._sweep(now) if self._collected or (heap and heap[0].expires_at <= now) else None
+            state = hold.state
+            if state == COMMITTED:
+                return None
+            if state == CANCELLED:
+                raise InvalidUsageError(f"reservation for {key} was cancelled; it cannot be committed")
+            model = self._states.get(key)
+            if model is None:
+                self._release_hold(hold)
+                hold.state = CANCELLED
+                raise ModelNotFoundError(key)
+            self._check_room(key, model, usage, now)
+            limited = model.limited_input(usage)
+            if not hold.released and model is hold.record:
+                ModelLimiter.settle(hold.handle, limited, usage.output_tokens)
+            else:  # expired, or removed and defined again meanwhile: count it in the windows now
+                ModelLimiter.release(hold.handle)
+                model.limiter.record(now, limited, usage.output_tokens)
+            if hold.budgets:
+                self._release_budgets(hold)
+            self._mark_released(hold)
+            recorded = self._charge(key, model, usage, cost, now)
+            hold.state = COMMITTED
+        self._notify(freed or (key,))
+        return recorded
+
+    def release(self, hold: Hold, *, failed: bool = False) -> Recorded | None:
+        key = hold.key
+        recorded = None
+        with self._lock:
+            now = self._clock()
+            freed = self._sweep(now)
+            if hold.state != OPEN:
+                return None
+            self._release_hold(hold)
+            hold.state = CANCELLED
+            if failed:
+                state = self._states.get(key)
+                if state is None:
+                    raise ModelNotFoundError(key)
+                if hold.cost is not None:  # an unpriced model's request is never counted at $0: given back only
+                    recorded = self._charge(key, state, FAILED, Decimal(0), now)
+                    hold.state = COMMITTED
+        self._notify([*freed, key])
+        return recorded
+
+    def reopen(self, hold: Hold) -> None:
+        """Mark a hold whose settlement could not be journaled as cancelled (its record was undone)."""
+        with self._lock:
+            hold.state = CANCELLED
+
+    def _hold_budgets(
+        self, key: str, cost: ModelCost | None, inp: int, out: int, now: float
+    ) -> list[tuple[Any, Decimal]]:
+        # The worst case of the request against every budget that applies, or BudgetExceededError. Nothing is
+        # taken here; reserve() adds the amounts once the rate limits admitted the request.
+        applying = [b for b in self._budgets.values() if b.applies(key)]
+        if not applying:
+            return []
+        if cost is None:
+            raise UnpricedModelError(f"{key} has no price, so a budget cannot be checked; set one (0 if free)")
+        worst = worst_case_cost(cost, inp, out)
+        stamp = utc_from_timestamp(now)
+        for budget in applying:
+            budget.roll(stamp)
+            if not budget.fits(worst):
+                raise BudgetExceededError(
+                    key, budget.key, budget.period, budget.limit, budget.spent, budget.reserved, worst
+                )
+        return [(budget.ident, worst) for budget in applying]
+
+    def _release_hold(self, hold: Hold) -> None:
+        # Give back what an open reservation holds in the windows and budgets, once.
+        if hold.released:
+            return
+        ModelLimiter.release(hold.handle)
+        self._release_budgets(hold)
+        self._mark_released(hold)
+
+    def _mark_released(self, hold: Hold) -> None:
+        # A released hold stays in the expiry heap until it would expire; when half of the heap is released ones,
+        # it is rebuilt without them, so memory follows the open reservations, not the traffic.
+        hold.released = True
+        self._released_in_heap += 1
+        heap = self._expiries
+        if self._released_in_heap > 64 and self._released_in_heap * 2 > len(heap):
+            heap[:] = [h for h in heap if not h.released]
+            heapq.heapify(heap)
+            self._released_in_heap = 0
+
+    def _release_budgets(self, hold: Hold) -> None:
+        # Budgets are found again by identity: set_budget may have replaced the object (keeping the identity and
+        # the reservations), while a budget removed and set again is a new one that never held them.
+        for ident, amount in hold.budgets:
+            for budget in self._budgets.values():
+                if budget.ident == ident:
+                    budget.release(amount)
+        hold.budgets = []
+
+    def _sweep(self, now: float) -> list[str]:
+        # Give back the holds of reservations garbage-collected while open, and of those open past their expiry
+        # (their state becomes "expired"). Returns the keys whose capacity was freed.
+        freed: list[str] = []
+        collected = self._collected
+        while collected:
+            hold = collected.popleft()
+            if not hold.released:
+                self._release_hold(hold)
+                freed.append(hold.key)
+        heap = self._expiries
+        while heap and heap[0].expires_at <= now:
+            hold = heapq.heappop(heap)
+            if hold.released:
+                self._released_in_heap -= 1
+                continue
+            self._release_hold(hold)
+            self._released_in_heap -= 1  # (it left the heap)
+            if hold.state == OPEN:
+                hold.state = EXPIRED
+            freed.append(hold.key)
+        return freed
+
+    # ------------------------------------------------------------------ recording
+
+    def record(self, key: str, usage: RequestUsage, cost: Decimal) -> Recorded:
+        with self._lock:
+            now = self._clock()
+            state = self._state(key)
+            self._check_room(key, state, usage, now)
+            state.limiter.record(now, state.limited_input(usage), usage.output_tokens)
+            return self._charge(key, state, usage, cost, now)
+
+    def _check_room(self, key: str, state: ModelState, usage: RequestUsage, now: float) -> None:
+        # Before anything changes: what save() writes, load() must read, so no count may pass the largest integer
+        # a saved registry holds.
+        args = (usage.input_tokens, usage.output_tokens, usage.cached_input_tokens, usage.cache_write_tokens)
+        full = state.usage.overflow(*args) or state.history.overflow(self._utc_day(now), *args)
+        if full is not None:
+            raise InvalidUsageError(
+                f"{key}: recording this request would take {full} past 2**63-1, the largest count a saved registry "
+                "holds; nothing was recorded (reset_usage_stats starts the counters again)"
+            )
+
+    def _charge(
+        self, key: str, state: ModelState, usage: RequestUsage, cost: Decimal, now: float, *, pending: bool = True
+    ) -> Recorded:
+        # Counters, daily history, the pending delta and budgets take one request.
+        inp, out, success, cached, written = usage[:5]
+        state.usage.add(inp, out, cost, success, cached, written)
+        day = self._utc_day(now)
+        state.history.add(day, inp, out, cached, written, cost)
+        delta = None
+        if pending:  # this process's own request (a replayed one travels as a Replayed record)
+            delta = state.delta()
+            delta.add_request(day, inp, out, cached, written, cost, success)
+        events: list[tuple[str, dict[str, Any]]] = []
+        if self._budgets:
+            stamp = utc_from_timestamp(now)  # once, not per budget
+            for budget in self._budgets.values():
+                if budget.applies(key):
+                    budget.roll(stamp)
+                    for event in budget.charge(cost):
+                        payload = {"key": budget.key, "period": budget.period, "limit": budget.limit}
+                        payload["spent"] = budget.spent
+                        events.append((event, payload))
+        self._version += 1
+        seq = 0
+        if self.numbered:
+            self.seq += 1
+            seq = self.seq
+        return Recorded(state.usage.total_cost, events, now, seq, (state, delta))
+
+    def undo(self, key: str, usage: RequestUsage, cost: Decimal, recorded: Recorded) -> bool:
+        state, delta = recorded.ticket
+        now = recorded.at
+        with self._lock:
+            if state.pending is not delta or delta is None or state.absolute:
+                return False  # a save sealed it (it is on its way into the file), or the usage was replaced
+            args = (usage.input_tokens, usage.output_tokens, usage.cached_input_tokens, usage.cache_write_tokens)
+            state.usage.remove(usage.input_tokens, usage.output_tokens, cost, usage.success, *args[2:])
+            day = self._utc_day(now)
+            state.history.remove(day, *args, cost)
+            delta.remove_request(day, *args, cost, usage.success)
+            stamp = utc_from_timestamp(now)
+            for budget in self._budgets.values():
+                if budget.applies(key) and (budget.start is None or budget.start <= stamp):
+                    budget.uncharge(cost)  # (a budget that rolled into a new period since no longer holds it)
+            self._version += 1
+            return True
+
+    def _utc_day(self, now: float) -> date:
+        # The UTC date of `now`, cached for the current day: building a datetime per request is measurable.
+        start, end, day = self._day
+        if not start <= now < end:
+            day = utc_from_timestamp(now).date()
+            start = (now // 86_400) * 86_400
+            self._day = (start, start + 86_400, day)
+        return day
+
+    def touch(self, key: str, now: float) -> None:
+        with self._lock:
+            state = self._state(key)
+            state.access_count += 1
+            state.last_accessed = utc_from_timestamp(now)
+            pending = state.delta()
+            pending.accesses += 1
+            pending.last_accessed = state.last_accessed
+            self._version += 1
+
+    def set_metrics(self, key: str, metrics: ModelPerformanceMetrics) -> None:
+        with self._lock:
+            self._state(key).metrics = metrics
+            self._version += 1
+
+    def metrics(self, key: str) -> ModelPerformanceMetrics | None:
+        """The performance metrics of ``key`` (``None`` when never set)."""
+        with self._lock:
+            return self._state(key).metrics
+
+    def reset_usage(self, key: str, now: float) -> None:
+        with self._lock:
+            state = self._state(key)
+            state.usage.reset(utc_from_timestamp(now))
+            state.absolute = True  # the file's usage of this model is replaced on the next save, not added to
+            self._version += 1
+
+    # ------------------------------------------------------------------ reads
+
+    def live(self, keys: Iterable[str], currencies: dict[str, str]) -> dict[str, Live]:
+        with self._lock:
+            states = self._states
+            return {
+                key: Live(s.last_accessed, s.access_count, s.usage.snapshot(currencies.get(key, "USD")), s.metrics)
+                for key in keys
+                if (s := states.get(key)) is not None
+            }
+
+    def history(self, keys: Iterable[str], since: date | None = None) -> list[UsageHistoryEntry]:
+        with self._lock:
+            states = self._states
+            return [e for key in keys if (s := states.get(key)) is not None for e in s.history.entries(key, since)]
+
+    def histories(self, keys: Iterable[str]) -> dict[str, UsageHistory]:
+        """Independent copies of the daily history of ``keys`` (for a snapshot)."""
+        with self._lock:
+            return {key: s.history.copy() for key in keys if (s := self._states.get(key)) is not None}
+
+    def usage_totals(self) -> dict[str, tuple[int, int, int, Decimal, int]]:
+        with self._lock:
+            return {
+                key: (u.total_input_tokens, u.total_output_tokens, u.request_count, u.total_cost, s.access_count)
+                for key, s in self._states.items()
+                for u in (s.usage,)
+            }
+
+    def retired(self) -> tuple[dict[str, Decimal], int, int, int]:
+        with self._lock:
+            return dict(self._retired_cost), *self._retired_counts  # type: ignore[return-value]
+
+    def window_totals(self, key: str) -> dict[str, int]:
+        with self._lock:
+            now = self._clock()
+            limiter = self._state(key).limiter
+            return {limit.field: limit.window.total(now) for limit in limiter._limits}  # TODO: ModelLimiter.totals
+
+    def entry_count(self, key: str) -> int:
+        """Entries held in the windows of ``key``, removed limits' shadows included (memory checks)."""
+        with self._lock:
+            return self._state(key).limiter.entry_count()
+
+    def learned_limits(self, key: str) -> dict[str, int]:
+        with self._lock:
+            return self._state(key).limiter.learned_limits()
+
+    def apply_report(self, key: str, report: ProviderLimits, now: float) -> None:
+        with self._lock:
+            limiter = self._state(key).limiter
+            for field_name, dim in _REPORTED:
+                got = getattr(report, dim)
+                if got is not None:
+                    limiter.apply_report(now, field_name, got.limit, got.remaining, got.reset_at)
+            if report.retry_after:
+                limiter.block_until(now + report.retry_after)
+            self._version += 1
+        self._notify((key,))
+
+    # ------------------------------------------------------------------ budgets
+
+    def set_budget(self, limit: Decimal, period: str, key: str | None, warn_at: Decimal, now: float) -> None:
+        with self._lock:
+            budget = BudgetState(limit, period, key, warn_at, utc_from_timestamp(now))
+            start, end = days_between(budget.start, budget.end)
+            for model_key, state in self._states.items():
+                if budget.applies(model_key):
+                    budget.charge(state.history.cost_between(start, end))
+            # charge() above already marked the thresholds the existing spend has passed: no event for the past.
+            old = self._budgets.get((key, period))
+            if old is not None:  # a changed amount or threshold: the same budget, with its open reservations
+                budget.reserved = old.reserved
+                budget.ident = old.ident
+            self._budgets[(key, period)] = budget
+
+    def remove_budget(self, period: str, key: str | None) -> bool:
+        with self._lock:
+            return self._budgets.pop((key, period), None) is not None
+
+    def budget_status(self, now: float) -> list[BudgetStatus]:
+        with self._lock:
+            freed = self._sweep(now)  # holds of expired or forgotten reservations are not "reserved" any more
+            stamp = utc_from_timestamp(now)
+            out = []
+            for budget in self._budgets.values():
+                budget.roll(stamp)
+                out.append(budget.status())
+        self._notify(freed)
+        return out
+
+    # ------------------------------------------------------------------ the snapshot file's usage (persistence)
+
+    def seal(self, seq: int, removed: dict[str, datetime]) -> Batch:
+        """Inside :meth:`holding`: the pending deltas and replayed journal records become batch ``seq``."""
+        batch = Batch(seq, removed=removed, replayed=self.replayed)
+        self.replayed = []
+        for key, state in self._states.items():
+            pending = state.pending
+            if state.absolute or state.absolute_history:
+                delta = pending if pending is not None else Delta()
+                if state.absolute:  # the whole usage replaces the file's
+                    delta.absolute = True
+                    delta.usage = state.usage.copy()
+                if state.absolute_history:
+                    delta.absolute_history = True
+                    delta.history = state.history.copy()
+                batch.deltas[key] = delta
+            elif pending is not None:
+                batch.deltas[key] = pending
+            state.pending = None
+            state.absolute = state.absolute_history = False
+        return batch
+
+    def state(self, key: str) -> ModelState | None:
+        """Inside :meth:`holding`: the state of ``key`` (for persistence's multi-step work), or ``None``."""
+        return self._states.get(key)
+
+    def restore(self, key: str, usage: ModelUsageStats, entry: Any, history: list[UsageHistoryEntry]) -> None:
+        """Inside :meth:`holding`: put a backup's usage, bookkeeping, metrics and history for ``key``; the next save
+        writes them as they are, not added to the file's."""
+        state = self._state(key)
+        state.last_accessed = entry.last_accessed
+        state.access_count = entry.access_count
+        state.usage = UsageCounters.from_stats(usage)
+        state.metrics = entry.performance_metrics
+        state.history.load(history)
+        state.absolute = state.absolute_history = True
+        self._version += 1
+
+    def replay(self, key: str, usage: RequestUsage, cost: Decimal, now: float, replayed: Replayed) -> bool:
+        """Inside :meth:`holding`: count another writer's journal record (it travels in the next batch as
+        ``replayed``); ``False`` when ``key`` is not defined."""
+        state = self._states.get(key)
+        if state is None:
+            return False
+        self._charge(key, state, usage, cost, now, pending=False)
+        self.replayed.append(replayed)
+        return True
+
+    def utc_day(self, now: float) -> date:
+        """Inside :meth:`holding`: the UTC date of ``now``."""
+        return self._utc_day(now)
+
+    def drop_unsaved(self, unsaved: list[tuple[str, Delta]]) -> None:
+        """Inside :meth:`holding`, in a forked child: take the parent's unsaved usage out of the totals."""
+        for key, delta in unsaved:
+            state = self._states.get(key)
+            if state is None:
+                continue
+            if not (state.absolute or delta.absolute):
+                state.usage.add_counters(delta.usage, -1)
+            if not (state.absolute_history or delta.absolute_history):
+                state.history.add_history(delta.history, -1)
+            state.access_count -= delta.accesses
+        for state in self._states.values():
+            state.pending = None
+            state.absolute = state.absolute_history = False
+        self.seq = 0
+
+    def pending(self) -> list[tuple[str, Delta]]:
+        """Inside :meth:`holding`: the pending delta of every model that has one."""
+        return [(k, s.pending) for k, s in self._states.items() if s.pending is not None]
+
+    def bump(self) -> None:
+        """Inside :meth:`holding`: note a change made through :meth:`state`."""
+        self._version += 1
