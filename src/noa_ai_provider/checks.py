@@ -4,21 +4,23 @@ that names the argument. Pure; no state."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
 from .cost import SERVICE_TIER_NAMES, check_token_count
 from .errors import ConfigError, InvalidUsageError
-from .schemas import ExtendedModelInfo
+from .schemas import EnhancedModelRegistryConfig, ExtendedModelInfo, validate_or_raise
 from .stores.base import RequestUsage
 
 __all__ = [
     "acquire_args",
     "as_list",
+    "checked_clock",
     "context_overflow",
     "decimal_arg",
     "positive_int",
+    "registry_settings",
     "seconds_arg",
     "usage_args",
 ]
@@ -110,3 +112,44 @@ def as_list(models: Iterable[Any]) -> list[Any]:
     if isinstance(models, dict | str | bytes) or hasattr(models, "keys"):
         raise ConfigError(f"models must be a list of models, got {type(models).__name__}")
     return list(models)
+
+
+_MAX_CLOCK = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last second a datetime can hold
+
+
+def checked_clock(clock: Callable[[], Any]) -> Callable[[], float]:
+    """``clock`` with every reading checked (:class:`ConfigError` for a bad one)."""
+
+    # Every reading of the clock goes through this, before any state changes: a reading that is not a finite time
+    # between 1970 and 9999 (NaN, infinity, milliseconds instead of seconds) is refused (ConfigError), so a bad
+    # clock can neither poison state nor half-record a request. A reading before an earlier one is accepted
+    # (history may be recorded on any day), but the rate-limit windows never go back (ratelimit.ModelLimiter), and
+    # budgets only ever roll forward. (A function, not a method: the parts that read the clock hold no reference
+    # to the registry, so a registry nobody holds is freed at once, without waiting for the cycle collector.)
+    def now() -> float:
+        raw = clock()
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"the registry's clock returned {raw!r}, not seconds since the epoch") from None
+        if not 0.0 <= value <= _MAX_CLOCK:
+            raise ConfigError(
+                f"the registry's clock returned {raw!r}: not a time between 1970 and 9999 in seconds since the "
+                "epoch; nothing was changed"
+            )
+        return value
+
+    return now
+
+
+def registry_settings(config: EnhancedModelRegistryConfig | Mapping[str, Any] | None, **explicit: Any) -> Any:
+    """The registry's settings: ``config`` (a model or a mapping in either spelling), then the explicit arguments
+    that are not ``None``. Raises :class:`ConfigError` naming the field."""
+    settings: dict[str, Any] = {}
+    if isinstance(config, EnhancedModelRegistryConfig):
+        settings.update(config.model_dump(by_alias=False, exclude_unset=True))
+    elif config is not None:
+        checked = validate_or_raise(EnhancedModelRegistryConfig, dict(config), "config")
+        settings.update(checked.model_dump(by_alias=False, exclude_unset=True))
+    settings.update({k: v for k, v in explicit.items() if v is not None})
+    return validate_or_raise(EnhancedModelRegistryConfig, settings, "EnhancedModelRegistry")

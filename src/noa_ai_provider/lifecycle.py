@@ -14,9 +14,10 @@ import os
 import time
 import uuid
 import weakref
+from collections.abc import Callable
 from typing import Any, Protocol
 
-__all__ = ["Participant", "close_at_exit", "enrol", "new_writer_id", "writer_alive"]
+__all__ = ["Participant", "close_at_exit", "enrol", "new_writer_id", "weak_callback", "writer_alive"]
 
 logger = logging.getLogger("noa_ai_provider.registry")
 
@@ -113,3 +114,18 @@ def writer_alive(writer: str) -> bool:
     except OSError:  # e.g. PermissionError: it exists
         return True
     return True
+
+
+def weak_callback(method: Callable[..., Any], default: Callable[[], Any] | None = None) -> Callable[..., Any]:
+    """``method`` called through a weak reference: the parts of a registry that call back into it hold no reference
+    to it, so a registry nobody holds is freed at once, without waiting for the cycle collector (and a writer
+    that is gone reads as gone). Once the registry is gone, ``default()`` (or ``None``) is returned."""
+    ref = weakref.WeakMethod(method)
+
+    def call(*args: Any) -> Any:
+        target = ref()
+        if target is not None:
+            return target(*args)
+        return default() if default is not None else None
+
+    return call

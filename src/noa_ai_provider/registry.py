@@ -10,12 +10,10 @@ snapshots, so changing one never changes the registry. Events are emitted in the
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
 import time
 import warnings
-import weakref
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from decimal import Decimal
@@ -25,7 +23,15 @@ from typing import Any, Self, TypeVar, overload
 from . import jsonio, lifecycle
 from .bulk import gc_paused
 from .catalog import Catalog, make_entry, own_copy, validated_instance
-from .checks import acquire_args, context_overflow, positive_int, seconds_arg, usage_args
+from .checks import (
+    acquire_args,
+    checked_clock,
+    context_overflow,
+    positive_int,
+    registry_settings,
+    seconds_arg,
+    usage_args,
+)
 from .config import MAX_CONFIG_BYTES, read_models_config
 from .configfiles import ConfigFiles
 from .cost import request_cost
@@ -33,11 +39,12 @@ from .errors import ConfigError, ContextWindowWarning, InvalidUsageError, Persis
 from .events import EventBus, Handler
 from .headers import ProviderLimits, read_rate_limit_headers
 from .importers import CatalogLoad, load_genai_prices_catalog, load_litellm_catalog
-from .persistence.files import AutoSaver, decode_entries, decode_history, locked, remove_leftovers
+from .persistence.files import AutoSaver, locked, remove_leftovers
 from .persistence.journal import Journal
 from .persistence.sync import SnapshotSync
 from .queries import Queries
 from .reservation import Reservation
+from .saving import Saving
 from .schemas import (
     EnhancedModelRegistryConfig,
     EnhancedModelRegistryEntry,
@@ -64,14 +71,13 @@ __all__ = ["EnhancedModelRegistry"]
 
 _H = TypeVar("_H", bound=Handler)
 _FIELD_BY_NAME = field_names(ExtendedModelInfo)
-_MAX_CLOCK = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last second a datetime can hold
 _JOIN_TIMEOUT = 10.0  # seconds close() waits for a background thread before going on without it
 
 MAX_SNAPSHOT_BYTES = 1 << 30
 """The default ``max_snapshot_bytes``: a saved registry larger than 1 GiB is refused rather than read."""
 
 
-class EnhancedModelRegistry(Queries, ConfigFiles):
+class EnhancedModelRegistry(Queries, ConfigFiles, Saving):
     """A thread-safe registry of AI models with cost tracking, rate limits, metrics, search and persistence.
 
     Every argument is keyword-only and optional (the seed's defaults); ``config`` may carry them instead, and an
@@ -103,7 +109,7 @@ class EnhancedModelRegistry(Queries, ConfigFiles):
         max_snapshot_bytes: int = MAX_SNAPSHOT_BYTES,
         backend: str | Store = "memory://",
     ) -> None:
-        self.config: EnhancedModelRegistryConfig = _settings(
+        self.config: EnhancedModelRegistryConfig = registry_settings(
             config,
             persistence_path=persistence_path,
             auto_save=auto_save,
@@ -114,7 +120,7 @@ class EnhancedModelRegistry(Queries, ConfigFiles):
         if not callable(clock):
             raise TypeError("clock must be a callable returning seconds since the epoch")
         self._clock = clock
-        self._now = _checked_clock(clock)
+        self._now = checked_clock(clock)
         if durability not in ("snapshot", "journal"):
             raise ConfigError(f"durability must be 'snapshot' or 'journal', got {durability!r}")
         fsync_interval = seconds_arg("journal_fsync_interval", journal_fsync_interval, zero=True)
@@ -143,7 +149,7 @@ class EnhancedModelRegistry(Queries, ConfigFiles):
             store,
             self._now,
             self._reservation_timeout,
-            _weak(self._rate_limited),
+            lifecycle.weak_callback(self._rate_limited),
             auto_advance=auto_advance,
             real_clock=clock is time.time,
         )
@@ -157,7 +163,7 @@ class EnhancedModelRegistry(Queries, ConfigFiles):
             lifecycle.new_writer_id(),
             journal=journal,
             max_snapshot_bytes=max_snapshot_bytes,
-            config_defined=_weak(self._config_defined, set),
+            config_defined=lifecycle.weak_callback(self._config_defined, set),
         )
         self._saved_version = 0
         self._closed = False
@@ -185,11 +191,6 @@ class EnhancedModelRegistry(Queries, ConfigFiles):
     def models_config_path(self) -> Path:
         """The default file of :meth:`load_from_config`."""
         return self.config.models_config_path
-
-    @property
-    def dirty(self) -> bool:
-        """Whether something changed since the last successful save (or since creation)."""
-        return self._version() != self._saved_version
 
     def _version(self) -> int:
         return self._catalog.version + self._store.version
@@ -754,136 +755,8 @@ class EnhancedModelRegistry(Queries, ConfigFiles):
         fields.update(learned)
         return validate_or_raise(RateLimitConfig, fields, f"effective rate limit of {key!r}")
 
-    # ------------------------------------------------------------------ persistence
-
-    def save(self) -> None:
-        """Write the registry to ``persistence_path`` atomically (creating its folder); emit ``registry-saved``.
-
-        When other processes (or forks) save to the same path, the file is merged, not overwritten: under the
-        sidecar lock ``<path>.lock`` this process's usage recorded since it last saved is added to what the file
-        holds (exactly once, even when an earlier save failed after replacing the file), model definitions take
-        the newer ``updated_at``, and removed models stay removed. Afterwards this registry holds the merged
-        totals (plus what was recorded meanwhile). The state lock is held only to capture; reading, merging,
-        serialising and writing happen outside it. Raises :class:`PersistenceError` when the file cannot be read
-        or written: the old file is then untouched and nothing recorded is dropped (the next save writes it).
-        """
-        version = self._sync.save(self._version)
-        with self._lock:
-            self._saved_version = max(self._saved_version, version)
-        self._events.emit(self, "registry-saved", path=str(self.persistence_path))
-
-    def _save_if_dirty(self) -> None:
-        if self.dirty:
-            try:
-                self.save()
-            except PersistenceError as exc:
-                # The changes stay pending (still dirty): the next tick, or close(), tries again.
-                self._events.emit(self, "save-failed", path=str(self.persistence_path), error=exc)
-                raise
-
-    def load(self, *, recover: bool = False) -> int:
-        """Read ``persistence_path``: add or replace its models by key (usage stats, metrics and bookkeeping
-        included), keeping the others. Returns the number of models read; a missing file reads 0.
-
-        Usage this process recorded and has not saved yet is kept on top of what the file holds, and models the
-        file says were removed (by another process) are removed here too. A corrupt file raises
-        :class:`PersistenceError` naming the file and position and changes nothing. With ``recover=True`` the
-        previous snapshot ``<path>.bak`` (kept by every save) is read instead, and only when both are unreadable
-        does it raise; the next save then replaces the corrupt file. Emits ``registry-loaded`` with
-        ``path, model_count``. The garbage collector is paused while the file is read (it would otherwise walk
-        the new objects again and again: about 45% of the time of a large file).
-        """
-        with gc_paused(), self._sync.save_lock:  # (a save in between would see a half-taken file state)
-            with self._lock:
-                was_clean = self._version() == self._saved_version
-            loaded = self._sync.load(recover)
-            if was_clean:
-                # Reading does not write: what came from the file is what the file holds, so a registry opened to
-                # inspect a saved file leaves the file (and its .bak) as they are.
-                with self._lock:
-                    self._saved_version = self._version()
-        if loaded is None:
-            return 0
-        count, source = loaded  # emitted once the locks are released: a handler may save or load
-        self._events.emit(self, "registry-loaded", path=str(source), model_count=count)
-        self._report_not_in_config()
-        return count
-
-    def export_to_json(self) -> str:
-        """A full backup as JSON text: models, usage stats, metrics and bookkeeping (exact decimals)."""
-        return self._sync.export()
-
-    def import_from_json(self, json_text: str) -> int:
-        """Restore from :meth:`export_to_json` text (or a JSON list of model definitions); return the count.
-
-        Models are added or replaced by key; the others stay. Bad JSON or an invalid model raises
-        :class:`ConfigError` and changes nothing.
-        """
-        if not isinstance(json_text, str | bytes):
-            raise ConfigError(f"json_text must be a string, got {type(json_text).__name__}")
-        data = jsonio.loads(json_text, "import_from_json")
-        items = decode_entries(data, "import_from_json", error=ConfigError)
-        self._sync.restore(items, decode_history(data, "import_from_json", error=ConfigError))
-        return len(items)
-
-    async def asave(self) -> None:
-        """:meth:`save` in a worker thread, so the event loop is not blocked."""
-        await asyncio.to_thread(self.save)
-
-    async def aload(self) -> int:
-        """:meth:`load` in a worker thread."""
-        return await asyncio.to_thread(self.load)
-
     def _read_config(self, path: Path) -> list[ExtendedModelInfo]:
         return read_models_config(path, self._max_config_bytes, today=utc_from_timestamp(self._now()).date())
-
-
-def _checked_clock(clock: Callable[[], Any]) -> Callable[[], float]:
-    # Every reading of the clock goes through this, before any state changes: a reading that is not a finite time
-    # between 1970 and 9999 (NaN, infinity, milliseconds instead of seconds) is refused (ConfigError), so a bad
-    # clock can neither poison state nor half-record a request. A reading before an earlier one is accepted
-    # (history may be recorded on any day), but the rate-limit windows never go back (ratelimit.ModelLimiter), and
-    # budgets only ever roll forward. (A function, not a method: the parts that read the clock hold no reference
-    # to the registry, so a registry nobody holds is freed at once, without waiting for the cycle collector.)
-    def now() -> float:
-        raw = clock()
-        try:
-            value = float(raw)
-        except (TypeError, ValueError):
-            raise ConfigError(f"the registry's clock returned {raw!r}, not seconds since the epoch") from None
-        if not 0.0 <= value <= _MAX_CLOCK:
-            raise ConfigError(
-                f"the registry's clock returned {raw!r}: not a time between 1970 and 9999 in seconds since the "
-                "epoch; nothing was changed"
-            )
-        return value
-
-    return now
-
-
-def _weak(method: Callable[..., Any], default: Callable[[], Any] | None = None) -> Callable[..., Any]:
-    # A callback to the registry that does not keep it alive (see _checked_clock).
-    ref = weakref.WeakMethod(method)
-
-    def call(*args: Any) -> Any:
-        target = ref()
-        if target is not None:
-            return target(*args)
-        return default() if default is not None else None
-
-    return call
-
-
-def _settings(config: EnhancedModelRegistryConfig | Mapping[str, Any] | None, **explicit: Any) -> Any:
-    # The registry's settings: `config` (a model or a mapping in either spelling), then the explicit arguments.
-    settings: dict[str, Any] = {}
-    if isinstance(config, EnhancedModelRegistryConfig):
-        settings.update(config.model_dump(by_alias=False, exclude_unset=True))
-    elif config is not None:
-        checked = validate_or_raise(EnhancedModelRegistryConfig, dict(config), "config")
-        settings.update(checked.model_dump(by_alias=False, exclude_unset=True))
-    settings.update({k: v for k, v in explicit.items() if v is not None})
-    return validate_or_raise(EnhancedModelRegistryConfig, settings, "EnhancedModelRegistry")
 
 
 def _store(backend: object) -> Any:
