@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import re
-import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from . import jsonio
+from .background import Worker
 from .errors import ConfigError, PersistenceError
 from .schemas import ExtendedModelInfo, ModelStatus, item_label, short_repr, validate_models
 
@@ -143,14 +143,15 @@ def _signature(path: Path) -> tuple[int, int, int] | None:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
-class ConfigWatcher:
-    """Polls a models-config file and calls ``on_change`` once a change has settled.
+class ConfigWatcher(Worker):
+    """Polls a models-config file and calls ``on_change`` once a change has settled
+    (a :class:`~noa_ai_provider.background.Worker`, started when made).
 
     Polling (``os.stat`` every ``interval`` seconds) rather than inotify: no extra dependency, and it sees both
     in-place writes and editors' write-then-rename (the inode changes), on every filesystem including network
     ones. A burst of writes is applied once: the file must look the same for ``debounce`` seconds first.
-    ``on_change`` runs in the watcher's named daemon thread; its exceptions are logged and the watching goes on.
-    Use :meth:`stop` or a ``with`` block to end it.
+    ``on_change`` runs in the watcher's named daemon thread; its exceptions are logged and kept in
+    :attr:`last_error`, and the watching goes on. Use :meth:`stop` or a ``with`` block to end it.
     """
 
     def __init__(
@@ -158,49 +159,25 @@ class ConfigWatcher:
     ) -> None:
         if interval <= 0 or debounce < 0:
             raise ValueError("interval must be > 0 and debounce >= 0")
+        super().__init__("noa-registry-config-watcher", interval, logger)
         self.path = Path(path)
         self._on_change = on_change
-        self._interval = interval
         self._debounce = debounce
-        self._stop = threading.Event()
         self._seen = _signature(self.path)
-        self._thread = threading.Thread(target=self._run, name="noa-registry-config-watcher", daemon=True)
-        self._thread.start()
+        self.start()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            current = _signature(self.path)
-            if current == self._seen:
-                continue
-            # Settle: wait until the file stops changing (a writer may still be at it).
-            while not self._stop.wait(self._debounce):
-                later = _signature(self.path)
-                if later == current:
-                    break
-                current = later
-            if self._stop.is_set():
-                return
-            self._seen = current
-            if current is None:
-                continue  # gone for now (mid-rename, or deleted): wait for it to come back
-            try:
-                self._on_change()
-            except Exception:
-                logger.exception("reloading %s failed", self.path)
-
-    @property
-    def alive(self) -> bool:
-        """Whether the watcher thread runs."""
-        return self._thread.is_alive()
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Stop watching and wait for the thread (idempotent)."""
-        self._stop.set()
-        if threading.current_thread() is not self._thread:
-            self._thread.join(timeout)
-
-    def __enter__(self) -> ConfigWatcher:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+    def tick(self) -> None:
+        current = _signature(self.path)
+        if current == self._seen:
+            return
+        # Settle: wait until the file stops changing (a writer may still be at it).
+        while not self.sleep(self._debounce):
+            later = _signature(self.path)
+            if later == current:
+                break
+            current = later
+        if self.stopping:
+            return
+        self._seen = current
+        if current is not None:  # gone for now (mid-rename, or deleted): wait for it to come back
+            self._on_change()

@@ -46,6 +46,8 @@ from .queries import Queries
 from .reservation import Reservation
 from .saving import Saving
 from .schemas import (
+    MAX_INT,
+    MONEY_CONTEXT,
     EnhancedModelRegistryConfig,
     EnhancedModelRegistryEntry,
     ExtendedModelInfo,
@@ -72,6 +74,9 @@ __all__ = ["EnhancedModelRegistry"]
 _H = TypeVar("_H", bound=Handler)
 _FIELD_BY_NAME = field_names(ExtendedModelInfo)
 _JOIN_TIMEOUT = 10.0  # seconds close() waits for a background thread before going on without it
+
+_ZERO = Decimal(0)
+_MONEY = MONEY_CONTEXT
 
 MAX_SNAPSHOT_BYTES = 1 << 30
 """The default ``max_snapshot_bytes``: a saved registry larger than 1 GiB is refused rather than read."""
@@ -139,6 +144,7 @@ class EnhancedModelRegistry(Queries, ConfigFiles, Saving):
             jsonio.check_regular(journal_path)
         store = _store(backend)
         store.bind(self, self._now)
+        self._owns_store = isinstance(backend, str)  # made here from a URL: closed with the registry
         self._store = store
         self._catalog = Catalog(store)
         self._lock = self._catalog.lock  # the catalogue's lock: taken before the store's, never after
@@ -215,6 +221,8 @@ class EnhancedModelRegistry(Queries, ConfigFiles, Saving):
             self._save_if_dirty()
         if self._sync.journal is not None:
             self._sync.journal.close()
+        if self._owns_store:
+            self._store.close()
 
     def _fork_locks(self) -> list[Any]:
         # The locks a fork takes, in the order every thread takes them (see lifecycle).
@@ -647,10 +655,24 @@ class EnhancedModelRegistry(Queries, ConfigFiles, Saving):
         plus ``max_output_tokens``) is reserved against each budget that applies, in the same step: when it could
         cross one, :class:`BudgetExceededError` is raised at once (waiting would not help) and nothing is taken.
         """
+        defined = self._catalog.defs.get(key)
+        if (  # the common case, checked in place: an exact key, plain counts that fit the model
+            defined is not None
+            and timeout is None
+            and type(input_tokens) is int
+            and type(max_output_tokens) is int
+            and 0 <= input_tokens <= MAX_INT
+            and 0 <= max_output_tokens <= MAX_INT
+        ):
+            model = defined.model
+            window, most = model.context_window, model.max_tokens
+            if (window is None or input_tokens <= window) and (most is None or max_output_tokens <= most):
+                hold = self._queue.acquire(key, input_tokens, max_output_tokens, model.cost, wait=wait, timeout=None)
+                return Reservation(self, hold, input_tokens, max_output_tokens)
         inp, out, timeout = acquire_args(input_tokens, max_output_tokens, timeout)
         key, model = self._checked_request(key, inp, out)
         hold = self._queue.acquire(key, inp, out, model.cost, wait=wait, timeout=timeout)
-        return Reservation(self, hold, inp, out, hold.at)
+        return Reservation(self, hold, inp, out)
 
     async def acquire_async(
         self,
@@ -665,7 +687,7 @@ class EnhancedModelRegistry(Queries, ConfigFiles, Saving):
         inp, out, timeout = acquire_args(input_tokens, max_output_tokens, timeout)
         key, model = self._checked_request(key, inp, out)
         hold = await self._queue.acquire_async(key, inp, out, model.cost, wait=wait, timeout=timeout)
-        return Reservation(self, hold, inp, out, hold.at)
+        return Reservation(self, hold, inp, out)
 
     def _settle_reservation(
         self,
@@ -679,15 +701,43 @@ class EnhancedModelRegistry(Queries, ConfigFiles, Saving):
         cache_write_1h_tokens: int = 0,
     ) -> Decimal:
         inp = reservation.input_tokens if input_tokens is None else input_tokens
-        usage = usage_args(
-            inp, output_tokens, success, cached_input_tokens, cache_write_tokens, service_tier, cache_write_1h_tokens
-        )
+        if (  # the common case, checked in place: plain counts, no cache or service tier
+            type(inp) is int
+            and type(output_tokens) is int
+            and 0 <= inp <= MAX_INT
+            and 0 <= output_tokens <= MAX_INT
+            and (success is True or success is False)
+            and not (cached_input_tokens or cache_write_tokens or cache_write_1h_tokens or service_tier is not None)
+        ):
+            usage = RequestUsage(inp, output_tokens, success)
+        else:
+            usage = usage_args(
+                inp,
+                output_tokens,
+                success,
+                cached_input_tokens,
+                cache_write_tokens,
+                service_tier,
+                cache_write_1h_tokens,
+            )
         hold = reservation._hold
-        if reservation.cost is not None and hold.state == "committed":
+        state = hold.state
+        if state == "committed" and reservation.cost is not None:
             return reservation.cost  # committed before: idempotent
         # At the prices the reservation was admitted (and its budget holds sized) at; may raise (unpriced): the
         # reservation then stays open.
-        cost = _price(reservation.key, hold.cost, usage) if hold.state != "cancelled" else Decimal(0)
+        prices = hold.cost
+        if prices is not None and not prices.tiers and usage.service_tier is None and usage[3:5] == (0, 0):
+            # The plain case in place (the hot path of commit); request_cost for the rest.
+            cost = _MONEY.divide(
+                _MONEY.add(
+                    _MONEY.multiply(usage.input_tokens, prices.input_tokens),
+                    _MONEY.multiply(usage.output_tokens, prices.output_tokens),
+                ),
+                prices.per,
+            )
+        else:
+            cost = _price(hold.key, prices, usage) if state != "cancelled" else _ZERO
         recorded = self._store.settle(hold, usage, cost)
         if recorded is None:  # settled by another thread meanwhile
             assert reservation.cost is not None
@@ -775,6 +825,8 @@ def _price(key: str, cost: ModelCost | None, usage: RequestUsage) -> Decimal:
         from .errors import UnpricedModelError
 
         raise UnpricedModelError(f"{key} has no price (cost is null); set one to record or estimate its cost")
+    if usage.service_tier is None and not usage.input_tokens and not usage.output_tokens:
+        return _ZERO  # (every price is finite: nothing used costs nothing)
     return request_cost(
         cost,
         usage.input_tokens,

@@ -51,9 +51,6 @@ class Hold:
         self.state = OPEN  # the reservation's state lives here, where an expiry sweep can change it
         self.collected: Callable[[Hold], None] | None = None  # where a collected open reservation sends it
 
-    def __lt__(self, other: Hold) -> bool:  # for the registry's heap of expiries
-        return self.expires_at < other.expires_at
-
 
 class _Settler(Protocol):
     def _settle_reservation(
@@ -80,32 +77,24 @@ class Reservation:
     ``"expired"``) and ``cost`` (after commit). Its state changes under its store's lock.
     """
 
-    __slots__ = (
-        "_hold",
-        "_owner",
-        "cost",
-        "input_tokens",
-        "key",
-        "max_output_tokens",
-        "timestamp",
-    )
+    __slots__ = ("_hold", "_owner", "cost", "input_tokens", "max_output_tokens")
 
-    def __init__(
-        self,
-        owner: _Settler,
-        hold: Hold,
-        input_tokens: int,
-        max_output_tokens: int,
-        timestamp: float,
-    ) -> None:
+    def __init__(self, owner: _Settler, hold: Hold, input_tokens: int, max_output_tokens: int) -> None:
         self._owner = owner
         self._hold = hold
-        key = hold.key
-        self.key = key
         self.input_tokens = input_tokens
         self.max_output_tokens = max_output_tokens
-        self.timestamp = timestamp
         self.cost: Decimal | None = None
+
+    @property
+    def key(self) -> str:
+        """The registry key of the reserved model."""
+        return self._hold.key
+
+    @property
+    def timestamp(self) -> float:
+        """The registry clock's seconds when the reservation was admitted."""
+        return self._hold.at
 
     @property
     def state(self) -> str:

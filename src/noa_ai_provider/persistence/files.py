@@ -15,7 +15,6 @@ import logging
 import os
 import shutil
 import tempfile
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from .. import jsonio
+from ..background import Worker
 from ..errors import ConfigError, PersistenceError
 from ..schemas import (
     MAX_INT,
@@ -377,57 +377,20 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-class AutoSaver:
-    """A named daemon thread calling ``save`` every ``interval`` seconds until :meth:`stop`.
+class AutoSaver(Worker):
+    """A named daemon thread calling ``save`` every ``interval`` seconds until :meth:`stop`
+    (:class:`~noa_ai_provider.background.Worker`).
 
     ``save`` decides itself whether anything needs writing. An exception from it is logged and kept in
     :attr:`last_error` (cleared by the next success); the thread keeps going, so a full disk that frees up later
     loses nothing. A second :meth:`start` raises ``RuntimeError``.
     """
 
+    expected = (PersistenceError,)
+
     def __init__(self, save: Callable[[], None], interval: float, name: str = "noa-registry-autosave") -> None:
-        if interval <= 0:
-            raise ValueError(f"interval must be > 0, got {interval}")
+        super().__init__(name, interval, logger)
         self._save = save
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._started = False
-        self.last_error: BaseException | None = None
 
-    def start(self) -> None:
-        """Start the thread; raises ``RuntimeError`` when already started."""
-        if self._started:
-            raise RuntimeError("autosave thread already started")
-        self._started = True
-        self._thread.start()
-
-    def _run(self) -> None:
-        logged: str | None = None  # the last error logged: the same error every tick is logged once
-        while not self._stop.wait(self._interval):
-            try:
-                self._save()
-                self.last_error = None
-                if logged is not None:
-                    logger.warning("autosave works again")
-                    logged = None
-            except Exception as exc:
-                self.last_error = exc
-                text = f"{type(exc).__name__}: {exc}"
-                if text != logged:
-                    if isinstance(exc, PersistenceError):  # an expected failure (a file): one line
-                        logger.error("autosave failed, retrying every %s s: %s", self._interval, exc)
-                    else:  # a bug: its traceback, once
-                        logger.exception("autosave failed, retrying every %s s", self._interval)
-                    logged = text
-
-    @property
-    def alive(self) -> bool:
-        """Whether the thread is running."""
-        return self._thread.is_alive()
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Ask the thread to stop and wait for it (idempotent; safe from the thread itself)."""
-        self._stop.set()
-        if self._started and threading.current_thread() is not self._thread:
-            self._thread.join(timeout)
+    def tick(self) -> None:
+        self._save()

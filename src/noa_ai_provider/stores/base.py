@@ -5,7 +5,8 @@ definitions); everything that changes with traffic lives in a :class:`Store`: th
 reservations, the usage counters and daily history, performance metrics and access counts, the budgets' spend
 and holds, limits learned from provider headers and ``retry-after`` cooldowns.
 
-What every store guarantees (the registry's promises rest on these; ``tests/stores`` checks them for each store):
+What every store guarantees (the registry's promises rest on these; the test suite runs its rate-limit, reservation,
+budget, waiting and header tests on every store through the ``store`` fixture of ``tests/conftest.py``):
 
 - **Each operation is atomic on its own.** :meth:`Store.reserve` checks every limit and every budget that applies
   to the model and takes them all, or takes nothing and says which refused and when to retry. :meth:`Store.settle`
@@ -158,6 +159,10 @@ class Store(ABC):
     @abstractmethod
     def set_metrics(self, key: str, metrics: ModelPerformanceMetrics) -> None:
         """Replace the performance metrics of ``key``."""
+
+    @abstractmethod
+    def metrics(self, key: str) -> ModelPerformanceMetrics | None:
+        """The performance metrics of ``key`` (``None`` when never set)."""
 
     @abstractmethod
     def reset_usage(self, key: str, now: float) -> None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import math
 import threading
 import weakref
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
@@ -131,8 +132,14 @@ class MemoryStore(Store):
         self._deferred: list[str] | None = None  # keys to announce once holding() ends
         self._states: dict[str, ModelState] = {}
         self._budgets: dict[tuple[str | None, str], BudgetState] = {}
-        self._expiries: list[Hold] = []  # open reservations' holds by expiry (a heap; released ones wait there)
-        self._released_in_heap = 0  # how many of them were released (the heap is compacted when half are)
+        # Open reservations' holds by expiry. The time-to-live is the same for all and the clock moves forward, so
+        # admission order is expiry order: an ordered dict (appended on admission, a hold removed in O(1) when it
+        # is settled). A hold admitted after the clock went back expires before some earlier ones: those few wait
+        # in a heap instead. Memory follows the open reservations, not the traffic.
+        self._open: OrderedDict[Hold, None] = OrderedDict()
+        self._late: list[tuple[float, int, Hold]] = []
+        self._last_expiry = -math.inf
+        self._late_seq = 0
         self._collected: deque[Hold] = deque()  # holds of reservations garbage-collected while open
         self._kept_windows: dict[str, tuple[float, ModelLimiter]] = {}  # removed models' windows, for a day
         self._retired_cost: dict[str, Decimal] = {}  # usage of models removed with retire=True, by currency
@@ -264,7 +271,7 @@ class MemoryStore(Store):
     ) -> Hold | RateLimitCheck:
         with self._lock:
             now = self._clock()
-            freed = self._sweep(now) if self._expiries or self._collected else None
+            freed = self._sweep(now) if self._collected or self._due(now) else None
             state = self._states.get(key)
             if state is None:
                 raise ModelNotFoundError(key)
@@ -273,14 +280,20 @@ class MemoryStore(Store):
             if type(handle) is RateLimitCheck:
                 result: Hold | RateLimitCheck = handle
             else:
-                hold = Hold(key, state, handle, cost, now, now + ttl)  # type: ignore[arg-type]
+                expires_at = now + ttl
+                hold = Hold(key, state, handle, cost, now, expires_at)  # type: ignore[arg-type]
                 if holds:
                     by_ident = {budget.ident: budget for budget in self._budgets.values()}
                     for ident, amount in holds:
                         by_ident[ident].hold(amount)
                     hold.budgets = holds
                 hold.collected = self._collected.append
-                heapq.heappush(self._expiries, hold)
+                if expires_at >= self._last_expiry:
+                    self._open[hold] = None
+                    self._last_expiry = expires_at
+                else:  # the clock went back
+                    self._late_seq += 1
+                    heapq.heappush(self._late, (expires_at, self._late_seq, hold))
                 result = hold
         if freed:
             self._notify(freed)
@@ -290,8 +303,7 @@ class MemoryStore(Store):
         key = hold.key
         with self._lock:
             now = self._clock()
-            heap = self._expiries
-            freed = self._sweep(now) if self._collected or (heap and heap[0].expires_at <= now) else None
+            freed = self._sweep(now) if self._collected or self._due(now) else None
             state = hold.state
             if state == COMMITTED:
                 return None
@@ -302,19 +314,27 @@ class MemoryStore(Store):
                 self._release_hold(hold)
                 hold.state = CANCELLED
                 raise ModelNotFoundError(key)
-            self._check_room(key, model, usage, now)
-            limited = model.limited_input(usage)
+            day = self._utc_day(now)
+            self._check_room(key, model, usage, day)
+            limited = usage.input_tokens if model.count_cache_reads else model.limited_input(usage)
             if not hold.released and model is hold.record:
                 ModelLimiter.settle(hold.handle, limited, usage.output_tokens)
+                if hold.budgets:
+                    self._release_budgets(hold)
+                hold.released = True
+                self._open.pop(hold, None)
             else:  # expired, or removed and defined again meanwhile: count it in the windows now
                 ModelLimiter.release(hold.handle)
                 model.limiter.record(now, limited, usage.output_tokens)
-            if hold.budgets:
                 self._release_budgets(hold)
-            self._mark_released(hold)
-            recorded = self._charge(key, model, usage, cost, now)
+                self._mark_released(hold)
+            recorded = self._charge(key, model, usage, cost, now, day)
             hold.state = COMMITTED
-        self._notify(freed or (key,))
+        if freed or self._deferred is not None:
+            self._notify(freed or (key,))
+        else:
+            for listener in self._listeners:
+                listener(key)
         return recorded
 
     def release(self, hold: Hold, *, failed: bool = False) -> Recorded | None:
@@ -332,7 +352,7 @@ class MemoryStore(Store):
                 if state is None:
                     raise ModelNotFoundError(key)
                 if hold.cost is not None:  # an unpriced model's request is never counted at $0: given back only
-                    recorded = self._charge(key, state, FAILED, Decimal(0), now)
+                    recorded = self._charge(key, state, FAILED, Decimal(0), now, self._utc_day(now))
                     hold.state = COMMITTED
         self._notify([*freed, key])
         return recorded
@@ -371,15 +391,16 @@ class MemoryStore(Store):
         self._mark_released(hold)
 
     def _mark_released(self, hold: Hold) -> None:
-        # A released hold stays in the expiry heap until it would expire; when half of the heap is released ones,
-        # it is rebuilt without them, so memory follows the open reservations, not the traffic.
         hold.released = True
-        self._released_in_heap += 1
-        heap = self._expiries
-        if self._released_in_heap > 64 and self._released_in_heap * 2 > len(heap):
-            heap[:] = [h for h in heap if not h.released]
-            heapq.heapify(heap)
-            self._released_in_heap = 0
+        self._open.pop(hold, None)  # (a late one leaves the heap when it would have expired)
+
+    def _due(self, now: float) -> bool:
+        # Whether an open reservation has expired (cheap: the oldest one, and the heap's first).
+        open_ = self._open
+        if open_ and next(iter(open_)).expires_at <= now:
+            return True
+        late = self._late
+        return bool(late) and late[0][0] <= now
 
     def _release_budgets(self, hold: Hold) -> None:
         # Budgets are found again by identity: set_budget may have replaced the object (keeping the identity and
@@ -400,18 +421,25 @@ class MemoryStore(Store):
             if not hold.released:
                 self._release_hold(hold)
                 freed.append(hold.key)
-        heap = self._expiries
-        while heap and heap[0].expires_at <= now:
-            hold = heapq.heappop(heap)
-            if hold.released:
-                self._released_in_heap -= 1
-                continue
+        open_ = self._open
+        while open_:
+            hold = next(iter(open_))
+            if hold.expires_at > now:
+                break
+            self._expire(hold, freed)
+        late = self._late
+        while late and late[0][0] <= now:
+            self._expire(heapq.heappop(late)[2], freed)
+        return freed
+
+    def _expire(self, hold: Hold, freed: list[str]) -> None:
+        # A hold open past its expiry: given back, its reservation "expired".
+        if not hold.released:
             self._release_hold(hold)
-            self._released_in_heap -= 1  # (it left the heap)
             if hold.state == OPEN:
                 hold.state = EXPIRED
             freed.append(hold.key)
-        return freed
+        self._open.pop(hold, None)
 
     # ------------------------------------------------------------------ recording
 
@@ -419,15 +447,16 @@ class MemoryStore(Store):
         with self._lock:
             now = self._clock()
             state = self._state(key)
-            self._check_room(key, state, usage, now)
+            day = self._utc_day(now)
+            self._check_room(key, state, usage, day)
             state.limiter.record(now, state.limited_input(usage), usage.output_tokens)
-            return self._charge(key, state, usage, cost, now)
+            return self._charge(key, state, usage, cost, now, day)
 
-    def _check_room(self, key: str, state: ModelState, usage: RequestUsage, now: float) -> None:
+    def _check_room(self, key: str, state: ModelState, usage: RequestUsage, day: date) -> None:
         # Before anything changes: what save() writes, load() must read, so no count may pass the largest integer
         # a saved registry holds.
         args = (usage.input_tokens, usage.output_tokens, usage.cached_input_tokens, usage.cache_write_tokens)
-        full = state.usage.overflow(*args) or state.history.overflow(self._utc_day(now), *args)
+        full = state.usage.overflow(*args) or state.history.overflow(day, *args)
         if full is not None:
             raise InvalidUsageError(
                 f"{key}: recording this request would take {full} past 2**63-1, the largest count a saved registry "
@@ -435,12 +464,19 @@ class MemoryStore(Store):
             )
 
     def _charge(
-        self, key: str, state: ModelState, usage: RequestUsage, cost: Decimal, now: float, *, pending: bool = True
+        self,
+        key: str,
+        state: ModelState,
+        usage: RequestUsage,
+        cost: Decimal,
+        now: float,
+        day: date,
+        *,
+        pending: bool = True,
     ) -> Recorded:
-        # Counters, daily history, the pending delta and budgets take one request.
+        # Counters, daily history (of `day`, the UTC date of `now`), the pending delta and budgets take one request.
         inp, out, success, cached, written = usage[:5]
         state.usage.add(inp, out, cost, success, cached, written)
-        day = self._utc_day(now)
         state.history.add(day, inp, out, cached, written, cost)
         delta = None
         if pending:  # this process's own request (a replayed one travels as a Replayed record)
@@ -653,7 +689,7 @@ class MemoryStore(Store):
         state = self._states.get(key)
         if state is None:
             return False
-        self._charge(key, state, usage, cost, now, pending=False)
+        self._charge(key, state, usage, cost, now, self._utc_day(now), pending=False)
         self.replayed.append(replayed)
         return True
 
