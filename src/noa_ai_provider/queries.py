@@ -32,7 +32,7 @@ from .schemas import (
     validate_or_raise,
 )
 from .search import matches, performance_score, top
-from .stores.memory import MemoryStore
+from .stores.base import Store
 from .versions import compare_versions as _compare_versions
 from .versions import parse_version
 
@@ -45,7 +45,7 @@ class Queries:
     """Reads and bookkeeping of :class:`~noa_ai_provider.registry.EnhancedModelRegistry`."""
 
     _catalog: Catalog
-    _store: MemoryStore
+    _store: Store
     _events: EventBus
     _now: Callable[[], float]
 

@@ -138,6 +138,11 @@ class Store(ABC):
         ``None`` when nothing was recorded (including when the reservation was not open)."""
 
     @abstractmethod
+    def void(self, hold: Hold) -> None:
+        """Mark a settled reservation as cancelled: its record was taken back with :meth:`undo` (its journal
+        append failed), so committing it again raises instead of returning a cost that was never counted."""
+
+    @abstractmethod
     def listen(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(key)`` whenever capacity of ``key`` may have been freed (outside the store's locks)."""
 

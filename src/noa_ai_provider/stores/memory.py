@@ -17,28 +17,29 @@ import threading
 import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from ..budget import BudgetState
-from ..cost import UsageCounters, UsageHistory, worst_case_cost
+from ..cost import UsageHistory, worst_case_cost
 from ..errors import BudgetExceededError, ConfigError, InvalidUsageError, ModelNotFoundError, UnpricedModelError
 from ..headers import ProviderLimits
-from ..persistence.merge import Batch, Delta, Replayed, Row, later, newer_metrics
+from ..persistence.merge import Replayed
 from ..ratelimit import DAY, ModelLimiter
 from ..reservation import CANCELLED, COMMITTED, EXPIRED, OPEN, Hold
 from ..schemas import (
     BudgetStatus,
     ModelCost,
     ModelPerformanceMetrics,
-    ModelUsageStats,
     RateLimitCheck,
     RateLimitConfig,
     UsageHistoryEntry,
     utc_from_timestamp,
 )
 from .base import FAILED, Live, Recorded, RequestUsage, Store, days_between
+from .snapshot import SnapshotUsage
+from .state import ModelState
 
 __all__ = ["MemoryStore", "ModelState"]
 
@@ -55,69 +56,7 @@ def _unbound() -> float:
     raise RuntimeError("this store serves no registry yet (EnhancedModelRegistry binds it)")
 
 
-class ModelState:
-    """The live state of one model. Only touched under the store's lock."""
-
-    __slots__ = (
-        "absolute",
-        "absolute_history",
-        "access_count",
-        "count_cache_reads",
-        "history",
-        "last_accessed",
-        "limiter",
-        "metrics",
-        "pending",
-        "rate_limit",
-        "usage",
-    )
-
-    def __init__(self, rate_limit: RateLimitConfig | None, now: float, windows: ModelLimiter | None = None) -> None:
-        self.rate_limit = rate_limit
-        self.count_cache_reads = rate_limit is None or rate_limit.count_cache_reads
-        self.limiter = ModelLimiter(rate_limit, previous=windows)
-        self.usage = UsageCounters(utc_from_timestamp(now))
-        self.history = UsageHistory()
-        self.metrics: ModelPerformanceMetrics | None = None
-        self.last_accessed: datetime | None = None
-        self.access_count = 0
-        # What this process added since it last synchronised with the snapshot file (None: nothing), and whether
-        # its usage was reset or imported since: then the whole usage replaces the file's (see merge.py).
-        self.pending: Delta | None = None
-        self.absolute = False
-        self.absolute_history = False  # its daily history too (an import; a reset keeps the history)
-
-    def delta(self) -> Delta:
-        """The pending delta, created on first use."""
-        pending = self.pending
-        if pending is None:
-            pending = self.pending = Delta()
-        return pending
-
-    def limited_input(self, usage: RequestUsage) -> int:
-        """The input tokens of ``usage`` that count toward token limits: all of them, or without the cache reads
-        when ``rate_limit.count_cache_reads`` is false (Anthropic's input-tokens-per-minute limit)."""
-        if self.count_cache_reads:
-            return usage.input_tokens
-        return usage.input_tokens - usage.cached_input_tokens
-
-    def adopt(self, row: Row) -> None:
-        """Take the saved usage and bookkeeping of ``row`` (what the file now holds), plus what is pending."""
-        pending = self.pending
-        if not self.absolute:
-            if pending is not None:
-                row.usage.add_counters(pending.usage)
-            self.usage = row.usage
-        if not self.absolute_history:
-            if pending is not None:
-                row.history.add_history(pending.history)
-            self.history = row.history
-        self.access_count = row.access_count + (pending.accesses if pending is not None else 0)
-        self.last_accessed = later(self.last_accessed, row.last_accessed)
-        self.metrics = newer_metrics(self.metrics, row.metrics)
-
-
-class MemoryStore(Store):
+class MemoryStore(SnapshotUsage, Store):
     """The live state of a registry's models in this process. Thread-safe; serves one registry.
 
     ``memory://`` makes one (:func:`noa_ai_provider.stores.store_from_url`). State lasts as long as the process,
@@ -212,12 +151,6 @@ class MemoryStore(Store):
         for key in keys:
             for listener in self._listeners:
                 listener(key)
-
-    def _state(self, key: str) -> ModelState:
-        state = self._states.get(key)
-        if state is None:
-            raise ModelNotFoundError(key)
-        return state
 
     # ------------------------------------------------------------------ models
 
@@ -357,8 +290,7 @@ class MemoryStore(Store):
         self._notify([*freed, key])
         return recorded
 
-    def reopen(self, hold: Hold) -> None:
-        """Mark a hold whose settlement could not be journaled as cancelled (its record was undone)."""
+    def void(self, hold: Hold) -> None:
         with self._lock:
             hold.state = CANCELLED
 
@@ -589,8 +521,12 @@ class MemoryStore(Store):
     def window_totals(self, key: str) -> dict[str, int]:
         with self._lock:
             now = self._clock()
+            freed = self._sweep(now)  # expired and forgotten reservations no longer count
             limiter = self._state(key).limiter
-            return {limit.field: limit.window.total(now) for limit in limiter._limits}  # TODO: ModelLimiter.totals
+            totals = {limit.field: limit.window.total(now) for limit in limiter._limits}  # TODO: ModelLimiter.totals
+        if freed:
+            self._notify(freed)
+        return totals
 
     def entry_count(self, key: str) -> int:
         """Entries held in the windows of ``key``, removed limits' shadows included (memory checks)."""
@@ -643,80 +579,3 @@ class MemoryStore(Store):
                 out.append(budget.status())
         self._notify(freed)
         return out
-
-    # ------------------------------------------------------------------ the snapshot file's usage (persistence)
-
-    def seal(self, seq: int, removed: dict[str, datetime]) -> Batch:
-        """Inside :meth:`holding`: the pending deltas and replayed journal records become batch ``seq``."""
-        batch = Batch(seq, removed=removed, replayed=self.replayed)
-        self.replayed = []
-        for key, state in self._states.items():
-            pending = state.pending
-            if state.absolute or state.absolute_history:
-                delta = pending if pending is not None else Delta()
-                if state.absolute:  # the whole usage replaces the file's
-                    delta.absolute = True
-                    delta.usage = state.usage.copy()
-                if state.absolute_history:
-                    delta.absolute_history = True
-                    delta.history = state.history.copy()
-                batch.deltas[key] = delta
-            elif pending is not None:
-                batch.deltas[key] = pending
-            state.pending = None
-            state.absolute = state.absolute_history = False
-        return batch
-
-    def state(self, key: str) -> ModelState | None:
-        """Inside :meth:`holding`: the state of ``key`` (for persistence's multi-step work), or ``None``."""
-        return self._states.get(key)
-
-    def restore(self, key: str, usage: ModelUsageStats, entry: Any, history: list[UsageHistoryEntry]) -> None:
-        """Inside :meth:`holding`: put a backup's usage, bookkeeping, metrics and history for ``key``; the next save
-        writes them as they are, not added to the file's."""
-        state = self._state(key)
-        state.last_accessed = entry.last_accessed
-        state.access_count = entry.access_count
-        state.usage = UsageCounters.from_stats(usage)
-        state.metrics = entry.performance_metrics
-        state.history.load(history)
-        state.absolute = state.absolute_history = True
-        self._version += 1
-
-    def replay(self, key: str, usage: RequestUsage, cost: Decimal, now: float, replayed: Replayed) -> bool:
-        """Inside :meth:`holding`: count another writer's journal record (it travels in the next batch as
-        ``replayed``); ``False`` when ``key`` is not defined."""
-        state = self._states.get(key)
-        if state is None:
-            return False
-        self._charge(key, state, usage, cost, now, self._utc_day(now), pending=False)
-        self.replayed.append(replayed)
-        return True
-
-    def utc_day(self, now: float) -> date:
-        """Inside :meth:`holding`: the UTC date of ``now``."""
-        return self._utc_day(now)
-
-    def drop_unsaved(self, unsaved: list[tuple[str, Delta]]) -> None:
-        """Inside :meth:`holding`, in a forked child: take the parent's unsaved usage out of the totals."""
-        for key, delta in unsaved:
-            state = self._states.get(key)
-            if state is None:
-                continue
-            if not (state.absolute or delta.absolute):
-                state.usage.add_counters(delta.usage, -1)
-            if not (state.absolute_history or delta.absolute_history):
-                state.history.add_history(delta.history, -1)
-            state.access_count -= delta.accesses
-        for state in self._states.values():
-            state.pending = None
-            state.absolute = state.absolute_history = False
-        self.seq = 0
-
-    def pending(self) -> list[tuple[str, Delta]]:
-        """Inside :meth:`holding`: the pending delta of every model that has one."""
-        return [(k, s.pending) for k, s in self._states.items() if s.pending is not None]
-
-    def bump(self) -> None:
-        """Inside :meth:`holding`: note a change made through :meth:`state`."""
-        self._version += 1

@@ -1,0 +1,113 @@
+"""The part of :class:`~noa_ai_provider.stores.memory.MemoryStore` that the registry's snapshot file uses: the
+usage recorded since the last synchronisation with the file (pending deltas), sealed into batches, adopted back
+after a merge, restored from a backup, replayed from dead writers' journals. Called by
+:mod:`noa_ai_provider.persistence.sync` only, inside :meth:`MemoryStore.holding`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from ..cost import UsageCounters
+from ..errors import ModelNotFoundError
+from ..persistence.merge import Batch, Delta, Replayed
+from ..schemas import ModelUsageStats, UsageHistoryEntry
+from .base import Recorded, RequestUsage
+from .state import ModelState
+
+__all__ = ["SnapshotUsage"]
+
+
+class SnapshotUsage:
+    """Snapshot methods of :class:`~noa_ai_provider.stores.memory.MemoryStore` (a mixin)."""
+
+    _states: dict[str, ModelState]
+    _version: int
+    seq: int
+    replayed: list[Replayed]
+    _utc_day: Callable[[float], date]
+    _charge: Callable[..., Recorded]
+
+    def _state(self, key: str) -> ModelState:
+        state = self._states.get(key)
+        if state is None:
+            raise ModelNotFoundError(key)
+        return state
+
+    def seal(self, seq: int, removed: dict[str, datetime]) -> Batch:
+        """Inside :meth:`holding`: the pending deltas and replayed journal records become batch ``seq``."""
+        batch = Batch(seq, removed=removed, replayed=self.replayed)
+        self.replayed = []
+        for key, state in self._states.items():
+            pending = state.pending
+            if state.absolute or state.absolute_history:
+                delta = pending if pending is not None else Delta()
+                if state.absolute:  # the whole usage replaces the file's
+                    delta.absolute = True
+                    delta.usage = state.usage.copy()
+                if state.absolute_history:
+                    delta.absolute_history = True
+                    delta.history = state.history.copy()
+                batch.deltas[key] = delta
+            elif pending is not None:
+                batch.deltas[key] = pending
+            state.pending = None
+            state.absolute = state.absolute_history = False
+        return batch
+
+    def state(self, key: str) -> ModelState | None:
+        """Inside :meth:`holding`: the state of ``key`` (for persistence's multi-step work), or ``None``."""
+        return self._states.get(key)
+
+    def restore(self, key: str, usage: ModelUsageStats, entry: Any, history: list[UsageHistoryEntry]) -> None:
+        """Inside :meth:`holding`: put a backup's usage, bookkeeping, metrics and history for ``key``; the next save
+        writes them as they are, not added to the file's."""
+        state = self._state(key)
+        state.last_accessed = entry.last_accessed
+        state.access_count = entry.access_count
+        state.usage = UsageCounters.from_stats(usage)
+        state.metrics = entry.performance_metrics
+        state.history.load(history)
+        state.absolute = state.absolute_history = True
+        self._version += 1
+
+    def replay(self, key: str, usage: RequestUsage, cost: Decimal, now: float, replayed: Replayed) -> bool:
+        """Inside :meth:`holding`: count another writer's journal record (it travels in the next batch as
+        ``replayed``); ``False`` when ``key`` is not defined."""
+        state = self._states.get(key)
+        if state is None:
+            return False
+        self._charge(key, state, usage, cost, now, self._utc_day(now), pending=False)
+        self.replayed.append(replayed)
+        return True
+
+    def utc_day(self, now: float) -> date:
+        """Inside :meth:`holding`: the UTC date of ``now``."""
+        return self._utc_day(now)
+
+    def drop_unsaved(self, unsaved: list[tuple[str, Delta]]) -> None:
+        """Inside :meth:`holding`, in a forked child: take the parent's unsaved usage out of the totals."""
+        for key, delta in unsaved:
+            state = self._states.get(key)
+            if state is None:
+                continue
+            if not (state.absolute or delta.absolute):
+                state.usage.add_counters(delta.usage, -1)
+            if not (state.absolute_history or delta.absolute_history):
+                state.history.add_history(delta.history, -1)
+            state.access_count -= delta.accesses
+        for state in self._states.values():
+            state.pending = None
+            state.absolute = state.absolute_history = False
+        self.seq = 0
+
+    def pending(self) -> list[tuple[str, Delta]]:
+        """Inside :meth:`holding`: the pending delta of every model that has one."""
+        return [(k, s.pending) for k, s in self._states.items() if s.pending is not None]
+
+    def bump(self) -> None:
+        """Inside :meth:`holding`: note a change made through :meth:`state`."""
+        self._version += 1
