@@ -1,5 +1,12 @@
 """Shared fixtures: a registry on tmp_path with a fake clock, and the events it emits. A run that skips any test
-fails."""
+fails.
+
+Every store is tested by one suite: the rate-limit, reservation, budget, waiting, header and concurrency tests take
+the ``store`` fixture, parametrized over :data:`STORES` (as ``limits`` runs its behaviour tests over every storage).
+A module opts in with ``pytestmark = pytest.mark.usefixtures("store")`` (then the ``registry`` fixture is built on
+that store) and passes ``backend=store`` to every registry it builds itself; a Hypothesis test, which cannot take a
+function-scoped fixture, takes ``@pytest.mark.parametrize("store", STORES, ids=store_id)`` instead.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,25 @@ from noa_ai_provider import EnhancedModelRegistry
 from noa_ai_provider.testing import EventRecorder, FakeClock
 
 from .samples import GPT4, HELD, LLAMA, OPUS
+
+DEFAULT_STORE = "memory://"
+"""The store of tests that do not take the ``store`` fixture: the registry's default."""
+
+STORES: list[str] = ["memory://"]
+"""The URL of every store the suite runs over, one test id each (``memory``, from the scheme).
+
+To add a store, append its URL here, e.g. ``"redis://localhost:6379/15"`` for the Redis store, and start what it
+needs in a session fixture (a redis-server on a free port, whose URL then replaces the fixed one) that the
+``store`` fixture requests for that parameter, emptying the store's state before each test. A store whose server
+cannot start must fail the run, not skip it (see ``pytest_sessionfinish``). Note for a store shared through its URL:
+a few tests build a second registry from the same ``store`` (a twin to compare with, a registry that loads what
+another saved) and expect it to start empty, as ``memory://`` gives it.
+"""
+
+
+def store_id(url: str) -> str:
+    """The test id of a store URL: its scheme (``memory://`` -> ``memory``)."""
+    return url.partition("://")[0]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -31,18 +57,31 @@ def _release_held() -> Iterator[None]:
         HELD.pop().cancel()
 
 
+@pytest.fixture(params=STORES, ids=store_id)
+def store(request: pytest.FixtureRequest) -> str:
+    """What to pass as ``backend=`` to every registry a store test builds: one store of :data:`STORES` per run."""
+    return str(request.param)
+
+
+def backend_of(request: pytest.FixtureRequest) -> str:
+    """The store of the test ``request`` serves: its ``store`` when it takes that fixture, else the default."""
+    return str(request.getfixturevalue("store")) if "store" in request.fixturenames else DEFAULT_STORE
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(1_700_000_000.0)
 
 
 @pytest.fixture
-def registry(tmp_path: Path, clock: FakeClock) -> Iterator[EnhancedModelRegistry]:
+def registry(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Iterator[EnhancedModelRegistry]:
+    """A registry on ``tmp_path`` with ``clock``; on the test's ``store`` when it takes that fixture."""
     with EnhancedModelRegistry(
         persistence_path=tmp_path / "data" / "registry.json",
         models_config_path=tmp_path / "models-config.json",
         auto_save=False,
         clock=clock,
+        backend=backend_of(request),
     ) as reg:
         yield reg
 

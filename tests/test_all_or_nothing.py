@@ -15,6 +15,8 @@ from noa_ai_provider.testing import EventRecorder
 
 from .samples import GPT4, model
 
+pytestmark = pytest.mark.usefixtures("store")  # every test runs on every store (conftest.STORES)
+
 
 def define(model_id: str, **changes: Any) -> dict[str, Any]:
     return model(id=model_id, name=model_id, **changes)

@@ -33,6 +33,8 @@ from noa_ai_provider import cost as cost_module
 from noa_ai_provider.budget import period_bounds
 from noa_ai_provider.testing import EventRecorder, FakeClock
 
+pytestmark = pytest.mark.usefixtures("store")  # every test runs on every store (conftest.STORES)
+
 ALPHA, BETA = "openai:alpha", "openai:beta"
 
 
@@ -851,7 +853,9 @@ def test_usage_history_since_an_aware_datetime_uses_its_utc_day(reg: EnhancedMod
     assert [e.date for e in reg.get_usage_history(ALPHA, since=later)] == [date(2024, 3, 13)]
 
 
-def test_usage_history_survives_save_and_load(reg: EnhancedModelRegistry, clock: FakeClock, tmp_path: Path) -> None:
+def test_usage_history_survives_save_and_load(
+    reg: EnhancedModelRegistry, clock: FakeClock, tmp_path: Path, store: str
+) -> None:
     _two_days(reg, clock)
     before = reg.get_usage_history()
     reg.save()
@@ -866,7 +870,9 @@ def test_usage_history_survives_save_and_load(reg: EnhancedModelRegistry, clock:
         "requests": 2,
         "cost": "1.7",
     }
-    with EnhancedModelRegistry(persistence_path=reg.persistence_path, auto_save=False, clock=clock) as other:
+    with EnhancedModelRegistry(
+        persistence_path=reg.persistence_path, auto_save=False, clock=clock, backend=store
+    ) as other:
         assert other.load() == 2
         assert other.get_usage_history() == before
         other.set_budget(100, period="day")  # 2024-03-13: the loaded history counts
@@ -875,26 +881,31 @@ def test_usage_history_survives_save_and_load(reg: EnhancedModelRegistry, clock:
         assert other.get_usage_history(ALPHA)[-1].cost == Decimal("5.14")
 
 
-def test_usage_history_survives_export_and_import(reg: EnhancedModelRegistry, clock: FakeClock) -> None:
+def test_usage_history_survives_export_and_import(reg: EnhancedModelRegistry, clock: FakeClock, store: str) -> None:
     _two_days(reg, clock)
     text = reg.export_to_json()
-    with EnhancedModelRegistry(auto_save=False, clock=clock) as other:
+    with EnhancedModelRegistry(auto_save=False, clock=clock, backend=store) as other:
         assert other.import_from_json(text) == 2
         assert other.get_usage_history() == reg.get_usage_history()
         other.set_budget(100, key=ALPHA, period="total")
         assert status(other, ALPHA, "total").spent == Decimal("5.84")  # 1.7 + 4.14
 
 
-def test_invalid_usage_history_in_a_snapshot_is_rejected(reg: EnhancedModelRegistry, clock: FakeClock) -> None:
+def test_invalid_usage_history_in_a_snapshot_is_rejected(
+    reg: EnhancedModelRegistry, clock: FakeClock, store: str
+) -> None:
     _two_days(reg, clock)
     doc = json.loads(reg.export_to_json())
     doc["usageHistory"][0]["cost"] = "-1"
-    with EnhancedModelRegistry(auto_save=False, clock=clock) as other, pytest.raises(ConfigError, match="usageHistory"):
+    with (
+        EnhancedModelRegistry(auto_save=False, clock=clock, backend=store) as other,
+        pytest.raises(ConfigError, match="usageHistory"),
+    ):
         other.import_from_json(json.dumps(doc))
 
 
 def test_usage_history_is_bounded(
-    reg: EnhancedModelRegistry, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+    reg: EnhancedModelRegistry, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, store: str
 ) -> None:
     for day in range(1, 6):  # 2024-03-01 .. 2024-03-05, one request a day
         clock.set(at(2024, 3, day, 12))
@@ -902,7 +913,7 @@ def test_usage_history_is_bounded(
     text = reg.export_to_json()
     assert len(reg.get_usage_history(BETA)) == 5
     monkeypatch.setattr(cost_module, "MAX_HISTORY_DAYS", 3)
-    with EnhancedModelRegistry(auto_save=False, clock=clock) as other:
+    with EnhancedModelRegistry(auto_save=False, clock=clock, backend=store) as other:
         other.import_from_json(text)  # five days in the snapshot: the newest three are kept
         assert [e.date for e in other.get_usage_history(BETA)] == [
             date(2024, 3, 3),
@@ -919,7 +930,7 @@ def test_usage_history_is_bounded(
         clock.set(at(2024, 3, 6, 13))
         other.record_usage(BETA, 1, 0)  # the same day: nothing more is dropped
         assert [e.input_tokens for e in other.get_usage_history(BETA)] == [400, 500, 601]
-    with EnhancedModelRegistry(auto_save=False, clock=clock) as fresh:
+    with EnhancedModelRegistry(auto_save=False, clock=clock, backend=store) as fresh:
         key = fresh.register_model(define("beta", BETA_COST))
         for day in range(1, 6):
             clock.set(at(2024, 4, day, 12))

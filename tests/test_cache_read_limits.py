@@ -9,6 +9,8 @@ import pytest
 from noa_ai_provider import EnhancedModelRegistry, ModelNotFoundError, RateLimitConfig
 from tests.samples import limited
 
+pytestmark = pytest.mark.usefixtures("store")  # every test runs on every store (conftest.STORES)
+
 ITPM = {"inputTokensPerMinute": 10_000, "outputTokensPerMinute": 2_000, "countCacheReads": False}
 
 

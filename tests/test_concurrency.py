@@ -61,8 +61,9 @@ def frequent_thread_switches() -> Iterator[None]:
         sys.setswitchinterval(previous)
 
 
-def new_registry(tmp_path: Path) -> EnhancedModelRegistry:
-    return EnhancedModelRegistry(persistence_path=tmp_path / "registry.json", auto_save=False)
+def new_registry(tmp_path: Path, backend: str) -> EnhancedModelRegistry:
+    """A registry on the real clock and ``backend`` (the test's ``store``)."""
+    return EnhancedModelRegistry(persistence_path=tmp_path / "registry.json", auto_save=False, backend=backend)
 
 
 class Workers:
@@ -112,8 +113,8 @@ class Workers:
         assert not self.errors, f"exceptions in threads: {self.errors!r}"
 
 
-def test_concurrent_recording_and_reading_keeps_exact_totals(tmp_path: Path) -> None:
-    registry = new_registry(tmp_path)
+def test_concurrent_recording_and_reading_keeps_exact_totals(tmp_path: Path, store: str) -> None:
+    registry = new_registry(tmp_path, store)
     keys = {
         "alpha": registry.register_model(
             model(
@@ -244,9 +245,9 @@ def test_concurrent_recording_and_reading_keeps_exact_totals(tmp_path: Path) -> 
     assert sum(expected_access.values()) > 0
 
 
-def test_handler_calling_the_registry_does_not_deadlock(tmp_path: Path) -> None:
+def test_handler_calling_the_registry_does_not_deadlock(tmp_path: Path, store: str) -> None:
     """Events are emitted after the lock is released: a handler may read and even write the registry."""
-    registry = new_registry(tmp_path)
+    registry = new_registry(tmp_path, store)
     outer = registry.register_model(model("outer", Decimal("0.01"), Decimal("0.03"), 1000))
     inner = registry.register_model(
         model("inner", Decimal("0.001"), Decimal("0.002"), 1000, rateLimit={"requestsPerMinute": 5})
@@ -298,8 +299,8 @@ def test_handler_calling_the_registry_does_not_deadlock(tmp_path: Path) -> None:
     assert registry.get_model(outer).access_count == 4 * per_thread + 1  # type: ignore[union-attr]
 
 
-def test_single_thread_handler_sees_the_state_after_the_change(tmp_path: Path) -> None:
-    registry = new_registry(tmp_path)
+def test_single_thread_handler_sees_the_state_after_the_change(tmp_path: Path, store: str) -> None:
+    registry = new_registry(tmp_path, store)
     key = registry.register_model(model("m", Decimal("0.01"), Decimal("0.03"), 1000))
     observed: list[tuple[Decimal, Decimal, int]] = []
     registry.on(
@@ -326,8 +327,8 @@ def test_single_thread_handler_sees_the_state_after_the_change(tmp_path: Path) -
     assert observed == [(Decimal("0.04") * n, Decimal("0.04") * n, n) for n in range(1, 11)]
 
 
-def test_register_unregister_churn_against_recording(tmp_path: Path) -> None:
-    registry = new_registry(tmp_path)
+def test_register_unregister_churn_against_recording(tmp_path: Path, store: str) -> None:
+    registry = new_registry(tmp_path, store)
     stable = registry.register_model(model("stable", Decimal("0.5"), Decimal("0.25"), 1))
     lifecycle: Counter[str] = Counter()
     lifecycle_lock = threading.Lock()
@@ -413,9 +414,11 @@ def test_register_unregister_churn_against_recording(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("threads", [2, 8])
-def test_concurrent_reset_and_record_lose_nothing_after_the_last_reset(tmp_path: Path, threads: int) -> None:
+def test_concurrent_reset_and_record_lose_nothing_after_the_last_reset(
+    tmp_path: Path, store: str, threads: int
+) -> None:
     """Resets race with records; after the resets stop, every later record counts exactly once."""
-    registry = new_registry(tmp_path)
+    registry = new_registry(tmp_path, store)
     key = registry.register_model(model("m", Decimal("1"), Decimal("1"), 1))
     workers = Workers()
 

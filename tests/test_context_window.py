@@ -14,6 +14,8 @@ from noa_ai_provider import ConfigError, ContextWindowWarning, EnhancedModelRegi
 from noa_ai_provider.testing import FakeClock
 from tests.samples import model
 
+pytestmark = pytest.mark.usefixtures("store")  # every test runs on every store (conftest.STORES)
+
 SMALL = model(id="small", contextWindow=8_000, maxTokens=1_000, rateLimit={"requestsPerMinute": 10})
 KEY = "openai:small"
 
@@ -49,9 +51,13 @@ def test_record_usage_records_whatever_the_size(registry: EnhancedModelRegistry)
     assert registry.record_usage(KEY, 20_000, 2_000) == Decimal("0.26")
 
 
-def test_warn_mode_warns_and_estimates(tmp_path: Path) -> None:
+def test_warn_mode_warns_and_estimates(tmp_path: Path, store: str) -> None:
     with EnhancedModelRegistry(
-        persistence_path=tmp_path / "r.json", auto_save=False, clock=FakeClock(0), on_context_overflow="warn"
+        persistence_path=tmp_path / "r.json",
+        auto_save=False,
+        clock=FakeClock(0),
+        on_context_overflow="warn",
+        backend=store,
     ) as registry:
         registry.register_model(SMALL)
         with pytest.warns(ContextWindowWarning, match="context window"):
@@ -68,6 +74,8 @@ def test_a_model_without_limits_is_never_checked(registry: EnhancedModelRegistry
     assert registry.estimate_cost("openai:open", 10**9, 10**9) == Decimal(40_000)
 
 
-def test_bad_mode_is_a_config_error(tmp_path: Path) -> None:
+def test_bad_mode_is_a_config_error(tmp_path: Path, store: str) -> None:
     with pytest.raises(ConfigError, match="on_context_overflow"):
-        EnhancedModelRegistry(persistence_path=tmp_path / "r.json", auto_save=False, on_context_overflow="ignore")
+        EnhancedModelRegistry(
+            persistence_path=tmp_path / "r.json", auto_save=False, on_context_overflow="ignore", backend=store
+        )

@@ -251,6 +251,7 @@ def learned(registry: EnhancedModelRegistry, key: str) -> dict[str, int]:
 # --------------------------------------------------------------------------- the registry: tightening
 
 
+@pytest.mark.usefixtures("store")
 def test_openai_example_tightens_the_local_windows(registry: EnhancedModelRegistry, noon: FakeClock) -> None:
     key = registry.register_model(limited({"requestsPerMinute": 500, "tokensPerMinute": 150_000}))
     report = registry.update_rate_limits_from_headers(key, OPENAI)
@@ -271,6 +272,7 @@ def test_openai_example_tightens_the_local_windows(registry: EnhancedModelRegist
         reservation.cancel()
 
 
+@pytest.mark.usefixtures("store")
 def test_remaining_lower_than_local_refuses_until_the_reset(registry: EnhancedModelRegistry, noon: FakeClock) -> None:
     key = registry.register_model(limited({"tokensPerMinute": 1_000}))
     registry.record_usage(key, 100, 0)  # local: 100 used at noon
@@ -296,6 +298,7 @@ def test_remaining_lower_than_local_refuses_until_the_reset(registry: EnhancedMo
 @pytest.mark.parametrize(
     ("reset", "wait"), [("20ms", 0.02), ("20s", 20.0), ("59s", 59.0), ("6m0s", 60.0), ("1h", 60.0)]
 )
+@pytest.mark.usefixtures("store")
 def test_retry_after_is_the_time_to_the_reset_capped_at_the_window(
     registry: EnhancedModelRegistry, noon: FakeClock, reset: str, wait: float
 ) -> None:
@@ -311,6 +314,7 @@ def test_retry_after_is_the_time_to_the_reset_capped_at_the_window(
     registry.acquire(key, 150_000).cancel()
 
 
+@pytest.mark.usefixtures("store")
 def test_remaining_higher_than_local_loosens_nothing(registry: EnhancedModelRegistry, noon: FakeClock) -> None:
     key = registry.register_model(limited({"requestsPerMinute": 3, "tokensPerMinute": 1_500}))
     registry.record_usage(key, 1_000, 0)
@@ -330,6 +334,7 @@ def test_remaining_higher_than_local_loosens_nothing(registry: EnhancedModelRegi
     held.cancel()
 
 
+@pytest.mark.usefixtures("store")
 def test_a_limit_the_model_does_not_configure_is_learned(registry: EnhancedModelRegistry, noon: FakeClock) -> None:
     key = registry.register_model(limited({"requestsPerMinute": 500}))
     assert registry.check_rate_limit(key, 10**9).allowed
@@ -350,6 +355,7 @@ def test_a_limit_the_model_does_not_configure_is_learned(registry: EnhancedModel
     assert learned(registry, key) == {}
 
 
+@pytest.mark.usefixtures("store")
 def test_a_model_without_rate_limits_learns_them(registry: EnhancedModelRegistry, noon: FakeClock) -> None:
     key = registry.register_model(limited(None))
     registry.update_rate_limits_from_headers(
@@ -365,6 +371,7 @@ def test_a_model_without_rate_limits_learns_them(registry: EnhancedModelRegistry
     second.cancel()
 
 
+@pytest.mark.usefixtures("store")
 def test_a_remaining_count_without_a_limit_teaches_nothing(registry: EnhancedModelRegistry) -> None:
     key = registry.register_model(limited({"requestsPerMinute": 5}))
     registry.update_rate_limits_from_headers(key, {"x-ratelimit-remaining-tokens": "0"})
@@ -372,6 +379,7 @@ def test_a_remaining_count_without_a_limit_teaches_nothing(registry: EnhancedMod
     assert registry.check_rate_limit(key, 10**6).allowed
 
 
+@pytest.mark.usefixtures("store")
 def test_anthropic_input_and_output_limits(registry: EnhancedModelRegistry, noon: FakeClock) -> None:
     key = registry.register_model(
         limited({"requestsPerMinute": 50, "inputTokensPerMinute": 30_000, "outputTokensPerMinute": 8_000}, "claude")
@@ -398,6 +406,7 @@ def test_anthropic_input_and_output_limits(registry: EnhancedModelRegistry, noon
     registry.acquire(key, 30_000, 8_000).cancel()
 
 
+@pytest.mark.usefixtures("store")
 def test_anthropic_example_on_a_model_with_token_limits(registry: EnhancedModelRegistry, noon: FakeClock) -> None:
     key = registry.register_model(limited({"requestsPerMinute": 50, "tokensPerMinute": 40_000}, "claude"))
     registry.update_rate_limits_from_headers(key, {k: v for k, v in ANTHROPIC.items() if k != "retry-after"})
@@ -415,6 +424,7 @@ def test_anthropic_example_on_a_model_with_token_limits(registry: EnhancedModelR
     assert (check.reason, check.retry_after) == (ITPM, None)  # learned: 30000 input tokens a minute
 
 
+@pytest.mark.usefixtures("store")
 def test_a_reset_in_the_past_changes_nothing(registry: EnhancedModelRegistry, noon: FakeClock) -> None:
     key = registry.register_model(limited({"tokensPerMinute": 1_000}, "claude"))
     registry.update_rate_limits_from_headers(
@@ -424,6 +434,7 @@ def test_a_reset_in_the_past_changes_nothing(registry: EnhancedModelRegistry, no
     assert capacity(registry, key, 1_000) == 1_000
 
 
+@pytest.mark.usefixtures("store")
 def test_case_insensitive_headers_tighten_too(registry: EnhancedModelRegistry, noon: FakeClock) -> None:
     key = registry.register_model(limited({"tokensPerMinute": 1_000}))
     registry.update_rate_limits_from_headers(
@@ -437,6 +448,7 @@ def test_case_insensitive_headers_tighten_too(registry: EnhancedModelRegistry, n
 
 
 @pytest.mark.parametrize("rate_limit", [None, {"requestsPerMinute": 100, "tokensPerMinute": 10**6}])
+@pytest.mark.usefixtures("store")
 def test_retry_after_admits_nothing_until_then(
     registry: EnhancedModelRegistry, noon: FakeClock, rate_limit: dict[str, int] | None
 ) -> None:
@@ -453,6 +465,7 @@ def test_retry_after_admits_nothing_until_then(
     registry.acquire(key, 1_000).commit(10)
 
 
+@pytest.mark.usefixtures("store")
 def test_retry_after_as_an_http_date_and_in_milliseconds(registry: EnhancedModelRegistry, noon: FakeClock) -> None:
     key = registry.register_model(limited({"requestsPerMinute": 100}))
     registry.update_rate_limits_from_headers(key, {"Retry-After": "Wed, 01 May 2024 12:00:20 GMT"})
@@ -466,6 +479,7 @@ def test_retry_after_as_an_http_date_and_in_milliseconds(registry: EnhancedModel
     assert refusal(registry, key, 0).retry_after == 1.5
 
 
+@pytest.mark.usefixtures("store")
 def test_retry_after_yields_to_a_longer_local_wait(registry: EnhancedModelRegistry, noon: FakeClock) -> None:
     key = registry.register_model(limited({"requestsPerMinute": 1}))
     hold(registry.acquire(key, 0))
@@ -477,6 +491,7 @@ def test_retry_after_yields_to_a_longer_local_wait(registry: EnhancedModelRegist
     assert (error.limit, error.retry_after) == ("retry-after", 90.0)
 
 
+@pytest.mark.usefixtures("store")
 def test_a_zero_retry_after_blocks_nothing(registry: EnhancedModelRegistry) -> None:
     key = registry.register_model(limited({"requestsPerMinute": 1}))
     registry.update_rate_limits_from_headers(key, {"retry-after": "0"})
@@ -496,6 +511,7 @@ def test_a_zero_retry_after_blocks_nothing(registry: EnhancedModelRegistry) -> N
         ({"anthropic-ratelimit-input-tokens-reset": "tomorrow"}, "input_tokens"),
     ],
 )
+@pytest.mark.usefixtures("store")
 def test_a_bad_header_is_skipped_with_a_warning_and_the_rest_applies(
     registry: EnhancedModelRegistry, noon: FakeClock, bad: dict[str, str], skipped: str
 ) -> None:
@@ -526,12 +542,14 @@ def test_a_bad_header_is_skipped_with_a_warning_and_the_rest_applies(
     assert not registry.check_rate_limit(key, 0).allowed  # the requests header (nothing left) still applied
 
 
+@pytest.mark.usefixtures("store")
 def test_headers_for_an_unknown_model(registry: EnhancedModelRegistry) -> None:
     with pytest.raises(ModelNotFoundError):
         registry.update_rate_limits_from_headers("openai:nope", OPENAI)
 
 
 @pytest.mark.parametrize("value", ["inf", "Infinity", "nan"])
+@pytest.mark.usefixtures("store")
 def test_non_finite_retry_after_is_skipped(registry: EnhancedModelRegistry, value: str) -> None:
     """Regression: "inf" blocked the model forever, "nan" was accepted silently."""
     key = registry.register_model(limited({"requestsPerMinute": 5}))

@@ -15,6 +15,8 @@ from noa_ai_provider.testing import EventRecorder, FakeClock
 
 from .samples import limited
 
+pytestmark = pytest.mark.usefixtures("store")  # every test runs on every store (conftest.STORES)
+
 KEY = "openai:limited"
 
 
@@ -54,10 +56,12 @@ def test_lowering_and_raising_a_limit_forgets_nothing(registry: EnhancedModelReg
     assert admitted_in(registry) == 10
 
 
-def test_the_same_through_a_hot_reload(tmp_path: Path, clock: FakeClock) -> None:
+def test_the_same_through_a_hot_reload(tmp_path: Path, clock: FakeClock, store: str) -> None:
     config = tmp_path / "models-config.json"
     write_config(config, limited({"requestsPerMinute": 10}))
-    with EnhancedModelRegistry(persistence_path=tmp_path / "r.json", auto_save=False, clock=clock) as registry:
+    with EnhancedModelRegistry(
+        persistence_path=tmp_path / "r.json", auto_save=False, clock=clock, backend=store
+    ) as registry:
         events = EventRecorder().attach(registry)
         with registry.watch_config(config, interval=0.01, debounce=0.02):
             base = len(events.of("config-reloaded"))  # watching a file not loaded yet loads it
@@ -104,11 +108,15 @@ def test_removing_and_defining_again_keeps_the_windows(
     assert admitted_in(registry) == 3
 
 
-def test_a_hot_reload_that_drops_and_restores_a_model_keeps_its_windows(tmp_path: Path, clock: FakeClock) -> None:
+def test_a_hot_reload_that_drops_and_restores_a_model_keeps_its_windows(
+    tmp_path: Path, clock: FakeClock, store: str
+) -> None:
     config = tmp_path / "models-config.json"
     other = limited({"requestsPerMinute": 3}) | {"id": "other"}
     write_config(config, limited({"requestsPerMinute": 3}), other)
-    with EnhancedModelRegistry(persistence_path=tmp_path / "r.json", auto_save=False, clock=clock) as registry:
+    with EnhancedModelRegistry(
+        persistence_path=tmp_path / "r.json", auto_save=False, clock=clock, backend=store
+    ) as registry:
         events = EventRecorder().attach(registry)
         with registry.watch_config(config, interval=0.01, debounce=0.02):
             base = len(events.of("config-reloaded"))  # watching a file not loaded yet loads it

@@ -29,16 +29,23 @@ from .samples import limited
 M = 1_000_000
 
 
-def make(tmp_path: Path, clock: FakeClock, **kwargs: object) -> EnhancedModelRegistry:
-    return EnhancedModelRegistry(persistence_path=tmp_path / "r.json", auto_save=False, clock=clock, **kwargs)  # type: ignore[arg-type]
+def make(tmp_path: Path, clock: FakeClock, backend: str, **kwargs: object) -> EnhancedModelRegistry:
+    """A registry on ``backend`` (the test's ``store``)."""
+    return EnhancedModelRegistry(
+        persistence_path=tmp_path / "r.json",
+        auto_save=False,
+        clock=clock,
+        backend=backend,
+        **kwargs,  # type: ignore[arg-type]
+    )
 
 
 # --------------------------------------------------------------------------- expiry
 
 
-def test_an_open_reservation_expires_and_gives_everything_back(tmp_path: Path) -> None:
+def test_an_open_reservation_expires_and_gives_everything_back(tmp_path: Path, store: str) -> None:
     clock = FakeClock(1_700_000_000)
-    registry = make(tmp_path, clock, reservation_timeout=60)
+    registry = make(tmp_path, clock, store, reservation_timeout=60)
     key = registry.register_model(limited({"requestsPerMinute": 1, "tokensPerDay": 1_000}))
     registry.set_budget(1, period="day")
     reservation = registry.acquire(key, 500, 100)  # worst case 500 * 0.01/1K + 100 * 0.03/1K = 0.008
@@ -54,9 +61,9 @@ def test_an_open_reservation_expires_and_gives_everything_back(tmp_path: Path) -
     assert reservation.state == "expired"
 
 
-def test_committing_an_expired_reservation_still_records_the_bill(tmp_path: Path) -> None:
+def test_committing_an_expired_reservation_still_records_the_bill(tmp_path: Path, store: str) -> None:
     clock = FakeClock(1_700_000_000)
-    registry = make(tmp_path, clock, reservation_timeout=60)
+    registry = make(tmp_path, clock, store, reservation_timeout=60)
     key = registry.register_model(limited({"tokensPerMinute": 1_000}))
     reservation = registry.acquire(key, 500, 100)
     clock.advance(120)
@@ -69,9 +76,9 @@ def test_committing_an_expired_reservation_still_records_the_bill(tmp_path: Path
     assert (stats.request_count, stats.total_cost) == (1, Decimal("0.008"))
 
 
-def test_a_new_budget_period_does_not_inherit_holds_of_expired_reservations(tmp_path: Path) -> None:
+def test_a_new_budget_period_does_not_inherit_holds_of_expired_reservations(tmp_path: Path, store: str) -> None:
     clock = FakeClock(1_710_287_400)  # 2024-03-13 00:30 UTC
-    registry = make(tmp_path, clock)  # the default timeout: 15 minutes
+    registry = make(tmp_path, clock, store)  # the default timeout: 15 minutes
     key = registry.register_model(limited(None))
     registry.set_budget(1, period="day")
     forgotten = registry.acquire(key, 60_000, 0)  # 0.6 held
@@ -83,16 +90,16 @@ def test_a_new_budget_period_does_not_inherit_holds_of_expired_reservations(tmp_
 
 
 @pytest.mark.parametrize("timeout", [0, -1, math.nan, math.inf, "60", True])
-def test_bad_reservation_timeouts_are_config_errors(tmp_path: Path, timeout: object) -> None:
+def test_bad_reservation_timeouts_are_config_errors(tmp_path: Path, store: str, timeout: object) -> None:
     with pytest.raises(ConfigError, match="reservation_timeout"):
-        make(tmp_path, FakeClock(), reservation_timeout=timeout)
+        make(tmp_path, FakeClock(), store, reservation_timeout=timeout)
 
 
 # --------------------------------------------------------------------------- garbage collection
 
 
-def test_a_reservation_collected_while_open_is_released_with_a_warning(tmp_path: Path) -> None:
-    registry = make(tmp_path, FakeClock())
+def test_a_reservation_collected_while_open_is_released_with_a_warning(tmp_path: Path, store: str) -> None:
+    registry = make(tmp_path, FakeClock(), store)
     key = registry.register_model(limited({"requestsPerMinute": 1}))
     registry.set_budget(1)
     with pytest.warns(ResourceWarning, match="garbage-collected while open"):
@@ -102,8 +109,8 @@ def test_a_reservation_collected_while_open_is_released_with_a_warning(tmp_path:
     registry.acquire(key, 0).cancel()
 
 
-def test_closed_reservations_are_collected_quietly(tmp_path: Path) -> None:
-    registry = make(tmp_path, FakeClock())
+def test_closed_reservations_are_collected_quietly(tmp_path: Path, store: str) -> None:
+    registry = make(tmp_path, FakeClock(), store)
     key = registry.register_model(limited({"requestsPerMinute": 10}))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -117,8 +124,8 @@ def test_closed_reservations_are_collected_quietly(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- prices between acquire and commit
 
 
-def test_a_commit_bills_at_the_price_reserved(tmp_path: Path) -> None:
-    registry = make(tmp_path, FakeClock())
+def test_a_commit_bills_at_the_price_reserved(tmp_path: Path, store: str) -> None:
+    registry = make(tmp_path, FakeClock(), store)
     key = registry.register_model(limited(None))  # 0.01 / 0.03 per 1K
     registry.set_budget(Decimal("0.02"))
     reservation = registry.acquire(key, 1_000, 300)  # worst case 0.019, within 0.02
@@ -139,8 +146,8 @@ def test_the_worst_case_covers_a_dearer_lower_tier() -> None:
     assert worst >= max(Decimal(n * 4) / M if n <= 100_000 else Decimal(n) / M for n in (100_000, 100_001, 200_000))
 
 
-def test_a_budget_is_not_overspent_through_a_dearer_lower_tier(tmp_path: Path) -> None:
-    registry = make(tmp_path, FakeClock())
+def test_a_budget_is_not_overspent_through_a_dearer_lower_tier(tmp_path: Path, store: str) -> None:
+    registry = make(tmp_path, FakeClock(), store)
     key = registry.register_model(
         limited(None)
         | {
@@ -160,9 +167,9 @@ def test_a_budget_is_not_overspent_through_a_dearer_lower_tier(tmp_path: Path) -
 # --------------------------------------------------------------------------- waiting and the clock
 
 
-def test_auto_advancing_clock_jumps_to_the_next_wake_up(tmp_path: Path) -> None:
+def test_auto_advancing_clock_jumps_to_the_next_wake_up(tmp_path: Path, store: str) -> None:
     clock = FakeClock(1_700_000_000, auto_advance=True)
-    registry = make(tmp_path, clock)
+    registry = make(tmp_path, clock, store)
     key = registry.register_model(limited({"requestsPerMinute": 2}))
     started = time.monotonic()
     stamps = []
@@ -174,9 +181,9 @@ def test_auto_advancing_clock_jumps_to_the_next_wake_up(tmp_path: Path) -> None:
     assert time.monotonic() - started < 5  # three simulated minutes in a moment
 
 
-def test_auto_advancing_clock_with_async_waiters(tmp_path: Path) -> None:
+def test_auto_advancing_clock_with_async_waiters(tmp_path: Path, store: str) -> None:
     clock = FakeClock(1_700_000_000, auto_advance=True)
-    registry = make(tmp_path, clock)
+    registry = make(tmp_path, clock, store)
     key = registry.register_model(limited({"requestsPerMinute": 1}))
 
     async def main() -> list[float]:
@@ -190,9 +197,9 @@ def test_auto_advancing_clock_with_async_waiters(tmp_path: Path) -> None:
     assert asyncio.run(main()) == [0, 60, 120]
 
 
-def test_auto_advance_times_out_on_the_registry_clock(tmp_path: Path) -> None:
+def test_auto_advance_times_out_on_the_registry_clock(tmp_path: Path, store: str) -> None:
     clock = FakeClock(1_700_000_000, auto_advance=True)
-    registry = make(tmp_path, clock)
+    registry = make(tmp_path, clock, store)
     key = registry.register_model(limited({"requestsPerMinute": 1}))
     held = registry.acquire(key, 0)
     with pytest.raises(RateLimitTimeout):
@@ -206,12 +213,13 @@ def test_auto_advance_times_out_on_the_registry_clock(tmp_path: Path) -> None:
     [math.nan, math.inf, -math.inf, -1.0, 1.7e12, "soon", None],
     ids=["nan", "inf", "-inf", "negative", "milliseconds", "string", "none"],
 )
-def test_a_bad_clock_reading_changes_nothing(tmp_path: Path, reading: object) -> None:
+def test_a_bad_clock_reading_changes_nothing(tmp_path: Path, store: str, reading: object) -> None:
     value: list[object] = [1_700_000_000.0]
     registry = EnhancedModelRegistry(
         persistence_path=tmp_path / "r.json",
         auto_save=False,
         clock=lambda: value[0],  # type: ignore[arg-type,return-value]
+        backend=store,
     )
     key = registry.register_model(limited({"requestsPerMinute": 2, "tokensPerMinute": 1_000}))
     registry.set_budget(1)
@@ -233,9 +241,9 @@ def test_a_bad_clock_reading_changes_nothing(tmp_path: Path, reading: object) ->
     assert not registry.check_rate_limit(key, 901).allowed
 
 
-def test_a_clock_that_jumps_back_never_admits_early(tmp_path: Path) -> None:
+def test_a_clock_that_jumps_back_never_admits_early(tmp_path: Path, store: str) -> None:
     clock = FakeClock(1_700_000_000)
-    registry = make(tmp_path, clock)
+    registry = make(tmp_path, clock, store)
     key = registry.register_model(limited({"requestsPerMinute": 1}))
     registry.acquire(key, 0).commit(0)
     clock.set(1_700_000_000 - 3_600)  # an hour back (an NTP step)
@@ -246,11 +254,11 @@ def test_a_clock_that_jumps_back_never_admits_early(tmp_path: Path) -> None:
     assert registry.check_rate_limit(key, 0).allowed
 
 
-def test_a_registry_loaded_handler_may_save(tmp_path: Path) -> None:
-    registry = make(tmp_path, FakeClock())
+def test_a_registry_loaded_handler_may_save(tmp_path: Path, store: str) -> None:
+    registry = make(tmp_path, FakeClock(), store)
     registry.register_model(limited(None))
     registry.save()
-    other = make(tmp_path, FakeClock())
+    other = make(tmp_path, FakeClock(), store)
     saved = []
     other.on("registry-loaded", lambda sender, **kw: (sender.save(), saved.append(kw["path"])))
     done = threading.Event()
@@ -265,12 +273,12 @@ def test_a_registry_loaded_handler_may_save(tmp_path: Path) -> None:
     assert saved == [str(other.persistence_path)]
 
 
-def test_settled_reservations_leave_nothing_behind(tmp_path: Path) -> None:
+def test_settled_reservations_leave_nothing_behind(tmp_path: Path, store: str) -> None:
     # Their holds wait in the expiry queue until they would expire (15 minutes): the queue is compacted, so memory
     # follows the open reservations, not the traffic.
     import tracemalloc
 
-    registry = make(tmp_path, FakeClock())
+    registry = make(tmp_path, FakeClock(), store)
     key = registry.register_model(limited(None))
     for _ in range(1_000):
         registry.acquire(key, 1, 0).commit(0)

@@ -23,6 +23,8 @@ from noa_ai_provider.testing import EventRecorder, FakeClock, waiting, window_to
 
 from .samples import hold, limited
 
+pytestmark = pytest.mark.usefixtures("store")  # every test runs on every store (conftest.STORES)
+
 RPM, TPM, RPD, TPD = "requests per minute", "tokens per minute", "requests per day", "tokens per day"
 ITPM, OTPM = "input tokens per minute", "output tokens per minute"
 PIN, POUT, PER = Decimal("0.01"), Decimal("0.03"), 1000  # the prices of samples.limited()
@@ -252,10 +254,10 @@ def test_rate_limited_event_payload(registry: EnhancedModelRegistry, events: Eve
 
 
 @pytest.fixture
-def day_registry(tmp_path: Path, clock: FakeClock) -> Iterator[EnhancedModelRegistry]:
+def day_registry(tmp_path: Path, clock: FakeClock, store: str) -> Iterator[EnhancedModelRegistry]:
     """A registry whose reservations may stay open for hours (they expire after 15 minutes by default)."""
     with EnhancedModelRegistry(
-        persistence_path=tmp_path / "r.json", auto_save=False, clock=clock, reservation_timeout=2 * DAY
+        persistence_path=tmp_path / "r.json", auto_save=False, clock=clock, reservation_timeout=2 * DAY, backend=store
     ) as reg:
         yield reg
 
@@ -317,11 +319,13 @@ def test_input_and_output_limits_anthropic_style(registry: EnhancedModelRegistry
 
 
 def test_commit_returns_the_exact_cost_and_records_like_record_usage(
-    registry: EnhancedModelRegistry, clock: FakeClock, tmp_path: Any
+    registry: EnhancedModelRegistry, clock: FakeClock, tmp_path: Any, store: str
 ) -> None:
     key = registry.register_model(limited({"requestsPerMinute": 100, "tokensPerMinute": 10**7}))
     twin_clock = FakeClock(clock())
-    with EnhancedModelRegistry(persistence_path=tmp_path / "twin.json", auto_save=False, clock=twin_clock) as twin:
+    with EnhancedModelRegistry(
+        persistence_path=tmp_path / "twin.json", auto_save=False, clock=twin_clock, backend=store
+    ) as twin:
         twin_key = twin.register_model(limited({"requestsPerMinute": 100, "tokensPerMinute": 10**7}))
         assert twin_key == key
         ours, theirs = EventRecorder().attach(registry), EventRecorder().attach(twin)

@@ -24,6 +24,8 @@ from noa_ai_provider.testing import EventRecorder, FakeClock, waiting
 
 from .samples import hold, limited
 
+pytestmark = pytest.mark.usefixtures("store")  # every test runs on every store (conftest.STORES)
+
 RPM, TPM = "requests per minute", "tokens per minute"
 DEADLINE = 3.0  # real seconds any single expected event may take; far above the ~50 ms polling
 QUIET = 0.2  # real seconds to watch that something does NOT happen (four polls of the registry)
@@ -70,9 +72,9 @@ class Call:
 
 
 @pytest.fixture
-def real_registry(tmp_path: Path) -> Iterator[EnhancedModelRegistry]:
+def real_registry(tmp_path: Path, store: str) -> Iterator[EnhancedModelRegistry]:
     """A registry on the real clock (``time.time``): a waiter sleeps until the limit frees, unless woken."""
-    with EnhancedModelRegistry(persistence_path=tmp_path / "real.json", auto_save=False) as registry:
+    with EnhancedModelRegistry(persistence_path=tmp_path / "real.json", auto_save=False, backend=store) as registry:
         yield registry
 
 

@@ -16,12 +16,22 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from noa_ai_provider import BudgetExceededError, EnhancedModelRegistry, RateLimitExceeded, Reservation
 from noa_ai_provider.testing import FakeClock
+
+from ..conftest import STORES, store_id
 
 START = 1_710_287_400.0  # 2024-03-13 00:30 UTC
 RPM, TPM = 4, 3_000
@@ -46,7 +56,9 @@ class Admitted:
 
 
 class BudgetMachine(RuleBasedStateMachine):
-    def __init__(self) -> None:
+    """The machine on the store ``backend`` (one of conftest.STORES)."""
+
+    def __init__(self, backend: str) -> None:
         super().__init__()
         self.folder = tempfile.TemporaryDirectory()
         self.clock = FakeClock(START)
@@ -55,6 +67,7 @@ class BudgetMachine(RuleBasedStateMachine):
             auto_save=False,
             clock=self.clock,
             reservation_timeout=TIMEOUT,
+            backend=backend,
         )
         self.open: list[tuple[Reservation, Admitted]] = []
         self.admitted: list[Admitted] = []
@@ -172,10 +185,14 @@ class BudgetMachine(RuleBasedStateMachine):
             assert sum(tokens for _, tokens in window) <= TPM, window
 
 
-BudgetMachine.TestCase.settings = settings(
+SETTINGS = settings(
     max_examples=60,
     stateful_step_count=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-TestBudgetMachine = BudgetMachine.TestCase
+
+
+@pytest.mark.parametrize("store", STORES, ids=store_id)  # a fresh registry on the store for every example
+def test_budget_machine(store: str) -> None:
+    run_state_machine_as_test(lambda: BudgetMachine(store), settings=SETTINGS)

@@ -26,6 +26,8 @@ from noa_ai_provider import EnhancedModelRegistry
 from noa_ai_provider.ratelimit import DAY, DAY_BUCKET, MINUTE, TrailingWindow
 from noa_ai_provider.testing import window_entries
 
+from ..conftest import STORES, store_id
+
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 START = 1_700_000_000.0
@@ -99,10 +101,13 @@ def overall_wait(waits: dict[str, float | None]) -> float | None:
 # --------------------------------------------------------------------------- helpers
 
 
-def make_registry(tmp_path: Path, rate_limit: dict[str, int] | None) -> tuple[EnhancedModelRegistry, str, list[float]]:
+def make_registry(
+    tmp_path: Path, rate_limit: dict[str, int] | None, backend: str
+) -> tuple[EnhancedModelRegistry, str, list[float]]:
+    """A registry on ``backend`` (the test's store) with one model ``limited`` of ``rate_limit``, and its clock."""
     clock = [START]
     registry = EnhancedModelRegistry(
-        persistence_path=tmp_path / "registry.json", auto_save=False, clock=lambda: clock[0]
+        persistence_path=tmp_path / "registry.json", auto_save=False, clock=lambda: clock[0], backend=backend
     )
     model: dict[str, Any] = {
         "id": "limited",
@@ -191,15 +196,16 @@ def minute_configs(draw: st.DrawFn) -> tuple[int | None, int | None]:
 # --------------------------------------------------------------------------- per-minute: identical to the oracle
 
 
+@pytest.mark.parametrize("store", STORES, ids=store_id)  # no fixture in a @given test
 @SETTINGS
 @given(config=minute_configs(), data=st.data())
 def test_per_minute_limits_match_the_oracle_exactly(
-    tmp_path: Path, config: tuple[int | None, int | None], data: st.DataObject
+    tmp_path: Path, store: str, config: tuple[int | None, int | None], data: st.DataObject
 ) -> None:
     rpm, tpm = config
     max_tokens = (tpm or 1000) // 2 + 1
     steps = data.draw(minute_steps(max_tokens))
-    registry, key, clock = make_registry(tmp_path, limits_json(rpm, tpm, None))
+    registry, key, clock = make_registry(tmp_path, limits_json(rpm, tpm, None), store)
     oracle = Oracle(rpm=rpm, tpm=tpm)
 
     def check(now: float, tokens: int) -> None:
@@ -232,6 +238,7 @@ def test_per_minute_limits_match_the_oracle_exactly(
     run_trace(registry, key, clock, oracle, steps, check)
 
 
+@pytest.mark.parametrize("store", STORES, ids=store_id)  # no fixture in a @given test
 @SETTINGS
 @given(
     rpm=st.integers(min_value=1, max_value=6),
@@ -244,10 +251,10 @@ def test_per_minute_limits_match_the_oracle_exactly(
     probes=st.lists(st.integers(min_value=0, max_value=320), min_size=1, max_size=4),
 )
 def test_recording_beyond_the_limits_still_matches_the_oracle(
-    tmp_path: Path, rpm: int, tpm: int, bursts: list[tuple[int, int, float]], probes: list[int]
+    tmp_path: Path, store: str, rpm: int, tpm: int, bursts: list[tuple[int, int, float]], probes: list[int]
 ) -> None:
     """record_usage does not enforce limits: many requests at one timestamp, far over both limits, then expiry."""
-    registry, key, clock = make_registry(tmp_path, limits_json(rpm, tpm, None))
+    registry, key, clock = make_registry(tmp_path, limits_json(rpm, tpm, None), store)
     oracle = Oracle(rpm=rpm, tpm=tpm)
     for count, tokens, advance in bursts:
         for _ in range(count):
@@ -272,11 +279,11 @@ def test_recording_beyond_the_limits_still_matches_the_oracle(
     assert registry.check_rate_limit(key, 0).allowed
 
 
-def test_token_limit_alone_beyond_the_entry_cap_is_conservative(tmp_path: Path) -> None:
+def test_token_limit_alone_beyond_the_entry_cap_is_conservative(tmp_path: Path, store: str) -> None:
     """Without a request limit the token log keeps at most 10_000 entries (memory stays bounded), merging the
     oldest into newer timestamps: beyond 10_000 requests a minute it may refuse a little early, never late."""
     tpm = 10**9
-    registry, key, clock = make_registry(tmp_path, {"tokensPerMinute": tpm})
+    registry, key, clock = make_registry(tmp_path, {"tokensPerMinute": tpm}, store)
     oracle = Oracle(tpm=tpm)
     for n in range(10_001):  # one token every 2**-10 s: 10_001 requests within 10 s
         clock[0] = START + n * 2**-10
@@ -297,8 +304,8 @@ def test_token_limit_alone_beyond_the_entry_cap_is_conservative(tmp_path: Path) 
             assert oracle.allows(clock[0], tokens + extra)
 
 
-def test_reset_usage_stats_keeps_the_rate_limit_windows(tmp_path: Path) -> None:
-    registry, key, clock = make_registry(tmp_path, {"requestsPerMinute": 2, "tokensPerMinute": 100})
+def test_reset_usage_stats_keeps_the_rate_limit_windows(tmp_path: Path, store: str) -> None:
+    registry, key, clock = make_registry(tmp_path, {"requestsPerMinute": 2, "tokensPerMinute": 100}, store)
     registry.record_usage(key, 30, 30)
     clock[0] += 1.0
     registry.record_usage(key, 10, 0)
@@ -334,6 +341,7 @@ def day_steps(max_tokens: int) -> st.SearchStrategy[list[tuple[str, Any, int]]]:
     return st.lists(step, min_size=1, max_size=60)
 
 
+@pytest.mark.parametrize("store", STORES, ids=store_id)  # no fixture in a @given test
 @SETTINGS
 @given(
     rpd=st.integers(min_value=1, max_value=6),
@@ -342,10 +350,10 @@ def day_steps(max_tokens: int) -> st.SearchStrategy[list[tuple[str, Any, int]]]:
     data=st.data(),
 )
 def test_per_day_limit_refuses_early_never_late(
-    tmp_path: Path, rpd: int, rpm: int | None, tpm: int | None, data: st.DataObject
+    tmp_path: Path, store: str, rpd: int, rpm: int | None, tpm: int | None, data: st.DataObject
 ) -> None:
     steps = data.draw(day_steps((tpm or 1000) // 2 + 1))
-    registry, key, clock = make_registry(tmp_path, limits_json(rpm, tpm, rpd))
+    registry, key, clock = make_registry(tmp_path, limits_json(rpm, tpm, rpd), store)
     oracle = Oracle(rpm=rpm, tpm=tpm, rpd=rpd)
     refused_early = []
 
@@ -383,8 +391,8 @@ def test_per_day_limit_refuses_early_never_late(
 # --------------------------------------------------------------------------- exact boundaries
 
 
-def test_request_59_9_seconds_old_counts_60_1_does_not(tmp_path: Path) -> None:
-    registry, key, clock = make_registry(tmp_path, {"requestsPerMinute": 1})
+def test_request_59_9_seconds_old_counts_60_1_does_not(tmp_path: Path, store: str) -> None:
+    registry, key, clock = make_registry(tmp_path, {"requestsPerMinute": 1}, store)
     registry.record_usage(key, 10, 10)
     clock[0] = START + 59.9
     result = registry.check_rate_limit(key, 0)
@@ -400,8 +408,8 @@ def test_request_59_9_seconds_old_counts_60_1_does_not(tmp_path: Path) -> None:
     assert result.retry_after is None
 
 
-def test_tokens_59_9_seconds_old_count_60_1_do_not(tmp_path: Path) -> None:
-    registry, key, clock = make_registry(tmp_path, {"tokensPerMinute": 100})
+def test_tokens_59_9_seconds_old_count_60_1_do_not(tmp_path: Path, store: str) -> None:
+    registry, key, clock = make_registry(tmp_path, {"tokensPerMinute": 100}, store)
     registry.record_usage(key, 60, 40)
     clock[0] = START + 30.0
     registry.record_usage(key, 0, 0)  # a request without tokens changes nothing for the token limit
@@ -422,8 +430,8 @@ def test_tokens_59_9_seconds_old_count_60_1_do_not(tmp_path: Path) -> None:
     assert result.retry_after is None
 
 
-def test_per_day_boundaries(tmp_path: Path) -> None:
-    registry, key, clock = make_registry(tmp_path, {"requestsPerDay": 1})
+def test_per_day_boundaries(tmp_path: Path, store: str) -> None:
+    registry, key, clock = make_registry(tmp_path, {"requestsPerDay": 1}, store)
     registry.record_usage(key, 1, 1)
     for age in (0.0, 59.9, 3_600.0, DAY - 60.1, DAY - 0.1):
         clock[0] = START + age
@@ -437,8 +445,8 @@ def test_per_day_boundaries(tmp_path: Path) -> None:
     assert registry.check_rate_limit(key, 0).allowed
 
 
-def test_model_without_rate_limit_is_always_allowed(tmp_path: Path) -> None:
-    registry, key, _clock = make_registry(tmp_path, None)
+def test_model_without_rate_limit_is_always_allowed(tmp_path: Path, store: str) -> None:
+    registry, key, _clock = make_registry(tmp_path, None, store)
     for _ in range(1_000):
         registry.record_usage(key, 10**9, 10**9)
     result = registry.check_rate_limit(key, 10**12)
@@ -465,13 +473,13 @@ def _bound(rpm: int | None, tpm: int | None, rpd: int | None) -> int:
 
 
 @pytest.mark.slow
-def test_memory_stays_bounded_within_limits(tmp_path: Path) -> None:
+def test_memory_stays_bounded_within_limits(tmp_path: Path, store: str) -> None:
     import random
 
     rng = random.Random(20240229)
     # 100_000 requests at <= 60 a minute take more than a day, so the day window fills up too.
     rpm, tpm, rpd = 60, 10**15, 200_000
-    registry, key, clock = make_registry(tmp_path, limits_json(rpm, tpm, rpd))
+    registry, key, clock = make_registry(tmp_path, limits_json(rpm, tpm, rpd), store)
     bound = _bound(rpm, tpm, rpd)
     assert bound == 61 + 61 + 1441
     highest = 0
@@ -501,14 +509,14 @@ def test_memory_stays_bounded_within_limits(tmp_path: Path) -> None:
     [(50, 1_000, None), (None, 1_000, None), (3, None, 5), (None, 10**6, 10_000), (10, 10**18, 2_000)],
 )
 def test_memory_stays_bounded_beyond_limits_with_huge_tokens(
-    tmp_path: Path, rpm: int | None, tpm: int | None, rpd: int | None
+    tmp_path: Path, store: str, rpm: int | None, tpm: int | None, rpd: int | None
 ) -> None:
     """record_usage does not enforce limits: 100_000 records far over them still use bounded memory (the token
     counts stay within what the usage counters may hold, 2**63-1 in all)."""
     import random
 
     rng = random.Random(7)
-    registry, key, clock = make_registry(tmp_path, limits_json(rpm, tpm, rpd))
+    registry, key, clock = make_registry(tmp_path, limits_json(rpm, tpm, rpd), store)
     bound = _bound(rpm, tpm, rpd)
     for n in range(100_000):
         registry.record_usage(key, rng.choice((0, 1, 10**9, 10**13)), rng.choice((0, 10**12)))
@@ -520,9 +528,9 @@ def test_memory_stays_bounded_beyond_limits_with_huge_tokens(
 
 
 @pytest.mark.parametrize("tokens", [1, 10**6, 2**48])  # 20,000 requests of 2**48: within the 64-bit counters
-def test_token_log_does_not_grow_with_token_counts(tmp_path: Path, tokens: int) -> None:
+def test_token_log_does_not_grow_with_token_counts(tmp_path: Path, store: str, tokens: int) -> None:
     rpm, tpm = 20, 2**63 - 1  # the largest limit a definition may hold
-    registry, key, clock = make_registry(tmp_path, limits_json(rpm, tpm, None))
+    registry, key, clock = make_registry(tmp_path, limits_json(rpm, tpm, None), store)
     for n in range(20_000):
         registry.record_usage(key, tokens, 0)
         clock[0] += 0.01 * (n % 3)

@@ -41,6 +41,8 @@ from noa_ai_provider.ratelimit import DAY, DAY_BUCKET, MINUTE
 from noa_ai_provider.reservation import Reservation
 from noa_ai_provider.testing import waiting
 
+from ..conftest import STORES, store_id
+
 SETTINGS = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 START = 1_700_000_000.0
@@ -154,7 +156,10 @@ def assert_same_decision(
 # --------------------------------------------------------------------------- the registry side
 
 
-def make_registry(tmp_path: Path, rate_limit: dict[str, int]) -> tuple[EnhancedModelRegistry, str, list[float]]:
+def make_registry(
+    tmp_path: Path, rate_limit: dict[str, int], backend: str
+) -> tuple[EnhancedModelRegistry, str, list[float]]:
+    """A registry on ``backend`` (the test's store) with one model ``limited`` of ``rate_limit``, and its clock."""
     clock = [START]
     # Reservations may stay open across simulated days here: expiry is tested elsewhere (test_reservation_life).
     registry = EnhancedModelRegistry(
@@ -162,6 +167,7 @@ def make_registry(tmp_path: Path, rate_limit: dict[str, int]) -> tuple[EnhancedM
         auto_save=False,
         clock=lambda: clock[0],
         reservation_timeout=400 * 86_400.0,
+        backend=backend,
     )
     key = registry.register_model(
         {
@@ -329,8 +335,8 @@ day_advance = st.one_of(
 # --------------------------------------------------------------------------- (a) per-minute: identical to the oracle
 
 
-def run_minute_trace(tmp_path: Path, limits: dict[str, int], steps: list[Step]) -> None:
-    registry, key, clock = make_registry(tmp_path, limits)
+def run_minute_trace(tmp_path: Path, backend: str, limits: dict[str, int], steps: list[Step]) -> None:
+    registry, key, clock = make_registry(tmp_path, limits, backend)
     oracle = Oracle(limits)
 
     def judge(
@@ -381,16 +387,17 @@ CANCEL_MERGE_EXAMPLE: list[Step] = [
 ]
 
 
+@pytest.mark.parametrize("store", STORES, ids=store_id)  # no fixture in a @given test
 @SETTINGS
 @given(limits=minute_limits(), steps=steps_strategy(small_advance))
 @example(limits={"requestsPerMinute": 3, "tokensPerMinute": 100}, steps=CANCEL_MERGE_EXAMPLE)
 def test_per_minute_decisions_match_the_oracle_exactly(
-    tmp_path: Path, limits: dict[str, int], steps: list[Step]
+    tmp_path: Path, store: str, limits: dict[str, int], steps: list[Step]
 ) -> None:
-    run_minute_trace(tmp_path, limits, steps)
+    run_minute_trace(tmp_path, store, limits, steps)
 
 
-def test_the_cancel_merge_example_against_the_oracle_by_hand(tmp_path: Path) -> None:
+def test_the_cancel_merge_example_against_the_oracle_by_hand(tmp_path: Path, store: str) -> None:
     """CANCEL_MERGE_EXAMPLE by hand: the oracle admits at t0 + 60 and so must the registry."""
     oracle = Oracle({"requestsPerMinute": 3, "tokensPerMinute": 100})
     oracle.add(START, 50, 0)
@@ -398,7 +405,7 @@ def test_the_cancel_merge_example_against_the_oracle_by_hand(tmp_path: Path) -> 
     oracle.add(START + 53, 10, 0)
     assert oracle.allows(START + 60, 80, 0)
     assert not oracle.allows(START + 59, 80, 0)
-    registry, key, clock = make_registry(tmp_path, {"requestsPerMinute": 3, "tokensPerMinute": 100})
+    registry, key, clock = make_registry(tmp_path, {"requestsPerMinute": 3, "tokensPerMinute": 100}, store)
     Trace(registry, key, clock, Oracle(dict(oracle.limits)), lambda *args: None).run(CANCEL_MERGE_EXAMPLE[:-1])
     assert clock[0] == START + 60
     result = registry.check_rate_limit(key, 80)
@@ -409,8 +416,8 @@ def test_the_cancel_merge_example_against_the_oracle_by_hand(tmp_path: Path) -> 
 # --------------------------------------------------------------------------- (b) per-day: early, never late
 
 
-def run_day_trace(tmp_path: Path, limits: dict[str, int], steps: list[Step]) -> None:
-    registry, key, clock = make_registry(tmp_path, limits)
+def run_day_trace(tmp_path: Path, backend: str, limits: dict[str, int], steps: list[Step]) -> None:
+    registry, key, clock = make_registry(tmp_path, limits, backend)
     oracle = Oracle(limits)
     wide = DAY + DAY_BUCKET + 1e-3  # how early per-day limits may refuse: one bucket (plus float slack)
 
@@ -452,11 +459,12 @@ DAY_TRIM_EXAMPLE: list[Step] = [
 ]
 
 
+@pytest.mark.parametrize("store", STORES, ids=store_id)  # no fixture in a @given test
 @SETTINGS
 @given(limits=day_limits(), steps=steps_strategy(day_advance))
 @example(limits={"tokensPerDay": 100}, steps=DAY_TRIM_EXAMPLE)
-def test_per_day_limits_never_admit_late(tmp_path: Path, limits: dict[str, int], steps: list[Step]) -> None:
-    run_day_trace(tmp_path, limits, steps)
+def test_per_day_limits_never_admit_late(tmp_path: Path, store: str, limits: dict[str, int], steps: list[Step]) -> None:
+    run_day_trace(tmp_path, store, limits, steps)
 
 
 # --------------------------------------------------------------------------- (c) 8 threads, checked offline
@@ -584,8 +592,10 @@ def new_model(registry: EnhancedModelRegistry) -> str:
 
 
 @pytest.mark.usefixtures("frequent_thread_switches")
-def test_eight_threads_never_exceed_a_per_minute_limit(tmp_path: Path) -> None:
-    with EnhancedModelRegistry(persistence_path=tmp_path / "r.json", auto_save=False) as registry:  # time.time
+def test_eight_threads_never_exceed_a_per_minute_limit(tmp_path: Path, store: str) -> None:
+    with EnhancedModelRegistry(  # on time.time
+        persistence_path=tmp_path / "r.json", auto_save=False, backend=store
+    ) as registry:
         key = new_model(registry)
         history, counts = hammer(registry, key)
         check_history_offline(history)
@@ -602,7 +612,7 @@ def test_eight_threads_never_exceed_a_per_minute_limit(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("frequent_thread_switches")
-def test_eight_threads_on_a_fast_clock_never_exceed_a_per_minute_limit(tmp_path: Path) -> None:
+def test_eight_threads_on_a_fast_clock_never_exceed_a_per_minute_limit(tmp_path: Path, store: str) -> None:
     """The same on a clock running 40 times faster than real time, so the windows slide during the run."""
     base, origin = START, time.monotonic()
     lock = threading.Lock()
@@ -613,7 +623,9 @@ def test_eight_threads_on_a_fast_clock_never_exceed_a_per_minute_limit(tmp_path:
             last[0] = max(last[0], base + (time.monotonic() - origin) * 40)
             return last[0]
 
-    with EnhancedModelRegistry(persistence_path=tmp_path / "r.json", auto_save=False, clock=fast_clock) as registry:
+    with EnhancedModelRegistry(
+        persistence_path=tmp_path / "r.json", auto_save=False, clock=fast_clock, backend=store
+    ) as registry:
         key = new_model(registry)
         history, counts = hammer(registry, key)
         check_history_offline(history)
