@@ -7,7 +7,6 @@ worked examples of docs/pricing.md). Prices are per 1,000,000 tokens unless a mo
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 from decimal import Decimal
@@ -32,6 +31,7 @@ from noa_ai_provider import (
 from noa_ai_provider.cost import request_cost, worst_case_cost
 from noa_ai_provider.testing import EventRecorder, FakeClock
 
+from .docblocks import run_blocks
 from .samples import LLAMA
 
 M = 1_000_000
@@ -870,27 +870,6 @@ def test_tiers_and_service_tiers_survive_export_and_import(priced: EnhancedModel
 # ------------------------------------------------------------------ docs/pricing.md
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "pricing.md"
-CHECK = re.compile(r"#\s*->\s*(.+)$")
-
-
-class _Checks(ast.NodeTransformer):
-    """Turns every expression statement whose last line ends in ``# -> value`` into ``assert (expr) == (value)``."""
-
-    def __init__(self, lines: list[str]) -> None:
-        self.lines = lines
-        self.count = 0
-
-    def visit_Expr(self, node: ast.Expr) -> ast.AST:
-        match = CHECK.search(self.lines[(node.end_lineno or node.lineno) - 1])
-        if match is None:
-            return node
-        self.count += 1
-        expected = ast.parse(match.group(1), mode="eval").body
-        check = ast.Assert(
-            test=ast.Compare(left=node.value, ops=[ast.Eq()], comparators=[expected]),
-            msg=ast.Constant(f"line {node.lineno}: expected {match.group(1)}"),
-        )
-        return ast.copy_location(check, node)
 
 
 def test_the_examples_of_docs_pricing_md_hold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -898,14 +877,4 @@ def test_the_examples_of_docs_pricing_md_hold(tmp_path: Path, monkeypatch: pytes
     text = DOC.read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
     assert len(blocks) >= 10
-    namespace: dict[str, Any] = {}
-    checked = 0
-    for index, block in enumerate(blocks):
-        tree = ast.parse(block)
-        checks = _Checks(block.splitlines())
-        tree = ast.fix_missing_locations(checks.visit(tree))
-        exec(compile(tree, f"{DOC.name}, python block {index + 1}", "exec"), namespace)
-        checked += checks.count
-    marked = sum(1 for block in blocks for line in block.splitlines() if CHECK.search(line))
-    assert checked == marked  # every "# ->" closed an expression statement
-    assert checked >= 40
+    assert run_blocks(DOC.name, blocks) >= 40
