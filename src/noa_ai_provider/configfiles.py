@@ -8,7 +8,6 @@ config defines are kept and reported once (``model-not-in-config``).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -82,6 +81,8 @@ class ConfigFiles:
 
     async def aload_from_config(self, config_path: str | Path | None = None) -> int:
         """:meth:`load_from_config` in a worker thread."""
+        import asyncio  # (only here: importing asyncio costs about 10 ms, and most users never call this)
+
         return await asyncio.to_thread(self.load_from_config, config_path)
 
     def watch_config(

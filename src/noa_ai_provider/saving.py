@@ -5,7 +5,6 @@ and emits the events; :class:`~noa_ai_provider.persistence.sync.SnapshotSync` do
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Callable
 
@@ -108,8 +107,12 @@ class Saving:
 
     async def asave(self) -> None:
         """:meth:`save` in a worker thread, so the event loop is not blocked."""
+        import asyncio  # (only here: importing asyncio costs about 10 ms, and most users never call this)
+
         await asyncio.to_thread(self.save)
 
     async def aload(self) -> int:
         """:meth:`load` in a worker thread."""
+        import asyncio
+
         return await asyncio.to_thread(self.load)

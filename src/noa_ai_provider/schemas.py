@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -330,8 +331,19 @@ def _camel(name: str) -> str:
     return to_camel(name).replace("1H", "1h")
 
 
+_BUILD_LOCK = threading.RLock()
+"""Held while a schema's validator and serializer are built, so that concurrent first uses build each once."""
+
+
 class _Schema(BaseModel):
-    """Common configuration: camelCase aliases, both spellings accepted, unknown fields rejected."""
+    """Common configuration: camelCase aliases, both spellings accepted, unknown fields rejected.
+
+    Validators and serializers are built on a schema's first use, not at import (``defer_build``): building all of
+    them at import cost about 10 ms, most of the package's import time beyond its dependencies'. The first
+    validation, serialization, validated assignment or JSON schema of a model builds it, through
+    :meth:`model_rebuild`, once and under a lock; instances made without validation (:func:`construct_trusted`,
+    ``model_construct``) need no validator until then.
+    """
 
     model_config = ConfigDict(
         alias_generator=_camel,
@@ -341,7 +353,34 @@ class _Schema(BaseModel):
         extra="forbid",
         validate_assignment=True,
         use_enum_values=False,
+        defer_build=True,
     )
+
+    @classmethod
+    def model_rebuild(
+        cls,
+        *,
+        force: bool = False,
+        raise_errors: bool = True,
+        _parent_namespace_depth: int = 2,
+        _types_namespace: Mapping[str, Any] | None = None,
+    ) -> bool | None:
+        """Build the schema's validator and serializer (pydantic's deferred build calls this on first use).
+
+        Serialised by a lock: two threads using a model for the first time at once must not build it at once
+        (pydantic before 2.14 is not thread-safe there). Names in annotations resolve in this module alone, as
+        they did when every model was built at import, never in the namespace of the caller's frame (where a
+        ``Version`` or a ``Price`` of its own would otherwise take precedence).
+        """
+        if cls.__pydantic_complete__ and not force:
+            return None
+        with _BUILD_LOCK:
+            return super().model_rebuild(
+                force=force,
+                raise_errors=raise_errors,
+                _parent_namespace_depth=0,
+                _types_namespace={} if _types_namespace is None else _types_namespace,
+            )
 
 
 # --------------------------------------------------------------------------- model definitions

@@ -12,13 +12,15 @@ after releasing its own, so the two never wait on each other.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # asyncio is imported when an async waiter needs it (about 10 ms of import otherwise)
+    import asyncio
 
 from .errors import RateLimitExceeded, RateLimitTimeout
 from .reservation import Hold
@@ -42,7 +44,11 @@ class _Waiter:
         self.output_tokens = output_tokens
         self.loop = loop
         self.wake_at: float | None = None  # clock time it sleeps until (for an auto-advancing clock)
-        self.event = asyncio.Event() if loop is not None else None
+        self.event: asyncio.Event | None = None
+        if loop is not None:
+            import asyncio
+
+            self.event = asyncio.Event()
 
     def wake(self) -> None:
         if self.loop is not None and self.event is not None:
@@ -168,6 +174,8 @@ class WaitQueue:
     ) -> Hold:
         """:meth:`acquire` for event loops: waiting awaits instead of blocking (same queue, same order)."""
         acq = _Acquisition(key, inp, out, cost, timeout, wait)
+        import asyncio
+
         acq.loop = asyncio.get_running_loop()
         try:
             while True:
