@@ -200,7 +200,8 @@ class SnapshotSync:
         store = self.store
         with store.holding():
             store.seq += 1
-            batch = store.seal(store.seq, self.removed)
+            deltas, replayed = store.take_pending()
+            batch = Batch(store.seq, deltas, self.removed, replayed)
         self.removed = {}
         self.unacked.append(batch)
         defs = self.catalog.defs

@@ -2,7 +2,7 @@
 
 One lock guards everything here and is held only for in-memory work; listeners are called after it is released.
 The usage it holds is what the registry's snapshot file saves: each model's usage recorded since the last
-synchronisation with the file is also kept apart (a pending :class:`~noa_ai_provider.persistence.merge.Delta`),
+synchronisation with the file is also kept apart (a pending :class:`~noa_ai_provider.delta.Delta`),
 so that processes sharing one file add their usage up instead of overwriting it (see
 :mod:`noa_ai_provider.persistence.merge`). Those snapshot methods (``seal``, ``adopt``, ``restore``...) are
 called by :mod:`noa_ai_provider.persistence` only.
@@ -25,7 +25,6 @@ from ..budget import BudgetState
 from ..cost import UsageHistory, worst_case_cost
 from ..errors import BudgetExceededError, ConfigError, InvalidUsageError, ModelNotFoundError, UnpricedModelError
 from ..headers import ProviderLimits
-from ..persistence.merge import Replayed
 from ..ratelimit import DAY, ModelLimiter
 from ..reservation import CANCELLED, COMMITTED, EXPIRED, OPEN, Hold
 from ..schemas import (
@@ -91,7 +90,7 @@ class MemoryStore(SnapshotUsage, Store):
         # Numbering of records and batches for a journal (see persistence): the last number given.
         self.numbered = False
         self.seq = 0
-        self.replayed: list[Replayed] = []  # other writers' journal records replayed here, not sealed yet
+        self.replayed: list[Any] = []  # other writers' journal records replayed here, not sealed yet
 
     @classmethod
     def from_url(cls, url: str) -> MemoryStore:

@@ -7,13 +7,13 @@ after a merge, restored from a backup, replayed from dead writers' journals. Cal
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from ..cost import UsageCounters
+from ..delta import Delta
 from ..errors import ModelNotFoundError
-from ..persistence.merge import Batch, Delta, Replayed
 from ..schemas import ModelUsageStats, UsageHistoryEntry
 from .base import Recorded, RequestUsage
 from .state import ModelState
@@ -27,7 +27,7 @@ class SnapshotUsage:
     _states: dict[str, ModelState]
     _version: int
     seq: int
-    replayed: list[Replayed]
+    replayed: list[Any]
     _utc_day: Callable[[float], date]
     _charge: Callable[..., Recorded]
 
@@ -37,10 +37,11 @@ class SnapshotUsage:
             raise ModelNotFoundError(key)
         return state
 
-    def seal(self, seq: int, removed: dict[str, datetime]) -> Batch:
-        """Inside :meth:`holding`: the pending deltas and replayed journal records become batch ``seq``."""
-        batch = Batch(seq, removed=removed, replayed=self.replayed)
-        self.replayed = []
+    def take_pending(self) -> tuple[dict[str, Delta], list[Any]]:
+        """Inside :meth:`holding`: every model's pending delta (the whole usage, marked absolute, after a reset or an
+        import) and the replayed journal records, handed over for a batch; nothing is pending afterwards."""
+        deltas: dict[str, Delta] = {}
+        replayed, self.replayed = self.replayed, []
         for key, state in self._states.items():
             pending = state.pending
             if state.absolute or state.absolute_history:
@@ -51,12 +52,12 @@ class SnapshotUsage:
                 if state.absolute_history:
                     delta.absolute_history = True
                     delta.history = state.history.copy()
-                batch.deltas[key] = delta
+                deltas[key] = delta
             elif pending is not None:
-                batch.deltas[key] = pending
+                deltas[key] = pending
             state.pending = None
             state.absolute = state.absolute_history = False
-        return batch
+        return deltas, replayed
 
     def state(self, key: str) -> ModelState | None:
         """Inside :meth:`holding`: the state of ``key`` (for persistence's multi-step work), or ``None``."""
@@ -74,9 +75,9 @@ class SnapshotUsage:
         state.absolute = state.absolute_history = True
         self._version += 1
 
-    def replay(self, key: str, usage: RequestUsage, cost: Decimal, now: float, replayed: Replayed) -> bool:
-        """Inside :meth:`holding`: count another writer's journal record (it travels in the next batch as
-        ``replayed``); ``False`` when ``key`` is not defined."""
+    def replay(self, key: str, usage: RequestUsage, cost: Decimal, now: float, replayed: object) -> bool:
+        """Inside :meth:`holding`: count another writer's journal record (``replayed``, kept for the next batch:
+        :meth:`take_pending`); ``False`` when ``key`` is not defined."""
         state = self._states.get(key)
         if state is None:
             return False

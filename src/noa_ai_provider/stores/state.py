@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from ..cost import UsageCounters, UsageHistory
-from ..persistence.merge import Delta, Row, later, newer_metrics
+from ..delta import Delta, later, newer_metrics
 from ..ratelimit import ModelLimiter
 from ..schemas import ModelPerformanceMetrics, RateLimitConfig, utc_from_timestamp
 from .base import RequestUsage
 
-__all__ = ["ModelState"]
+__all__ = ["ModelState", "Saved"]
+
+
+class Saved(Protocol):
+    """What a snapshot file holds of one model's usage (a :class:`~noa_ai_provider.persistence.merge.Row`)."""
+
+    usage: UsageCounters
+    history: UsageHistory
+    access_count: int
+    last_accessed: datetime | None
+    metrics: ModelPerformanceMetrics | None
 
 
 class ModelState:
@@ -59,7 +70,7 @@ class ModelState:
             return usage.input_tokens
         return usage.input_tokens - usage.cached_input_tokens
 
-    def adopt(self, row: Row) -> None:
+    def adopt(self, row: Saved) -> None:
         """Take the saved usage and bookkeeping of ``row`` (what the file now holds), plus what is pending."""
         pending = self.pending
         if not self.absolute:
