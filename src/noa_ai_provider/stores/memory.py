@@ -77,8 +77,12 @@ class MemoryStore(SnapshotUsage, Store):
         self._open: OrderedDict[Hold, None] = OrderedDict()
         self._late: list[tuple[float, int, Hold]] = []
         self._last_expiry = -math.inf
+        # No open reservation expires before this (it may be earlier than the real first expiry, never later: the
+        # hot path compares one number, and a sweep that finds nothing due sets it again).
+        self._next_expiry = math.inf
         self._late_seq = 0
         self._collected: deque[Hold] = deque()  # holds of reservations garbage-collected while open
+        self._collect = self._collected.append
         self._kept_windows: dict[str, tuple[float, ModelLimiter]] = {}  # removed models' windows, for a day
         self._retired_cost: dict[str, Decimal] = {}  # usage of models removed with retire=True, by currency
         self._retired_counts = [0, 0, 0]  # their input tokens, output tokens, requests
@@ -203,7 +207,7 @@ class MemoryStore(SnapshotUsage, Store):
     ) -> Hold | RateLimitCheck:
         with self._lock:
             now = self._clock()
-            freed = self._sweep(now) if self._collected or self._due(now) else None
+            freed = self._sweep(now) if now >= self._next_expiry or self._collected else None
             state = self._states.get(key)
             if state is None:
                 raise ModelNotFoundError(key)
@@ -219,7 +223,9 @@ class MemoryStore(SnapshotUsage, Store):
                     for ident, amount in holds:
                         by_ident[ident].hold(amount)
                     hold.budgets = holds
-                hold.collected = self._collected.append
+                hold.collected = self._collect
+                if expires_at < self._next_expiry:
+                    self._next_expiry = expires_at
                 if expires_at >= self._last_expiry:
                     self._open[hold] = None
                     self._last_expiry = expires_at
@@ -235,7 +241,7 @@ class MemoryStore(SnapshotUsage, Store):
         key = hold.key
         with self._lock:
             now = self._clock()
-            freed = self._sweep(now) if self._collected or self._due(now) else None
+            freed = self._sweep(now) if now >= self._next_expiry or self._collected else None
             state = hold.state
             if state == COMMITTED:
                 return None
@@ -325,14 +331,6 @@ class MemoryStore(SnapshotUsage, Store):
         hold.released = True
         self._open.pop(hold, None)  # (a late one leaves the heap when it would have expired)
 
-    def _due(self, now: float) -> bool:
-        # Whether an open reservation has expired (cheap: the oldest one, and the heap's first).
-        open_ = self._open
-        if open_ and next(iter(open_)).expires_at <= now:
-            return True
-        late = self._late
-        return bool(late) and late[0][0] <= now
-
     def _release_budgets(self, hold: Hold) -> None:
         # Budgets are found again by identity: set_budget may have replaced the object (keeping the identity and
         # the reservations), while a budget removed and set again is a new one that never held them.
@@ -361,6 +359,8 @@ class MemoryStore(SnapshotUsage, Store):
         late = self._late
         while late and late[0][0] <= now:
             self._expire(heapq.heappop(late)[2], freed)
+        first = next(iter(open_)).expires_at if open_ else math.inf
+        self._next_expiry = min(first, late[0][0]) if late else first
         return freed
 
     def _expire(self, hold: Hold, freed: list[str]) -> None:
