@@ -78,6 +78,28 @@ def test_counters_never_pass_what_a_saved_file_holds(registry: EnhancedModelRegi
     assert EnhancedModelRegistry(persistence_path=registry.persistence_path, auto_save=False).load() == 1
 
 
+def test_the_check_holds_across_many_requests_and_after_a_load(tmp_path: Path) -> None:
+    # The exact check is skipped while a request surely fits (the room left is known); a load that brings larger
+    # counters from the file must make the next request check again.
+    path = tmp_path / "registry.json"
+    first = EnhancedModelRegistry(persistence_path=path, auto_save=False)
+    first.register_model(GPT4)
+    for _ in range(7):
+        first.record_usage(KEY, 2**60, 0)
+    with pytest.raises(InvalidUsageError, match="total_input_tokens past"):
+        first.record_usage(KEY, 2**60, 0)  # 8 * 2**60 = 2**63
+    first.save()
+    second = EnhancedModelRegistry(persistence_path=path, auto_save=False)
+    second.register_model(GPT4)
+    second.record_usage(KEY, 1, 0)  # its room is measured on its own, small counters
+    second.load()  # now it holds 7 * 2**60 + 1 input tokens
+    with pytest.raises(InvalidUsageError, match="total_input_tokens past"):
+        second.record_usage(KEY, 2**60, 0)
+    stats = second.get_usage_stats(KEY)
+    assert stats is not None
+    assert stats.total_input_tokens == 7 * 2**60 + 1
+
+
 def test_a_day_of_history_never_passes_it_either(registry: EnhancedModelRegistry) -> None:
     registry.register_model(GPT4)
     registry.record_usage(KEY, MAX_INT - 10, 0)

@@ -487,6 +487,10 @@ class UsageHistory:
                 return f"{name} of {day}"
         return None
 
+    def largest(self) -> int:
+        """The largest sum of one day's counts (tokens of every kind and requests): no day total is above it."""
+        return max((t[0] + t[1] + t[2] + t[3] + t[4] for t in self._days.values()), default=0)
+
     def add(self, day: date, inp: int, out: int, cached: int, written: int, cost: Decimal) -> None:
         """Count one request on ``day``."""
         totals = self._days.get(day)

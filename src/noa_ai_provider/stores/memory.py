@@ -28,6 +28,7 @@ from ..headers import ProviderLimits
 from ..ratelimit import DAY, ModelLimiter
 from ..reservation import CANCELLED, COMMITTED, EXPIRED, OPEN, Hold
 from ..schemas import (
+    MAX_INT,
     BudgetStatus,
     ModelCost,
     ModelPerformanceMetrics,
@@ -385,14 +386,23 @@ class MemoryStore(SnapshotUsage, Store):
 
     def _check_room(self, key: str, state: ModelState, usage: RequestUsage, day: date) -> None:
         # Before anything changes: what save() writes, load() must read, so no count may pass the largest integer
-        # a saved registry holds.
-        args = (usage.input_tokens, usage.output_tokens, usage.cached_input_tokens, usage.cache_write_tokens)
-        full = state.usage.overflow(*args) or state.history.overflow(day, *args)
+        # a saved registry holds. The exact check runs only when the request needs more than the room known to be
+        # left (ModelState.room), so almost never.
+        inp, out, _, cached, written = usage[:5]
+        need = inp + out + cached + written + 1
+        if need <= state.room:
+            state.room -= need
+            return
+        full = state.usage.overflow(inp, out, cached, written) or state.history.overflow(day, inp, out, cached, written)
         if full is not None:
             raise InvalidUsageError(
                 f"{key}: recording this request would take {full} past 2**63-1, the largest count a saved registry "
                 "holds; nothing was recorded (reset_usage_stats starts the counters again)"
             )
+        counters = state.usage
+        used = counters.total_input_tokens + counters.total_output_tokens + counters.total_cached_input_tokens
+        used += counters.total_cache_write_tokens + counters.request_count
+        state.room = max(MAX_INT - max(used, state.history.largest()) - 2 * need, 0)
 
     def _charge(
         self,

@@ -72,6 +72,7 @@ class SnapshotUsage:
         state.usage = UsageCounters.from_stats(usage)
         state.metrics = entry.performance_metrics
         state.history.load(history)
+        state.room = 0
         state.absolute = state.absolute_history = True
         self._version += 1
 
@@ -81,6 +82,7 @@ class SnapshotUsage:
         state = self._states.get(key)
         if state is None:
             return False
+        state.room = 0  # (counted without the room check: the next request checks exactly)
         self._charge(key, state, usage, cost, now, self._utc_day(now), pending=False)
         self.replayed.append(replayed)
         return True

@@ -38,6 +38,7 @@ class ModelState:
         "metrics",
         "pending",
         "rate_limit",
+        "room",
         "usage",
     )
 
@@ -55,6 +56,10 @@ class ModelState:
         self.pending: Delta | None = None
         self.absolute = False
         self.absolute_history = False  # its daily history too (an import; a reset keeps the history)
+        # How much more (tokens of every kind plus requests) can surely be counted before a counter or a day's total
+        # could pass MAX_INT: while a request needs less, the exact check is skipped. Only ever an underestimate;
+        # 0 whenever the counters are replaced by larger ones (adopt, restore), so the next request checks.
+        self.room = 0
 
     def delta(self) -> Delta:
         """The pending delta, created on first use."""
@@ -72,6 +77,7 @@ class ModelState:
 
     def adopt(self, row: Saved) -> None:
         """Take the saved usage and bookkeeping of ``row`` (what the file now holds), plus what is pending."""
+        self.room = 0
         pending = self.pending
         if not self.absolute:
             if pending is not None:
