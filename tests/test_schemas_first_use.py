@@ -1,5 +1,5 @@
 """Schemas are built on first use (``defer_build``): many threads using the models for the first time at once, in a
-fresh process, must each get the right result (pydantic before 2.14 is not thread-safe there; schemas.py builds
+fresh process, must each get the right result (pydantic before 2.14 is not thread-safe there; the schemas package builds
 each model once, under a lock)."""
 
 from __future__ import annotations
