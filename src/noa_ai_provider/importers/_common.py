@@ -151,7 +151,7 @@ def shift(number: Decimal, places: int) -> Decimal:
 # - ModelCost.tiers, ServiceTierPrices.tiers (``schemas.Tiers``): distinct thresholds, sorted, each tier states at
 #   least one price;
 # - ModelCost.service_tiers (``schemas.ServiceTiers``): each service tier states a price or has tiers
-# (for the LiteLLM importer, ``litellm._trusted_cost`` checks the last two).
+# (for the LiteLLM importer, ``litellm.trusted._trusted_cost`` checks the last two).
 _MIRRORED: Final[dict[type[Any], tuple[Any, ...]]] = {
     ExtendedModelInfo: (
         ("id", ..., None),
