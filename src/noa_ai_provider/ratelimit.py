@@ -82,6 +82,9 @@ class TrailingWindow:
     (conservative; at most ``window / granularity + 1`` entries). Not thread-safe: the registry locks.
     """
 
+    # ModelLimiter's hot paths (reserve, settle, release, record, check) inline the common cases of _expire, fits,
+    # push_pending, add, correct and wait for speed: a change to what these do must be made there too.
+
     __slots__ = (
         "_entries",
         "_head_seq",
@@ -259,6 +262,13 @@ class TrailingWindow:
         self._entries = kept
         self._zeros = 0
 
+    def _forget(self) -> None:
+        # The entries moved to another window (a changed limit took them over): this one holds nothing now.
+        self._head_seq += len(self._entries)
+        self._entries = deque()
+        self._total = self._pending = self._zeros = 0
+        self._phantom = 0
+
     def correct(self, entry: Entry, delta: int) -> None:
         """Change a held entry by ``delta`` (a commit's correction, or minus its amount to cancel) and settle it.
 
@@ -382,7 +392,7 @@ class Handle:
 class ModelLimiter:
     """The windows of one model, built from its :class:`RateLimitConfig`. Not thread-safe (the registry locks)."""
 
-    __slots__ = ("_limits", "_shadows", "blocked_until", "config", "latest")
+    __slots__ = ("_checked", "_every", "_limits", "_shadows", "blocked_until", "config", "latest")
 
     def __init__(self, config: RateLimitConfig | None, previous: ModelLimiter | None = None) -> None:
         """Windows for ``config``; with ``previous``, each limit of the same kind takes over that limiter's
@@ -411,12 +421,24 @@ class ModelLimiter:
                 old = old_by_field.get(limit.field)
                 if old is not None and old is not limit:
                     limit.window.adopt(old.window._entries)
-                    old.window._entries = deque()  # the entries (and open reservations' handles) moved
+                    old.window._forget()  # the entries (and open reservations' handles) moved
             for field_name, old in old_by_field.items():
                 if field_name not in have and old.window.total(self.latest) > 0:
                     shadows.append(old)  # a limit removed: its traffic still counts if it comes back
         self._limits: list[_Limit] = limits
         self._shadows: list[_Limit] = shadows
+        self._plan()
+
+    def _plan(self) -> None:
+        # What the hot paths walk, built once per change of the limits instead of once per call: the enforced
+        # limits as (kind, window, reason), and every window that counts traffic (limits, then shadows) as
+        # (kind, window). Called again whenever _limits or _shadows change.
+        self._checked: tuple[tuple[int, TrailingWindow, str], ...] = tuple(
+            (limit.kind, limit.window, limit.reason) for limit in self._limits
+        )
+        self._every: tuple[tuple[int, TrailingWindow], ...] = tuple(
+            (limit.kind, limit.window) for limit in (*self._limits, *self._shadows)
+        )
 
     def _at(self, now: float) -> float:
         if now < self.latest:
@@ -430,61 +452,161 @@ class ModelLimiter:
 
     def check(self, now: float, input_tokens: int, output_tokens: int = 0) -> RateLimitCheck:
         """Would one more request of these tokens keep every limit? Read-only."""
-        now = self._at(now)
+        if now < self.latest:
+            now = self.latest
+        else:
+            self.latest = now
         worst: float | None = 0.0
         reason = None
         if now < self.blocked_until:
             worst, reason = self.blocked_until - now, RETRY_AFTER
         amounts = (1, input_tokens + output_tokens, input_tokens, output_tokens)
-        for limit in self._limits:
-            wait = limit.window.wait(now, amounts[limit.kind])
-            if wait is None:
+        for kind, window, why in self._checked:
+            amount = amounts[kind]
+            # TrailingWindow.wait, its common answers inline: never (over the limit), or 0 (fits now).
+            if amount > window.limit:
                 if worst is not None:
-                    worst, reason = None, limit.reason
+                    worst, reason = None, why
+                continue
+            entries = window._entries
+            if entries and entries[0][_TS] <= now - window.window:
+                window._expire(now)
+            elif window._phantom and now >= window._phantom_until:
+                window._phantom = 0
+            if window._total + window._phantom + amount - window.limit <= 0:
+                continue
+            wait = window.wait(now, amount)
+            if wait is None:
+                if worst is not None:  # pragma: no cover - amount <= limit always has an answer
+                    worst, reason = None, why
             elif wait > 0 and worst is not None and wait > worst:
-                worst, reason = wait, limit.reason
+                worst, reason = wait, why
         if reason is None:
             return _ALLOWED
         return RateLimitCheck(allowed=False, reason=reason, retry_after=worst)
 
     def reserve(self, now: float, input_tokens: int, output_tokens: int) -> Handle | RateLimitCheck:
         """Take one request and these tokens from every window at once, or nothing: the handle, or the refusal."""
-        now = self._at(now)
-        limits = self._limits
+        if now < self.latest:
+            now = self.latest
+        else:
+            self.latest = now
         if now < self.blocked_until:
             return self.check(now, input_tokens, output_tokens)
         amounts = (1, input_tokens + output_tokens, input_tokens, output_tokens)
-        # First every window must fit (a refusal then costs nothing), then each takes its share.
-        for limit in limits:
-            if not limit.window.fits(now, amounts[limit.kind]):
+        # First every window must fit (a refusal then costs nothing), then each takes its share. This is
+        # TrailingWindow.fits and TrailingWindow.push_pending inline; the expiry test is _expire's own
+        # (`oldest <= now - window`, the same float rounding), and _expire runs only when it has work to do.
+        for kind, window, _ in self._checked:
+            entries = window._entries
+            if entries and entries[0][_TS] <= now - window.window:
+                window._expire(now)
+            elif window._phantom and now >= window._phantom_until:
+                window._phantom = 0
+            if window._total + window._phantom + amounts[kind] > window.limit:
                 return self.check(now, input_tokens, output_tokens)
         parts = []
-        for limit in (*limits, *self._shadows):
-            amount = amounts[limit.kind]
-            parts.append((limit.kind, limit.window.push_pending(now, amount), amount))
-        return Handle(parts)
+        for kind, window in self._every:
+            amount = amounts[kind]
+            entries = window._entries
+            if window.granularity or (entries and now <= entries[-1][_TS]):
+                entry = window.add(now, amount, pending=True)
+            else:  # an exact log, time moved on: a new open entry at the end
+                entry = [now, amount, window._head_seq + len(entries), window]
+                entries.append(entry)
+                window._total += amount
+                window._pending += amount
+                # Open reservations are never trimmed; only the entry cap can call for work.
+                if len(entries) - window._zeros > window.max_entries:
+                    window._trim()
+            parts.append((kind, entry, amount))
+        # Handle(parts), without a call of the generated __init__ (Handle has that one field and no __post_init__).
+        handle = _new_handle(Handle)
+        handle.parts = parts
+        return handle
 
     @staticmethod
     def settle(handle: Handle, input_tokens: int, output_tokens: int) -> None:
         """Correct a reservation to what was really used, at its original time. Idempotent."""
         amounts = (1, input_tokens + output_tokens, input_tokens, output_tokens)
         for kind, entry, reserved in handle.parts:
-            _correct(entry, amounts[kind] - reserved)
+            stamp, held, seq, window = entry
+            delta = amounts[kind] - reserved
+            if window is None:  # the entry has left its window (expired): only record the change
+                entry[_AMOUNT] = held + delta
+            elif window.granularity:
+                window.correct(entry, delta)
+            else:
+                amount = held + delta
+                # TrailingWindow.correct of an open entry of an exact log, inline.
+                window._total += delta
+                window._pending -= held
+                entry[_AMOUNT] = amount
+                entry[_WINDOW] = None  # the handle is used up
+                entries = window._entries
+                position = seq - window._head_seq
+                if amount == 0 and position == len(entries) - 1:
+                    entries.pop()  # the common cancel: the newest entry goes at once
+                    continue
+                entries[position] = (stamp, amount)
+                if amount == 0:
+                    window._zeros += 1
+                if len(entries) - window._zeros > window.max_entries:
+                    window._trim()
         handle.parts = []
 
     @staticmethod
     def release(handle: Handle) -> None:
         """Give a reservation back: it no longer counts anywhere. Idempotent."""
         for _, entry, reserved in handle.parts:
-            _correct(entry, -reserved)
+            stamp, held, seq, window = entry
+            delta = -reserved
+            if window is None:
+                entry[_AMOUNT] = held + delta
+            elif window.granularity:
+                window.correct(entry, delta)
+            else:
+                amount = held + delta
+                # TrailingWindow.correct of an open entry of an exact log, inline.
+                window._total += delta
+                window._pending -= held
+                entry[_AMOUNT] = amount
+                entry[_WINDOW] = None  # the handle is used up
+                entries = window._entries
+                position = seq - window._head_seq
+                if amount == 0 and position == len(entries) - 1:
+                    entries.pop()  # the common cancel: the newest entry goes at once
+                    continue
+                entries[position] = (stamp, amount)
+                if amount == 0:
+                    window._zeros += 1
+                if len(entries) - window._zeros > window.max_entries:
+                    window._trim()
         handle.parts = []
 
     def record(self, now: float, input_tokens: int, output_tokens: int = 0) -> None:
         """Count one request of these tokens at ``now`` (traffic that happened, admitted or not)."""
-        now = self._at(now)
+        if now < self.latest:
+            now = self.latest
+        else:
+            self.latest = now
         amounts = (1, input_tokens + output_tokens, input_tokens, output_tokens)
-        for limit in (*self._limits, *self._shadows):
-            limit.window.add(now, amounts[limit.kind])
+        for kind, window in self._every:
+            amount = amounts[kind]
+            entries = window._entries
+            if window.granularity or (entries and now <= entries[-1][_TS]):
+                window.add(now, amount)
+                continue
+            # TrailingWindow.add of an exact log, time moved on, inline: expire, then a settled entry at the end.
+            if entries and entries[0][_TS] <= now - window.window:
+                window._expire(now)
+            elif window._phantom and now >= window._phantom_until:
+                window._phantom = 0
+            if amount > 0:
+                entries.append((now, amount))
+                window._total += amount
+                if len(entries) - window._zeros > window.max_entries:
+                    window._trim()
 
     def block_until(self, until: float) -> None:
         """Admit nothing before ``until`` (a provider's ``retry-after``)."""
@@ -504,6 +626,7 @@ class ModelLimiter:
             rpm = next((lim.window.limit for lim in self._limits if lim.field == "requests_per_minute"), None)
             current = _Limit(field_name, reason, kind, _window(span, limit, kind, rpm), learned=True)
             self._limits.append(current)
+            self._plan()
         elif current.learned and limit is not None and limit > 0 and limit != current.window.limit:
             current.window.limit = limit
         current.window.tighten(now, remaining, reset_at)
@@ -512,13 +635,10 @@ class ModelLimiter:
         """Entries held in all windows, shadows included (for memory checks)."""
         return sum(len(limit.window) for limit in (*self._limits, *self._shadows))
 
-
-def _correct(entry: Entry, delta: int) -> None:
-    window = entry[_WINDOW]
-    if window is None:
-        entry[_AMOUNT] += delta
-    else:
-        window.correct(entry, delta)
+    def totals(self, now: float) -> dict[str, int]:
+        """What each enforced window counts at ``now`` (open reservations and provider reports included), by limit
+        name; shadows of removed limits are left out."""
+        return {limit.field: limit.window.total(now) for limit in self._limits}
 
 
 def _window(span: float, limit: int, kind: int, rpm: int | None) -> TrailingWindow:
@@ -531,3 +651,4 @@ def _window(span: float, limit: int, kind: int, rpm: int | None) -> TrailingWind
 
 
 _ALLOWED = RateLimitCheck(allowed=True)
+_new_handle = object.__new__

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from noa_ai_provider import EnhancedModelRegistry
+from noa_ai_provider import EnhancedModelRegistry, RateLimitCheck
 from noa_ai_provider.ratelimit import DAY, DAY_BUCKET, MINUTE, TrailingWindow
 from noa_ai_provider.testing import window_entries
 
@@ -719,3 +719,23 @@ def test_bucketed_window_is_conservative_by_at_most_one_bucket(limit: int, ops: 
         assert min(total, limit + 1) >= min(exact, limit + 1)
         assert total <= wide
         assert len(window) <= 3_600 // 60 + 1
+
+
+def test_a_limiter_whose_windows_were_taken_over_holds_nothing() -> None:
+    # A changed limit takes the old limiter's entries (and open reservations); the old one is left empty and
+    # consistent, not with counters that still count entries it no longer holds.
+    from noa_ai_provider.ratelimit import ModelLimiter
+    from noa_ai_provider.schemas import RateLimitConfig
+
+    old = ModelLimiter(RateLimitConfig(requests_per_minute=10, tokens_per_minute=1_000))
+    for n in range(5):
+        old.record(1_000.0 + n, 10, 5)
+    cancelled = old.reserve(1_009.0, 7, 0)
+    held = old.reserve(1_010.0, 20, 0)
+    assert not isinstance(held, RateLimitCheck) and not isinstance(cancelled, RateLimitCheck)
+    ModelLimiter.release(cancelled)  # not the newest entry: it stays as a zero until compacted
+    new = ModelLimiter(RateLimitConfig(requests_per_minute=8, tokens_per_minute=1_000), previous=old)
+    assert old.entry_count() == 0
+    assert new.totals(1_011.0) == {"requests_per_minute": 6, "tokens_per_minute": 95}
+    ModelLimiter.release(held)
+    assert new.totals(1_011.0) == {"requests_per_minute": 5, "tokens_per_minute": 75}

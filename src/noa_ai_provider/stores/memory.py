@@ -531,8 +531,7 @@ class MemoryStore(SnapshotUsage, Store):
         with self._lock:
             now = self._clock()
             freed = self._sweep(now)  # expired and forgotten reservations no longer count
-            limiter = self._state(key).limiter
-            totals = {limit.field: limit.window.total(now) for limit in limiter._limits}  # TODO: ModelLimiter.totals
+            totals = self._state(key).limiter.totals(now)
         if freed:
             self._notify(freed)
         return totals
