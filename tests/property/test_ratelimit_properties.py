@@ -732,7 +732,8 @@ def test_a_limiter_whose_windows_were_taken_over_holds_nothing() -> None:
         old.record(1_000.0 + n, 10, 5)
     cancelled = old.reserve(1_009.0, 7, 0)
     held = old.reserve(1_010.0, 20, 0)
-    assert not isinstance(held, RateLimitCheck) and not isinstance(cancelled, RateLimitCheck)
+    assert not isinstance(held, RateLimitCheck)
+    assert not isinstance(cancelled, RateLimitCheck)
     ModelLimiter.release(cancelled)  # not the newest entry: it stays as a zero until compacted
     new = ModelLimiter(RateLimitConfig(requests_per_minute=8, tokens_per_minute=1_000), previous=old)
     assert old.entry_count() == 0
