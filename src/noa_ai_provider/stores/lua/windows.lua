@@ -1,0 +1,117 @@
+-- Trailing windows of one model, exact sliding logs, for the Redis store: reserve every limit at once or none,
+-- settle or release a reservation. The same rule as noa_ai_provider.ratelimit (an entry `age` seconds old counts
+-- while age < window; the windows' time never goes back), kept in keys that all share the caller's hash tag:
+--
+--   <base>:t          HASH   limit name -> amount counted; "latest" -> the latest time seen
+--   <base>:z:<name>   ZSET   entry id -> timestamp
+--   <base>:a:<name>   HASH   entry id -> amount
+--
+-- KEYS[1] is <base> (a hash tag and the model key). Amounts are integers below 2^53 (Lua numbers are doubles).
+
+local base = KEYS[1]
+local totals = base .. ":t"
+
+-- The clock never goes back: a reading before the latest one is taken as the latest.
+local function at(now)
+  local latest = tonumber(redis.call("HGET", totals, "latest") or "-inf")
+  if latest ~= nil and now < latest then
+    return latest
+  end
+  redis.call("HSET", totals, "latest", string.format("%.17g", now))
+  return now
+end
+
+-- Drop the entries that left the window of `name` at `now`; return the amount it still counts.
+local function expire(name, span, now)
+  local z, a = base .. ":z:" .. name, base .. ":a:" .. name
+  local cutoff = now - span
+  local total = tonumber(redis.call("HGET", totals, name) or "0")
+  local gone = redis.call("ZRANGEBYSCORE", z, "-inf", string.format("%.17g", cutoff))
+  if #gone > 0 then
+    local amounts = redis.call("HMGET", a, unpack(gone))
+    for _, amount in ipairs(amounts) do
+      total = total - tonumber(amount or "0")
+    end
+    redis.call("HDEL", a, unpack(gone))
+    redis.call("ZREMRANGEBYSCORE", z, "-inf", string.format("%.17g", cutoff))
+    redis.call("HSET", totals, name, total)
+  end
+  return total
+end
+
+-- Seconds until `amount` more fits in the window of `name` (counting `total`), walking the entries oldest first.
+local function wait(name, span, limit, total, amount, now)
+  local excess = total + amount - limit
+  local z, a = base .. ":z:" .. name, base .. ":a:" .. name
+  local entries = redis.call("ZRANGE", z, 0, -1, "WITHSCORES")
+  local freed = 0
+  for i = 1, #entries, 2 do
+    freed = freed + tonumber(redis.call("HGET", a, entries[i]) or "0")
+    if freed >= excess then
+      return math.max(tonumber(entries[i + 1]) + span - now, 0)
+    end
+  end
+  return 0
+end
+
+-- reserve: ARGV = now, entry id, then (name, limit, span, amount) per limit. Returns {1, now} when every window
+-- took its amount, else {0, now, name, retry_after} for the binding limit ("never": the amount alone is over it).
+local function reserve()
+  local now = at(tonumber(ARGV[1]))
+  local id = ARGV[2]
+  local worst, reason = 0, nil
+  local fits = true
+  local limits = {}
+  for i = 3, #ARGV, 4 do
+    local name, limit, span, amount = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
+    local total = expire(name, span, now)
+    limits[#limits + 1] = { name, amount, total }
+    if amount > limit then
+      fits = false
+      if worst ~= "never" then
+        worst, reason = "never", name
+      end
+    elseif total + amount > limit then
+      fits = false
+      local seconds = wait(name, span, limit, total, amount, now)
+      if worst ~= "never" and (reason == nil or seconds > worst) then
+        worst, reason = seconds, name
+      end
+    end
+  end
+  if not fits then
+    return { 0, string.format("%.17g", now), reason, worst == "never" and "never" or string.format("%.17g", worst) }
+  end
+  for _, entry in ipairs(limits) do
+    local name, amount, total = entry[1], entry[2], entry[3]
+    redis.call("ZADD", base .. ":z:" .. name, string.format("%.17g", now), id)
+    redis.call("HSET", base .. ":a:" .. name, id, amount)
+    redis.call("HSET", totals, name, total + amount)
+  end
+  return { 1, string.format("%.17g", now) }
+end
+
+-- settle: ARGV = entry id, then (name, amount) per limit: the reservation's entries become these amounts, at their
+-- original time (0 gives them back). An entry that already left its window changes nothing. Returns how many
+-- entries were still held.
+local function settle()
+  local id = ARGV[1]
+  local held = 0
+  for i = 2, #ARGV, 2 do
+    local name, amount = ARGV[i], tonumber(ARGV[i + 1])
+    local a = base .. ":a:" .. name
+    local old = redis.call("HGET", a, id)
+    if old then
+      held = held + 1
+      local total = tonumber(redis.call("HGET", totals, name) or "0") + amount - tonumber(old)
+      redis.call("HSET", totals, name, total)
+      if amount == 0 then
+        redis.call("HDEL", a, id)
+        redis.call("ZREM", base .. ":z:" .. name, id)
+      else
+        redis.call("HSET", a, id, amount)
+      end
+    end
+  end
+  return held
+end

@@ -1,0 +1,108 @@
+"""The Redis store's windows (stores/lua/windows.lua) against the in-memory rule (ratelimit.ModelLimiter): the same
+random requests, reservations, commits and cancels, on a real redis-server, must be admitted or refused alike,
+with the same binding limit and the same retry_after."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from importlib import resources
+
+import pytest
+import redis
+
+from noa_ai_provider import RateLimitCheck, RateLimitConfig
+from noa_ai_provider.ratelimit import REASONS, Handle, ModelLimiter
+from tests.redis_server import RedisServer
+
+LIBRARY = resources.files("noa_ai_provider.stores").joinpath("lua/windows.lua").read_text()
+FIELDS = ("requests_per_minute", "tokens_per_minute", "input_tokens_per_minute", "output_tokens_per_minute")
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[redis.Redis]:
+    server = RedisServer()
+    try:
+        with redis.Redis.from_url(server.url, decode_responses=True) as connection:
+            yield connection
+    finally:
+        server.stop()
+
+
+def amounts(inp: int, out: int) -> dict[str, int]:
+    return {
+        "requests_per_minute": 1,
+        "tokens_per_minute": inp + out,
+        "input_tokens_per_minute": inp,
+        "output_tokens_per_minute": out,
+    }
+
+
+class RedisWindows:
+    """The Lua windows of one model, called as the store will call them."""
+
+    def __init__(self, client: redis.Redis, base: str, limits: dict[str, int]) -> None:
+        self.base = base
+        self.limits = limits
+        self.reserve_script = client.register_script(LIBRARY + "\nreturn reserve()")
+        self.settle_script = client.register_script(LIBRARY + "\nreturn settle()")
+
+    def reserve(self, now: float, entry: str, inp: int, out: int) -> tuple[bool, str | None, float | None]:
+        args: list[object] = [repr(now), entry]
+        need = amounts(inp, out)
+        for name, limit in self.limits.items():
+            args += [name, limit, 60, need[name]]
+        result = self.reserve_script(keys=[self.base], args=args)
+        if int(result[0]) == 1:
+            return True, None, None
+        return False, result[2], None if result[3] == "never" else float(result[3])
+
+    def settle(self, entry: str, inp: int, out: int, *, cancel: bool = False) -> None:
+        args: list[object] = [entry]
+        for name, amount in amounts(inp, out).items():
+            if name in self.limits:
+                args += [name, 0 if cancel else amount]
+        self.settle_script(keys=[self.base], args=args)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_lua_windows_decide_as_the_memory_rule(client: redis.Redis, seed: int) -> None:
+    rng = random.Random(seed)
+    limits = {name: rng.choice((600, 1_500, 5_000)) for name in FIELDS[1:] if rng.random() < 0.7}
+    limits["requests_per_minute"] = rng.choice((3, 6, 12))
+    limits = {name: limits[name] for name in FIELDS if name in limits}  # the rule's order: ties go to the first
+    memory = ModelLimiter(RateLimitConfig(**limits))
+    lua = RedisWindows(client, f"{{test{seed}}}:model", limits)
+    now = 1_700_000_000.0
+    open_: list[tuple[str, Handle, int, int]] = []
+    seen = {"admitted": 0, "refused": 0, "never": 0}
+    for step in range(400):
+        now += rng.choices((0.0, 0.01, 0.5, 3.0, 17.0, 59.99, 60.0), (3, 6, 8, 4, 1, 1, 1))[0]
+        if open_ and rng.random() < 0.45:
+            entry, handle, inp, out = open_.pop(rng.randrange(len(open_)))
+            if rng.random() < 0.3:  # cancel
+                ModelLimiter.release(handle)
+                lua.settle(entry, 0, 0, cancel=True)
+                continue
+            used_in, used_out = rng.randint(0, inp + 50), rng.randint(0, out + 50)
+            ModelLimiter.settle(handle, used_in, used_out)
+            lua.settle(entry, used_in, used_out)
+            continue
+        inp, out = rng.randint(0, 400), rng.randint(0, 300)
+        expected = memory.reserve(now, inp, out)
+        admitted, reason, retry = lua.reserve(now, f"r{step}", inp, out)
+        if isinstance(expected, RateLimitCheck):
+            assert not admitted, (step, expected)
+            assert reason is not None
+            assert REASONS[reason][0] == expected.reason, (step, reason, expected)
+            seen["refused" if expected.retry_after is not None else "never"] += 1
+            if expected.retry_after is None:
+                assert retry is None
+            else:
+                assert retry == pytest.approx(expected.retry_after, abs=1e-6), (step, retry, expected)
+        else:
+            assert admitted, (step, inp, out)
+            seen["admitted"] += 1
+            open_.append((f"r{step}", expected, inp, out))
+    assert seen["admitted"] >= 20
+    assert seen["refused"] >= 20  # the windows really filled, so the refusals and waits were compared
