@@ -12,11 +12,11 @@ import pytest
 import redis
 
 from noa_ai_provider import RateLimitCheck, RateLimitConfig
-from noa_ai_provider.ratelimit import REASONS, Handle, ModelLimiter
+from noa_ai_provider.ratelimit import DAY, REASONS, Handle, ModelLimiter
 from tests.redis_server import RedisServer
 
 LIBRARY = resources.files("noa_ai_provider.stores").joinpath("lua/windows.lua").read_text()
-FIELDS = ("requests_per_minute", "tokens_per_minute", "input_tokens_per_minute", "output_tokens_per_minute")
+FIELDS = tuple(REASONS)  # the rule's order
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +35,8 @@ def amounts(inp: int, out: int) -> dict[str, int]:
         "tokens_per_minute": inp + out,
         "input_tokens_per_minute": inp,
         "output_tokens_per_minute": out,
+        "requests_per_day": 1,
+        "tokens_per_day": inp + out,
     }
 
 
@@ -51,7 +53,8 @@ class RedisWindows:
         args: list[object] = [repr(now), entry]
         need = amounts(inp, out)
         for name, limit in self.limits.items():
-            args += [name, limit, 60, need[name]]
+            span = REASONS[name][2]
+            args += [name, limit, span, 60 if span == DAY else 0, need[name]]
         result = self.reserve_script(keys=[self.base], args=args)
         if int(result[0]) == 1:
             return True, None, None
@@ -65,19 +68,24 @@ class RedisWindows:
         self.settle_script(keys=[self.base], args=args)
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(16))
 def test_the_lua_windows_decide_as_the_memory_rule(client: redis.Redis, seed: int) -> None:
     rng = random.Random(seed)
-    limits = {name: rng.choice((600, 1_500, 5_000)) for name in FIELDS[1:] if rng.random() < 0.7}
+    limits = {name: rng.choice((600, 1_500, 5_000)) for name in FIELDS[1:4] if rng.random() < 0.7}
     limits["requests_per_minute"] = rng.choice((3, 6, 12))
+    if rng.random() < 0.5:  # per-day limits, in one-minute buckets
+        limits["requests_per_day"] = rng.choice((15, 40))
+        limits["tokens_per_day"] = rng.choice((4_000, 12_000))
     limits = {name: limits[name] for name in FIELDS if name in limits}  # the rule's order: ties go to the first
     memory = ModelLimiter(RateLimitConfig(**limits))
     lua = RedisWindows(client, f"{{test{seed}}}:model", limits)
     now = 1_700_000_000.0
     open_: list[tuple[str, Handle, int, int]] = []
-    seen = {"admitted": 0, "refused": 0, "never": 0}
+    seen = {"admitted": 0, "refused": 0, "never": 0, "by a day limit": 0}
     for step in range(400):
-        now += rng.choices((0.0, 0.01, 0.5, 3.0, 17.0, 59.99, 60.0), (3, 6, 8, 4, 1, 1, 1))[0]
+        now += rng.choices(
+            (0.0, 0.01, 0.5, 3.0, 17.0, 59.99, 60.0, 3_600.0, 43_200.0), (3, 6, 8, 4, 1, 1, 1, 0.4, 0.1)
+        )[0]
         if open_ and rng.random() < 0.45:
             entry, handle, inp, out = open_.pop(rng.randrange(len(open_)))
             if rng.random() < 0.3:  # cancel
@@ -96,6 +104,7 @@ def test_the_lua_windows_decide_as_the_memory_rule(client: redis.Redis, seed: in
             assert reason is not None
             assert REASONS[reason][0] == expected.reason, (step, reason, expected)
             seen["refused" if expected.retry_after is not None else "never"] += 1
+            seen["by a day limit"] += REASONS[reason][2] == DAY
             if expected.retry_after is None:
                 assert retry is None
             else:
@@ -105,4 +114,6 @@ def test_the_lua_windows_decide_as_the_memory_rule(client: redis.Redis, seed: in
             seen["admitted"] += 1
             open_.append((f"r{step}", expected, inp, out))
     assert seen["admitted"] >= 20
-    assert seen["refused"] >= 20  # the windows really filled, so the refusals and waits were compared
+    assert seen["refused"] >= 10  # the windows really filled, so the refusals and waits were compared
+    if "requests_per_day" in limits:
+        assert seen["by a day limit"] >= 1, seen  # and the day buckets bound some of them

@@ -3,8 +3,13 @@
 -- while age < window; the windows' time never goes back), kept in keys that all share the caller's hash tag:
 --
 --   <base>:t          HASH   limit name -> amount counted; "latest" -> the latest time seen
---   <base>:z:<name>   ZSET   entry id -> timestamp
---   <base>:a:<name>   HASH   entry id -> amount
+--   <base>:z:<name>   ZSET   entry -> timestamp
+--   <base>:a:<name>   HASH   entry -> amount
+--   <base>:r:<id>     HASH   limit name -> "entry|amount" a reservation holds (until settled or released)
+--
+-- An entry of an exact window is one reservation (its id). A window with a granularity (per-day limits, 60 s)
+-- counts in buckets: a timestamp is rounded up to the end of its bucket and the reservations in one bucket share
+-- it (conservative: they may refuse up to one bucket early, never late).
 --
 -- KEYS[1] is <base> (a hash tag and the model key). Amounts are integers below 2^53 (Lua numbers are doubles).
 
@@ -54,18 +59,20 @@ local function wait(name, span, limit, total, amount, now)
   return 0
 end
 
--- reserve: ARGV = now, entry id, then (name, limit, span, amount) per limit. Returns {1, now} when every window
--- took its amount, else {0, now, name, retry_after} for the binding limit ("never": the amount alone is over it).
+-- reserve: ARGV = now, reservation id, then (name, limit, span, granularity, amount) per limit, in the rule's
+-- order. Returns {1, now} when every window took its amount, else {0, now, name, retry_after} for the binding
+-- limit ("never": the amount alone is over it; on a tie the first limit binds).
 local function reserve()
   local now = at(tonumber(ARGV[1]))
   local id = ARGV[2]
   local worst, reason = 0, nil
   local fits = true
   local limits = {}
-  for i = 3, #ARGV, 4 do
-    local name, limit, span, amount = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
+  for i = 3, #ARGV, 5 do
+    local name, limit, span = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+    local granularity, amount = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
     local total = expire(name, span, now)
-    limits[#limits + 1] = { name, amount, total }
+    limits[#limits + 1] = { name, amount, total, granularity }
     if amount > limit then
       fits = false
       if worst ~= "never" then
@@ -82,36 +89,47 @@ local function reserve()
   if not fits then
     return { 0, string.format("%.17g", now), reason, worst == "never" and "never" or string.format("%.17g", worst) }
   end
+  local held = base .. ":r:" .. id
   for _, entry in ipairs(limits) do
-    local name, amount, total = entry[1], entry[2], entry[3]
-    redis.call("ZADD", base .. ":z:" .. name, string.format("%.17g", now), id)
-    redis.call("HSET", base .. ":a:" .. name, id, amount)
+    local name, amount, total, granularity = entry[1], entry[2], entry[3], entry[4]
+    local member, stamp = id, now
+    if granularity > 0 then
+      stamp = (math.floor(now / granularity) + 1) * granularity
+      member = string.format("%.17g", stamp)
+    end
+    redis.call("ZADD", base .. ":z:" .. name, string.format("%.17g", stamp), member)
+    redis.call("HINCRBY", base .. ":a:" .. name, member, amount)
     redis.call("HSET", totals, name, total + amount)
+    redis.call("HSET", held, name, member .. "|" .. amount)
   end
   return { 1, string.format("%.17g", now) }
 end
 
--- settle: ARGV = entry id, then (name, amount) per limit: the reservation's entries become these amounts, at their
--- original time (0 gives them back). An entry that already left its window changes nothing. Returns how many
+-- settle: ARGV = reservation id, then (name, amount) per limit: what the reservation holds becomes these amounts,
+-- at its original time (0 gives it back). What already left its window changes nothing. Returns how many of its
 -- entries were still held.
 local function settle()
   local id = ARGV[1]
-  local held = 0
+  local held = base .. ":r:" .. id
+  local count = 0
   for i = 2, #ARGV, 2 do
     local name, amount = ARGV[i], tonumber(ARGV[i + 1])
-    local a = base .. ":a:" .. name
-    local old = redis.call("HGET", a, id)
-    if old then
-      held = held + 1
-      local total = tonumber(redis.call("HGET", totals, name) or "0") + amount - tonumber(old)
-      redis.call("HSET", totals, name, total)
-      if amount == 0 then
-        redis.call("HDEL", a, id)
-        redis.call("ZREM", base .. ":z:" .. name, id)
-      else
-        redis.call("HSET", a, id, amount)
+    local spec = redis.call("HGET", held, name)
+    if spec then
+      local member, reserved = string.match(spec, "^(.*)|(%d+)$")
+      local a = base .. ":a:" .. name
+      if redis.call("HEXISTS", a, member) == 1 then
+        count = count + 1
+        local delta = amount - tonumber(reserved)
+        redis.call("HINCRBY", a, member, delta)
+        redis.call("HSET", totals, name, tonumber(redis.call("HGET", totals, name) or "0") + delta)
+        if amount == 0 and member == id then -- a reservation's own entry, given back: it goes
+          redis.call("HDEL", a, member)
+          redis.call("ZREM", base .. ":z:" .. name, member)
+        end
       end
     end
   end
-  return held
+  redis.call("DEL", held)
+  return count
 end
