@@ -9,12 +9,20 @@ and the last 20k no slower than 0.8x the first 20k.
     python bench/bench_ratelimit.py                 # full run: 200k ops per variant, costs 1 and 500, 3 repeats
     python bench/bench_ratelimit.py --quick         # smoke run: 20k ops, 1 repeat
     python bench/bench_ratelimit.py --profile       # also print cProfile hotspots of noa's acquire + commit
+    python bench/bench_ratelimit.py --before 27eb60c  # also run noa's variants on that commit's src: before/after
 
 Every variant runs in a fresh subprocess of the same interpreter (so peak memory is its own and no variant
 inherits another's heap), one after the other on the same machine, interleaved across repeats. All operations of
 a run fall within one 60 s window: a variant still running after ``--budget`` seconds (default 50) is stopped and
 reported, with its op count, as capped; ratios against it then compare throughput over the same number of
 operations. Needs ``limits>=5,<6`` (``pip install 'limits>=5,<6'``); the package itself does not depend on it.
+
+``--before REF`` extracts ``src/`` of that git ref into a temporary directory (``git archive REF src | tar -x``) and
+runs every noa variant a second time on it, labelled ``[before: REF]``: in a fresh subprocess of the same
+interpreter whose ``PYTHONPATH`` puts the old ``src`` first (the worker checks, and prints, that
+``noa_ai_provider`` was imported from there), each right next to its counterpart on the working tree (in turn first
+and second over the repeats). The report then gains a before/after table: the ratio after/before of each noa
+variant and cost, over the same number of operations. Issue 12: the store split must not cost the hot path.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,7 +51,7 @@ from typing import Any
 from unittest import mock
 
 import noa_ai_provider
-from _common import cpu_model  # also makes the package importable
+from _common import REPO_ROOT, cpu_model  # also makes the package importable
 from noa_ai_provider import EnhancedModelRegistry, RateLimitCheck, RateLimitConfig, RateLimitExceeded
 from noa_ai_provider.ratelimit import ModelLimiter
 
@@ -68,6 +77,16 @@ class Variant:
     name: str  # command-line / JSON id
     label: str  # shown in the tables
     side: str  # "limits" or "noa"
+    before: str | None = None  # the git ref whose src/ this variant runs on (None: the working tree)
+    base: str = ""  # for a before variant: the name of the variant it repeats (what its worker runs)
+
+    @property
+    def worker_name(self) -> str:
+        return self.base or self.name
+
+    def on_before(self, ref: str) -> Variant:
+        """The same variant on the ``src`` of git ref ``ref``."""
+        return Variant(f"{self.name}@before", f"{self.label} [before: {ref}]", self.side, ref, self.name)
 
 
 VARIANTS = [
@@ -221,8 +240,21 @@ def peak_rss_kib() -> int:
     return peak // 1024 if sys.platform == "darwin" else peak
 
 
-def worker(variant: str, ops: int, cost: int, step: int, budget: float) -> dict[str, Any]:
+def imported_from(expect_src: str | None) -> str:
+    """Where ``noa_ai_provider`` was imported from; with ``expect_src``, stop unless it is inside that tree."""
+    noa_file = str(Path(noa_ai_provider.__file__ or "?").resolve())
+    if expect_src is not None:
+        print(f"worker: noa_ai_provider imported from {noa_file}", file=sys.stderr, flush=True)
+        if not Path(noa_file).is_relative_to(Path(expect_src).resolve()):
+            raise SystemExit(f"error: noa_ai_provider was imported from {noa_file}, not from {expect_src}")
+    return noa_file
+
+
+def worker(
+    variant: str, ops: int, cost: int, step: int, budget: float, expect_src: str | None = None
+) -> dict[str, Any]:
     """Run ``ops`` operations (or fewer when past ``budget`` seconds) and return the timings as JSON data."""
+    noa_file = imported_from(expect_src)
     with tempfile.TemporaryDirectory(prefix="noa-bench-rl-") as tmp:
         prepared = prepare(variant, ops, cost, Path(tmp))
         body = prepared.body
@@ -264,6 +296,7 @@ def worker(variant: str, ops: int, cost: int, step: int, budget: float) -> dict[
         "peak_rss_kib": hwm,
         "verified": verified,
         "full_gcs": full_gcs,
+        "noa_file": noa_file,
     }
 
 
@@ -279,6 +312,7 @@ class Run:
     peak_rss_kib: int
     verified: str
     full_gcs: list[tuple[float, float]]  # (start, seconds) of the full collections during the timed loop
+    noa_file: str = ""  # where the worker imported noa_ai_provider from
 
     def seconds(self, n: int) -> float:
         """Seconds taken by the first ``n`` operations (``n`` a multiple of ``step``)."""
@@ -537,7 +571,9 @@ def machine_lines() -> list[str]:
     ]
 
 
-def run_worker(variant: str, ops: int, cost: int, step: int, budget: float) -> Run:
+def run_worker(variant: str, ops: int, cost: int, step: int, budget: float, src: Path | None = None) -> Run:
+    """Run ``variant`` in a fresh subprocess of this interpreter; with ``src``, on the package in that tree."""
+    env = None
     cmd = [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -552,9 +588,15 @@ def run_worker(variant: str, ops: int, cost: int, step: int, budget: float) -> R
         "--budget",
         str(budget),
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=budget + 600, check=False)
+    if src is not None:
+        cmd += ["--expect-src", str(src)]
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=budget + 600, check=False, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"error: worker {variant} cost {cost} failed:\n{proc.stderr}")
+    if src is not None:
+        sys.stderr.write(textwrap.indent(proc.stderr, "    "))
     data = json.loads(proc.stdout)
     return Run(
         data["done"],
@@ -564,7 +606,55 @@ def run_worker(variant: str, ops: int, cost: int, step: int, budget: float) -> R
         data["peak_rss_kib"],
         data["verified"],
         [(at, secs) for at, secs in data["full_gcs"]],
+        data.get("noa_file", ""),
     )
+
+
+def git(*args: str) -> str:
+    """Output of a read-only git command on this repository."""
+    try:
+        proc = subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise SystemExit(f"error: --before needs git: {exc}") from None
+    if proc.returncode != 0:
+        raise SystemExit(f"error: git {' '.join(args)} failed:\n{proc.stderr.strip()}")
+    return proc.stdout.strip()
+
+
+def extract_src(ref: str, into: Path) -> tuple[Path, str]:
+    """``git archive REF src | tar -x -C into``: the ``src`` of ``ref`` and a description of the commit."""
+    try:
+        sha = git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    except SystemExit:
+        raise SystemExit(f"error: --before {ref}: not a commit of {REPO_ROOT}") from None
+    describe = git("show", "-s", "--format=%h %s", sha)
+    archive = subprocess.Popen(["git", "-C", str(REPO_ROOT), "archive", sha, "src"], stdout=subprocess.PIPE)
+    assert archive.stdout is not None
+    try:
+        untarred = subprocess.run(["tar", "-x", "-C", str(into)], stdin=archive.stdout, check=False).returncode
+    except OSError as exc:  # no tar
+        archive.kill()
+        raise SystemExit(f"error: --before needs tar: {exc}") from None
+    finally:
+        archive.stdout.close()
+    if archive.wait() != 0 or untarred != 0:
+        raise SystemExit(f"error: could not extract src/ of {ref} ({sha[:12]}) into {into}")
+    src = into / "src"
+    if not (src / "noa_ai_provider" / "__init__.py").is_file():
+        raise SystemExit(f"error: {ref} ({sha[:12]}) has no src/noa_ai_provider/__init__.py")
+    return src, describe
+
+
+def working_tree() -> str:
+    """HEAD and whether ``src`` has changes on top of it (read-only: takes no index lock, writes nothing)."""
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        changed = git("--no-optional-locks", "status", "--porcelain", "--", "src").splitlines()
+    except SystemExit:
+        return "the working tree"
+    if not changed:
+        return f"the working tree (HEAD {head}, src unchanged)"
+    return f"the working tree (HEAD {head} + {len(changed)} changed or new file(s) in src)"
 
 
 def fmt_rate(x: float) -> str:
@@ -593,12 +683,40 @@ def profile_headline(costs: list[int], ops: int, top: int) -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
+class Before:
+    ref: str  # as given to --before
+    src: Path  # its src/, extracted into a temporary directory
+    commit: str  # abbreviated hash and subject
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.before is None:
+        return run_variants(args, None)
+    with tempfile.TemporaryDirectory(prefix="noa-bench-rl-before-") as tmp:
+        src, commit = extract_src(args.before, Path(tmp))
+        return run_variants(args, Before(args.before, src, commit))
+
+
+def run_order(pairs: dict[str, Variant], rep: int) -> list[Variant]:
+    """The variants of one repeat: each before variant right next to its own, first on every other repeat."""
+    order: list[Variant] = []
+    for variant in VARIANTS:
+        order.append(variant)
+        if variant.name in pairs:
+            order.insert(len(order) - (rep % 2 == 1), pairs[variant.name])
+    return order
+
+
+def run_variants(args: argparse.Namespace, before: Before | None) -> int:
     ops: int = args.ops
     costs: list[int] = args.costs
     step = math.gcd(STEP, ops, chunk_for(ops, STEP))
     repeats: int = args.repeats
     out: list[str] = []
+    # With --before: every noa variant again on the old src (table order: each right after its own).
+    pairs = {v.name: v.on_before(before.ref) for v in VARIANTS if v.side == "noa"} if before is not None else {}
+    variants = run_order(pairs, 0)
 
     def emit(*lines: str) -> None:
         print(*lines, sep="\n", flush=True)
@@ -609,16 +727,22 @@ def run(args: argparse.Namespace) -> int:
         f"- {fmt_ops(ops)} operations per variant and cost, costs {', '.join(map(str, costs))}; median of "
         f"{repeats} repeat(s), each variant in a fresh subprocess; budget {args.budget:g} s per run",
     )
+    if before is not None:
+        emit(
+            f"- before: `{before.ref}` = {before.commit} (its src/ extracted with `git archive`); "
+            f"after: {working_tree()}"
+        )
 
     summaries: dict[tuple[str, int], Summary] = {}
     for rep in range(repeats):
         for cost in costs:
-            for variant in VARIANTS:
+            for variant in run_order(pairs, rep):
                 key = (variant.name, cost)
                 summary = summaries.get(key)
                 want = ops if summary is None else summary.ops  # a capped variant reruns its first count
                 print(f"[{rep + 1}/{repeats}] cost {cost}: {variant.label} ({want:,} ops) ...", file=sys.stderr)
-                result = run_worker(variant.name, want, cost, step, args.budget)
+                src = before.src if before is not None and variant.before is not None else None
+                result = run_worker(variant.worker_name, want, cost, step, args.budget, src)
                 if summary is None:
                     summary = summaries[key] = Summary(variant, cost, result.done, ops, 0)
                 summary.runs.append(result)
@@ -635,7 +759,7 @@ def run(args: argparse.Namespace) -> int:
     out.append("|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     notes: list[str] = []
     for cost in costs:
-        for variant in VARIANTS:
+        for variant in variants:
             s = summaries[(variant.name, cost)]
             ops_cell = fmt_ops(s.ops) + (" (capped)" if s.capped else "")
             chunk = "" if s.chunk == CHUNK else f" ({fmt_ops(s.chunk)})"
@@ -662,7 +786,7 @@ def run(args: argparse.Namespace) -> int:
     out.extend(notes)
     out.append("\nChecked after each run:")
     for cost in costs:
-        for variant in VARIANTS:
+        for variant in variants:
             s = summaries[(variant.name, cost)]
             out.append(f"- cost {cost}, {variant.label}: {s.runs[-1].verified}")
 
@@ -673,7 +797,7 @@ def run(args: argparse.Namespace) -> int:
     ratios: dict[tuple[str, int], tuple[float, float]] = {}
     for cost in costs:
         mw, swc = summaries[(ANCHOR_MW, cost)], summaries[(ANCHOR_SWC, cost)]
-        for variant in VARIANTS:
+        for variant in variants:
             if variant.side != "noa":
                 continue
             s = summaries[(variant.name, cost)]
@@ -682,6 +806,9 @@ def run(args: argparse.Namespace) -> int:
             ratios[(variant.name, cost)] = (r_mw, r_swc)
             at = f" (first {fmt_ops(mw.ops)})" if mw.capped else ""
             out.append(f"| {cost} | {variant.label} | {r_mw:.2f}×{at} | {r_swc:.2f}× | {s.last / s.first:.2f} |")
+
+    if before is not None:
+        before_after(out, summaries, pairs, costs, before)
 
     # ---- targets
     out.append(f"\n## Targets (judged on {BY_NAME[HEADLINE].label}, the full admit + record path)\n")
@@ -734,6 +861,49 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def before_after(
+    out: list[str],
+    summaries: dict[tuple[str, int], Summary],
+    pairs: dict[str, Variant],
+    costs: list[int],
+    before: Before,
+) -> None:
+    """The before/after table: each noa variant on the working tree against the same on ``before``'s src."""
+    out.append(
+        f"\n## Before/after: `{before.ref}` against the working tree (overall ops/s, over the same number of "
+        "operations)\n"
+    )
+    out.append(
+        "| cost | variant | ops | before ops/s | after ops/s | after/before | after/before per repeat "
+        "| last/first before | last/first after |"
+    )
+    out.append("|--:|---|--:|--:|--:|--:|--:|--:|--:|")
+    for cost in costs:
+        for name, old in pairs.items():
+            a, b = summaries[(name, cost)], summaries[(old.name, cost)]
+            n = min(a.ops, b.ops)
+            per_repeat = ", ".join(
+                f"{rb.seconds(n) / ra.seconds(n):.2f}" for ra, rb in zip(a.runs, b.runs, strict=True)
+            )
+            capped = " (capped)" if a.capped or b.capped else ""
+            out.append(
+                f"| {cost} | {BY_NAME[name].label} | {fmt_ops(n)}{capped} | {fmt_rate(b.rate_at(n))} "
+                f"| {fmt_rate(a.rate_at(n))} | **{a.rate_at(n) / b.rate_at(n):.2f}×** | {per_repeat} "
+                f"| {b.last / b.first:.2f} | {a.last / a.first:.2f} |"
+            )
+    old_files = sorted(
+        {run.noa_file for (name, _), s in summaries.items() if name.endswith("@before") for run in s.runs}
+    )
+    new_files = sorted({run.noa_file for (name, _), s in summaries.items() if name in pairs for run in s.runs})
+    out.append(
+        f"\nAbove 1× the working tree is faster. Before: `{before.ref}` = {before.commit}; its workers imported "
+        f"noa_ai_provider from {', '.join(f'`{f}`' for f in old_files)} (checked in each worker; a temporary "
+        f"directory, removed after the run). After: {working_tree()}, imported from "
+        f"{', '.join(f'`{f}`' for f in new_files)}. Each before run ran right next to its after run in the same "
+        "repeat (second on odd repeats, first on even ones); the per-repeat ratios compare those neighbours."
+    )
+
+
 def parse_costs(text: str) -> list[int]:
     try:
         costs = [int(part) for part in text.split(",") if part.strip()]
@@ -762,7 +932,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="also print cProfile hotspots of acquire + commit")
     parser.add_argument("--profile-ops", type=int, default=50_000, metavar="N", help="ops profiled (default: 50000)")
     parser.add_argument("--profile-top", type=int, default=25, metavar="N", help="rows per profile (default: 25)")
+    parser.add_argument(
+        "--before",
+        metavar="REF",
+        help="also run noa's variants on the src/ of this git ref (e.g. 27eb60c) and compare: before/after",
+    )
     parser.add_argument("--worker", choices=sorted(BY_NAME), help=argparse.SUPPRESS)
+    parser.add_argument("--expect-src", help=argparse.SUPPRESS)  # worker: noa_ai_provider must come from here
     parser.add_argument("--step", type=int, default=STEP, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.ops is None:
@@ -774,7 +950,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.ops < 10 or args.repeats < 1 or args.budget <= 0:
         parser.error("--ops must be >= 10, --repeats >= 1 and --budget > 0")
     if args.worker is not None:
-        json.dump(worker(args.worker, args.ops, args.costs[0], args.step, args.budget), sys.stdout)
+        json.dump(worker(args.worker, args.ops, args.costs[0], args.step, args.budget, args.expect_src), sys.stdout)
         return 0
     return run(args)
 
