@@ -183,7 +183,11 @@ class ModelLimiter:
     @staticmethod
     def settle(handle: Handle, input_tokens: int, output_tokens: int) -> None:
         """Correct a reservation to what was really used, at its original time. Idempotent."""
-        amounts = (1, input_tokens + output_tokens, input_tokens, output_tokens)
+        ModelLimiter._correct_to(handle, (1, input_tokens + output_tokens, input_tokens, output_tokens))
+
+    @staticmethod
+    def _correct_to(handle: Handle, amounts: tuple[int, int, int, int]) -> None:
+        # Every entry of the handle becomes its kind's amount (a settle), or 0 (a release); the handle is used up.
         for kind, entry, reserved in handle.parts:
             stamp, held, seq, window = entry
             delta = amounts[kind] - reserved
@@ -213,31 +217,7 @@ class ModelLimiter:
     @staticmethod
     def release(handle: Handle) -> None:
         """Give a reservation back: it no longer counts anywhere. Idempotent."""
-        for _, entry, reserved in handle.parts:
-            stamp, held, seq, window = entry
-            delta = -reserved
-            if window is None:
-                entry[_AMOUNT] = held + delta
-            elif window.granularity:
-                window.correct(entry, delta)
-            else:
-                amount = held + delta
-                # TrailingWindow.correct of an open entry of an exact log, inline.
-                window._total += delta
-                window._pending -= held
-                entry[_AMOUNT] = amount
-                entry[_WINDOW] = None  # the handle is used up
-                entries = window._entries
-                position = seq - window._head_seq
-                if amount == 0 and position == len(entries) - 1:
-                    entries.pop()  # the common cancel: the newest entry goes at once
-                    continue
-                entries[position] = (stamp, amount)
-                if amount == 0:
-                    window._zeros += 1
-                if len(entries) - window._zeros > window.max_entries:
-                    window._trim()
-        handle.parts = []
+        ModelLimiter._correct_to(handle, _NOTHING)
 
     def record(self, now: float, input_tokens: int, output_tokens: int = 0) -> None:
         """Count one request of these tokens at ``now`` (traffic that happened, admitted or not)."""
@@ -306,4 +286,5 @@ def _window(span: float, limit: int, kind: int, rpm: int | None) -> TrailingWind
 
 
 _ALLOWED = RateLimitCheck(allowed=True)
+_NOTHING = (0, 0, 0, 0)  # what a released reservation counts, of every kind
 _new_handle = object.__new__
