@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from noa_ai_provider import RateLimitCheck, RateLimitConfig
-from noa_ai_provider.ratelimit import DAY, REASONS, Handle, ModelLimiter
+from noa_ai_provider.ratelimit import DAY, REASONS, RETRY_AFTER, Handle, ModelLimiter
 from tests.redis_server import RedisServer
 
 LIBRARY = resources.files("noa_ai_provider.stores").joinpath("lua/windows.lua").read_text()
@@ -48,17 +48,31 @@ class RedisWindows:
         self.limits = limits
         self.reserve_script = client.register_script(LIBRARY + "\nreturn reserve()")
         self.settle_script = client.register_script(LIBRARY + "\nreturn settle()")
+        self.check_script = client.register_script(LIBRARY + "\nreturn check()")
+        self.block_script = client.register_script(LIBRARY + "\nreturn block()")
 
-    def reserve(self, now: float, entry: str, inp: int, out: int) -> tuple[bool, str | None, float | None]:
-        args: list[object] = [repr(now), entry]
-        need = amounts(inp, out)
+    def _limits(self, inp: int, out: int) -> list[object]:
+        need, args = amounts(inp, out), []
         for name, limit in self.limits.items():
             span = REASONS[name][2]
             args += [name, limit, span, 60 if span == DAY else 0, need[name]]
-        result = self.reserve_script(keys=[self.base], args=args)
+        return args
+
+    @staticmethod
+    def _verdict(result: list[str]) -> tuple[bool, str | None, float | None]:
         if int(result[0]) == 1:
             return True, None, None
-        return False, result[2], None if result[3] == "never" else float(result[3])
+        reason = result[2] if result[2] == RETRY_AFTER else REASONS[result[2]][0]
+        return False, reason, None if result[3] == "never" else float(result[3])
+
+    def reserve(self, now: float, entry: str, inp: int, out: int) -> tuple[bool, str | None, float | None]:
+        return self._verdict(self.reserve_script(keys=[self.base], args=[repr(now), entry, *self._limits(inp, out)]))
+
+    def check(self, now: float, inp: int, out: int) -> tuple[bool, str | None, float | None]:
+        return self._verdict(self.check_script(keys=[self.base], args=[repr(now), *self._limits(inp, out)]))
+
+    def block(self, until: float) -> None:
+        self.block_script(keys=[self.base], args=[repr(until)])
 
     def settle(self, entry: str, inp: int, out: int, *, cancel: bool = False) -> None:
         args: list[object] = [entry]
@@ -81,7 +95,7 @@ def test_the_lua_windows_decide_as_the_memory_rule(client: redis.Redis, seed: in
     lua = RedisWindows(client, f"{{test{seed}}}:model", limits)
     now = 1_700_000_000.0
     open_: list[tuple[str, Handle, int, int]] = []
-    seen = {"admitted": 0, "refused": 0, "never": 0, "by a day limit": 0}
+    seen = {"admitted": 0, "refused": 0, "never": 0, "by a day limit": 0, "checked": 0, "cooldown": 0}
     for step in range(400):
         now += rng.choices(
             (0.0, 0.01, 0.5, 3.0, 17.0, 59.99, 60.0, 3_600.0, 43_200.0), (3, 6, 8, 4, 1, 1, 1, 0.4, 0.1)
@@ -97,14 +111,29 @@ def test_the_lua_windows_decide_as_the_memory_rule(client: redis.Redis, seed: in
             lua.settle(entry, used_in, used_out)
             continue
         inp, out = rng.randint(0, 400), rng.randint(0, 300)
+        if rng.random() < 0.03:  # a provider's retry-after
+            until = now + rng.choice((0.5, 5.0, 30.0))
+            memory.block_until(until)
+            lua.block(until)
+        if rng.random() < 0.2:  # a read-only check answers as the rule does
+            checked = memory.check(now, inp, out)
+            allowed, why, after = lua.check(now, inp, out)
+            assert allowed == checked.allowed, (step, checked)
+            assert why == checked.reason, (step, why, checked)
+            assert (after is None) == (checked.retry_after is None) if not allowed else True
+            if not allowed and after is not None:
+                assert after == pytest.approx(checked.retry_after, abs=1e-6), (step, after, checked)
+            seen["checked"] += 1
+            continue
         expected = memory.reserve(now, inp, out)
         admitted, reason, retry = lua.reserve(now, f"r{step}", inp, out)
         if isinstance(expected, RateLimitCheck):
             assert not admitted, (step, expected)
             assert reason is not None
-            assert REASONS[reason][0] == expected.reason, (step, reason, expected)
+            assert reason == expected.reason, (step, reason, expected)
             seen["refused" if expected.retry_after is not None else "never"] += 1
-            seen["by a day limit"] += REASONS[reason][2] == DAY
+            seen["cooldown"] += reason == RETRY_AFTER
+            seen["by a day limit"] += reason in ("requests per day", "tokens per day")
             if expected.retry_after is None:
                 assert retry is None
             else:
@@ -115,5 +144,7 @@ def test_the_lua_windows_decide_as_the_memory_rule(client: redis.Redis, seed: in
             open_.append((f"r{step}", expected, inp, out))
     assert seen["admitted"] >= 20
     assert seen["refused"] >= 10  # the windows really filled, so the refusals and waits were compared
+    assert seen["checked"] >= 20
+    assert seen["cooldown"] >= 1, seen  # and a provider's retry-after bound some
     if "requests_per_day" in limits:
         assert seen["by a day limit"] >= 1, seen  # and the day buckets bound some of them

@@ -59,35 +59,67 @@ local function wait(name, span, limit, total, amount, now)
   return 0
 end
 
--- reserve: ARGV = now, reservation id, then (name, limit, span, granularity, amount) per limit, in the rule's
--- order. Returns {1, now} when every window took its amount, else {0, now, name, retry_after} for the binding
--- limit ("never": the amount alone is over it; on a tie the first limit binds).
-local function reserve()
-  local now = at(tonumber(ARGV[1]))
-  local id = ARGV[2]
+-- Whether one more request fits every limit at `now`: the limits read from ARGV from `first` on, as (name, limit,
+-- span, granularity, amount), in the rule's order; then the binding limit and its retry_after ("never": the amount
+-- alone is over it; on a tie the first limit binds; a cooldown binds as "retry-after").
+local function verdict(now, first)
   local worst, reason = 0, nil
-  local fits = true
+  local blocked = tonumber(redis.call("HGET", totals, "blocked") or "0")
+  if now < blocked then
+    worst, reason = blocked - now, "retry-after"
+  end
   local limits = {}
-  for i = 3, #ARGV, 5 do
+  for i = first, #ARGV, 5 do
     local name, limit, span = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
     local granularity, amount = tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4])
     local total = expire(name, span, now)
     limits[#limits + 1] = { name, amount, total, granularity }
     if amount > limit then
-      fits = false
       if worst ~= "never" then
         worst, reason = "never", name
       end
     elseif total + amount > limit then
-      fits = false
       local seconds = wait(name, span, limit, total, amount, now)
       if worst ~= "never" and (reason == nil or seconds > worst) then
         worst, reason = seconds, name
       end
     end
   end
+  return reason == nil, reason, worst, limits
+end
+
+local function refusal(now, reason, worst)
+  return { 0, string.format("%.17g", now), reason, worst == "never" and "never" or string.format("%.17g", worst) }
+end
+
+-- check: ARGV = now, then the limits as for verdict. Reads only (the windows' expired entries go, and the clock
+-- moves on). Returns {1, now}, or the refusal as reserve returns it.
+local function check()
+  local now = at(tonumber(ARGV[1]))
+  local fits, reason, worst = verdict(now, 2)
+  if fits then
+    return { 1, string.format("%.17g", now) }
+  end
+  return refusal(now, reason, worst)
+end
+
+-- block: ARGV = until. Nothing is admitted before then (a provider's retry-after); never shortens a cooldown.
+local function block()
+  local blocked = tonumber(redis.call("HGET", totals, "blocked") or "0")
+  if tonumber(ARGV[1]) > blocked then
+    redis.call("HSET", totals, "blocked", ARGV[1])
+  end
+  return 1
+end
+
+-- reserve: ARGV = now, reservation id, then the limits as for verdict. Returns {1, now} when every window took its
+-- amount, else {0, now, name, retry_after} for the binding limit.
+local function reserve()
+  local now = at(tonumber(ARGV[1]))
+  local id = ARGV[2]
+  local fits, reason, worst, limits = verdict(now, 3)
   if not fits then
-    return { 0, string.format("%.17g", now), reason, worst == "never" and "never" or string.format("%.17g", worst) }
+    return refusal(now, reason, worst)
   end
   local held = base .. ":r:" .. id
   for _, entry in ipairs(limits) do
