@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from noa_ai_provider import RateLimitCheck, RateLimitConfig
-from noa_ai_provider.ratelimit import DAY, REASONS, RETRY_AFTER, Handle, ModelLimiter
+from noa_ai_provider.ratelimit import REASONS, RETRY_AFTER, Handle, ModelLimiter
 from tests.redis_server import RedisServer
 
 LIBRARY = resources.files("noa_ai_provider.stores").joinpath("lua/windows.lua").read_text()
@@ -50,12 +50,12 @@ class RedisWindows:
         self.settle_script = client.register_script(LIBRARY + "\nreturn settle()")
         self.check_script = client.register_script(LIBRARY + "\nreturn check()")
         self.block_script = client.register_script(LIBRARY + "\nreturn block()")
+        self.report_script = client.register_script(LIBRARY + "\nreturn report()")
 
     def _limits(self, inp: int, out: int) -> list[object]:
-        need, args = amounts(inp, out), []
+        args: list[object] = [inp + out, inp, out]
         for name, limit in self.limits.items():
-            span = REASONS[name][2]
-            args += [name, limit, span, 60 if span == DAY else 0, need[name]]
+            args += [name, limit]
         return args
 
     @staticmethod
@@ -75,11 +75,13 @@ class RedisWindows:
         self.block_script(keys=[self.base], args=[repr(until)])
 
     def settle(self, entry: str, inp: int, out: int, *, cancel: bool = False) -> None:
-        args: list[object] = [entry]
-        for name, amount in amounts(inp, out).items():
-            if name in self.limits:
-                args += [name, 0 if cancel else amount]
+        args = [entry, 0, 0, 0, 0] if cancel else [entry, 1, inp + out, inp, out]
         self.settle_script(keys=[self.base], args=args)
+
+    def report(self, now: float, name: str, stated: int | None, remaining: int, reset_at: float) -> None:
+        configured = self.limits.get(name)
+        args = [repr(now), name, "" if configured is None else configured, "" if stated is None else stated]
+        self.report_script(keys=[self.base], args=[*args, remaining, repr(reset_at)])
 
 
 @pytest.mark.parametrize("seed", range(16))
@@ -95,7 +97,7 @@ def test_the_lua_windows_decide_as_the_memory_rule(client: redis.Redis, seed: in
     lua = RedisWindows(client, f"{{test{seed}}}:model", limits)
     now = 1_700_000_000.0
     open_: list[tuple[str, Handle, int, int]] = []
-    seen = {"admitted": 0, "refused": 0, "never": 0, "by a day limit": 0, "checked": 0, "cooldown": 0}
+    seen = {"admitted": 0, "refused": 0, "never": 0, "by a day limit": 0, "checked": 0, "cooldown": 0, "reports": 0}
     for step in range(400):
         now += rng.choices(
             (0.0, 0.01, 0.5, 3.0, 17.0, 59.99, 60.0, 3_600.0, 43_200.0), (3, 6, 8, 4, 1, 1, 1, 0.4, 0.1)
@@ -111,6 +113,14 @@ def test_the_lua_windows_decide_as_the_memory_rule(client: redis.Redis, seed: in
             lua.settle(entry, used_in, used_out)
             continue
         inp, out = rng.randint(0, 400), rng.randint(0, 300)
+        if rng.random() < 0.06:  # a provider's report: what remains until its reset (and maybe a limit to learn)
+            name = rng.choice(FIELDS)
+            stated = rng.choice((None, 0, 1_000, 5_000, 20_000))
+            remaining = rng.randint(-5, stated or 400)
+            reset_at = now + rng.choice((-1.0, 0.5, 7.0, 45.0, 120.0))
+            memory.apply_report(now, name, stated, remaining, reset_at)
+            lua.report(now, name, stated, remaining, reset_at)
+            seen["reports"] += 1
         if rng.random() < 0.03:  # a provider's retry-after
             until = now + rng.choice((0.5, 5.0, 30.0))
             memory.block_until(until)
@@ -145,6 +155,10 @@ def test_the_lua_windows_decide_as_the_memory_rule(client: redis.Redis, seed: in
     assert seen["admitted"] >= 20
     assert seen["refused"] >= 10  # the windows really filled, so the refusals and waits were compared
     assert seen["checked"] >= 20
-    assert seen["cooldown"] >= 1, seen  # and a provider's retry-after bound some
+    assert seen["reports"] >= 10
+    if (
+        "requests_per_day" not in limits
+    ):  # (where day limits bind most requests, a cooldown may never be the binding one)
+        assert seen["cooldown"] >= 1, seen  # a provider's retry-after bound some
     if "requests_per_day" in limits:
         assert seen["by a day limit"] >= 1, seen  # and the day buckets bound some of them
