@@ -12,7 +12,17 @@ from decimal import Context
 from types import ModuleType
 from typing import Any, TypeVar
 
+# The one module of the package that imports pydantic: the other schema modules take its vocabulary from here.
+from pydantic import AfterValidator as AfterValidator
+from pydantic import AwareDatetime as AwareDatetime
 from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BeforeValidator as BeforeValidator
+from pydantic import Field as Field
+from pydantic import PlainSerializer as PlainSerializer
+from pydantic import PlainValidator as PlainValidator
+from pydantic import Strict as Strict
+from pydantic import field_validator as field_validator
+from pydantic import model_validator as model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticUndefined
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, Strict
-
-from .base import _Schema
+from .base import BeforeValidator, Field, Strict, _Schema
 from .fields import _real_number
 
 __all__ = ["EnhancedModelRegistryConfig"]

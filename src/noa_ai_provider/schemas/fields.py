@@ -10,10 +10,18 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, PlainSerializer, PlainValidator, Strict
-
 from ..versions import validate_version
-from .base import MAX_INT, short_repr
+from .base import (
+    MAX_INT,
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    Strict,
+    short_repr,
+)
 from .enums import ProviderType
 
 __all__ = [

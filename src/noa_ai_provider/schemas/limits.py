@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from pydantic import Strict
-
-from .base import _Schema
+from .base import Strict, _Schema
 from .fields import PositiveInt
 
 __all__ = ["RateLimitCheck", "RateLimitConfig"]

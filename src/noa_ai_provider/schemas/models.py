@@ -6,9 +6,16 @@ import math
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
-
-from .base import MAX_INT, _Schema, construct_trusted, short_repr
+from .base import (
+    MAX_INT,
+    AfterValidator,
+    Field,
+    _Schema,
+    construct_trusted,
+    field_validator,
+    model_validator,
+    short_repr,
+)
 from .enums import ModelCapability, ModelStatus
 from .fields import NonEmptyStr, NonNegativeInt, PositiveInt, Provider, UtcDatetime, Version
 from .limits import RateLimitConfig

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator
-
-from .base import _Schema
+from .base import AfterValidator, _Schema
 from .fields import NonEmptyStr, NonNegativeInt, PositiveInt, Price
 
 __all__ = [

@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, Strict
-
-from .base import _Schema
+from .base import AfterValidator, Strict, _Schema
 from .enums import ModelCapability, ModelStatus
 from .fields import NonNegativeInt, Price, Provider, Version
 

@@ -7,9 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import Field
-
-from .base import _Schema
+from .base import Field, _Schema
 from .fields import Fraction, NonEmptyStr, NonNegativeFloat, NonNegativeInt, Price, UtcDatetime
 
 __all__ = [
