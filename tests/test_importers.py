@@ -26,7 +26,7 @@ from noa_ai_provider.cost import request_cost, request_rates
 from noa_ai_provider.importers import (
     CatalogImport,
     SkippedEntry,
-    _common,
+    common,
     load_genai_prices_catalog,
     load_litellm_catalog,
 )
@@ -807,17 +807,17 @@ def test_models_are_built_exactly_as_validation_builds_them(
     from_json: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the importer's own checks mirror the schemas as they are (a changed schema turns them off: see below)
-    assert _common.FAST_PATH
-    assert litellm_importer._TRUSTED
+    assert common.FAST_PATH
+    assert litellm_importer.TRUSTED
     path = tmp_path / "catalog.json"
     path.write_text(json.dumps(VARIED), encoding="utf-8")  # read back, prices are Decimals rather than floats
     source: Any = path if from_json else VARIED
     validations: list[Any] = []
-    validate = _common.validate_or_raise
-    monkeypatch.setattr(_common, "validate_or_raise", lambda *args: validations.append(args) or validate(*args))
+    validate = common.validate_or_raise
+    monkeypatch.setattr(common, "validate_or_raise", lambda *args: validations.append(args) or validate(*args))
     built = load_litellm_catalog(source, today=TODAY)
     assert validations == []  # not one through pydantic
-    monkeypatch.setattr(litellm_importer, "_TRUSTED", False)  # every model through pydantic's validation
+    monkeypatch.setattr(litellm_importer, "TRUSTED", False)  # every model through pydantic's validation
     validated = load_litellm_catalog(source, today=TODAY)
     assert built.skipped == validated.skipped == []
     assert len(built) == len(VARIED)
@@ -856,9 +856,9 @@ def test_a_changed_schema_turns_the_fast_path_off() -> None:
     class OtherDefault(ModelCost):
         per: int = 1
 
-    assert schema_shape(ModelCost) == _common._MIRRORED[ModelCost]
-    assert schema_shape(MoreCost) != _common._MIRRORED[ModelCost]
-    assert schema_shape(OtherDefault) != _common._MIRRORED[ModelCost]
+    assert schema_shape(ModelCost) == common.MIRRORED[ModelCost]
+    assert schema_shape(MoreCost) != common.MIRRORED[ModelCost]
+    assert schema_shape(OtherDefault) != common.MIRRORED[ModelCost]
 
 
 # ------------------------------------------------------------------ genai-prices

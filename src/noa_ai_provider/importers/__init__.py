@@ -7,7 +7,7 @@ faster step. The
 importers sit below the registry: they use only the schemas, errors and JSON reading.
 """
 
-from ._common import CatalogImport, CatalogLoad, SkippedEntry
+from .common import CatalogImport, CatalogLoad, SkippedEntry
 from .genai_prices import load_genai_prices_catalog
 from .litellm import load_litellm_catalog
 

@@ -43,7 +43,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from ..schemas import ModelStatus
-from ._common import CatalogImport, EntryError, ModelCollector, describe, map_provider, price_value
+from .common import CatalogImport, EntryError, ModelCollector, describe, map_provider, price_value
 
 __all__ = ["load_genai_prices_catalog"]
 

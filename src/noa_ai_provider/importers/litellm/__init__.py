@@ -65,17 +65,18 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
-from .._common import FAST_PATH, CatalogImport, EntryError, ModelCollector, describe
+from ..common import FAST_PATH, CatalogImport, EntryError, ModelCollector, describe
 from .entries import DISTINCT_CAPABILITIES, Converter
 from .reading import read_catalog
 from .trusted import set_fields, trusted_model
 
-__all__ = ["load_litellm_catalog"]
+__all__ = ["TRUSTED", "load_litellm_catalog"]
 
 _SAMPLE_SPEC: Final = "sample_spec"
 # Read on every entry (not inside trusted_model) so that a test can turn it off here.
-_TRUSTED: Final = FAST_PATH and DISTINCT_CAPABILITIES
-"""Whether models are built without pydantic (see ``trusted.trusted_model``); else every one is validated."""
+TRUSTED: Final = FAST_PATH and DISTINCT_CAPABILITIES
+"""Whether models are built without pydantic (see ``trusted.trusted_model``, while the schemas keep the shapes the
+importer mirrors); else every one is validated. Tests turn it off to compare both ways."""
 
 
 def load_litellm_catalog(
@@ -110,7 +111,7 @@ def load_litellm_catalog(
         except EntryError as exc:
             collector.skip(name, str(exc))
             continue
-        model = trusted_model(values, providers) if _TRUSTED else None
+        model = trusted_model(values, providers) if TRUSTED else None
         if model is not None:
             add_model(name, model)
         else:  # a value only pydantic's validation can judge (and word the reason for)

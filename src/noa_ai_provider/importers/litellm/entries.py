@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from ...schemas import KNOWN_PROVIDERS, ModelCapability, ModelStatus, ProviderType
 from ...versions import validate_version
-from .._common import EntryError, describe, map_provider
+from ..common import EntryError, describe, map_provider
 from .prices import (
     DEFAULT_CACHE_READ_SHARE,
     EMBEDDING_NOTE,

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from ...schemas import MONEY_CONTEXT
-from .._common import EntryError, describe, price_value, shift
+from ..common import EntryError, describe, price_value, shift
 
 __all__ = [
     "DEFAULT_CACHE_READ_SHARE",

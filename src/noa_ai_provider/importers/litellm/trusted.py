@@ -3,7 +3,7 @@
 :class:`~noa_ai_provider.schemas.ExtendedModelInfo` that validation would give; else says the values need
 validation (:func:`set_fields` gives its input). Validating thousands of entries costs as much as converting them.
 
-Only valid while ``_common.FAST_PATH`` and ``entries.DISTINCT_CAPABILITIES`` hold: the package's ``_TRUSTED``.
+Only valid while ``common.FAST_PATH`` and ``entries.DISTINCT_CAPABILITIES`` hold: the package's ``TRUSTED``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def set_fields(values: dict[str, Any]) -> dict[str, Any]:
 def trusted_model(values: dict[str, Any], providers: dict[str, ProviderType | str | None]) -> ExtendedModelInfo | None:
     """The :class:`ExtendedModelInfo` that validating ``set_fields(values)`` would give, built from ``values``
     (which it takes over); or ``None`` when a value needs validation's verdict (then pydantic decides, and words
-    the reason). The caller uses it only while the package's ``_TRUSTED`` holds.
+    the reason). The caller uses it only while the package's ``TRUSTED`` holds.
 
     The converter has checked most values the way the schemas do: every price went through ``price`` (a finite
     ``Decimal`` >= 0), limits through ``_limit`` (positive ``int``\\ s), capabilities are ``ModelCapability``

@@ -27,6 +27,7 @@ from ..schemas import (
 
 __all__ = [
     "FAST_PATH",
+    "MIRRORED",
     "CatalogImport",
     "EntryError",
     "ModelCollector",
@@ -152,7 +153,8 @@ def shift(number: Decimal, places: int) -> Decimal:
 #   least one price;
 # - ModelCost.service_tiers (``schemas.ServiceTiers``): each service tier states a price or has tiers
 # (for the LiteLLM importer, ``litellm.trusted._trusted_cost`` checks the last two).
-_MIRRORED: Final[dict[type[Any], tuple[Any, ...]]] = {
+# The schema shapes the importers build models for without validation; FAST_PATH holds while these are the shapes.
+MIRRORED: Final[dict[type[Any], tuple[Any, ...]]] = {
     ExtendedModelInfo: (
         ("id", ..., None),
         ("name", ..., None),
@@ -202,7 +204,7 @@ _MIRRORED: Final[dict[type[Any], tuple[Any, ...]]] = {
 }
 
 
-FAST_PATH: Final = all(schema_shape(schema) == shape for schema, shape in _MIRRORED.items())
+FAST_PATH: Final = all(schema_shape(schema) == shape for schema, shape in MIRRORED.items())
 """Whether the schemas are still those the importers' own checks mirror (else they validate with pydantic)."""
 
 
