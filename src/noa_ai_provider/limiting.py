@@ -19,7 +19,6 @@ from .persistence.sync import SnapshotSync
 from .reservation import Reservation
 from .schemas import (
     MAX_INT,
-    MONEY_CONTEXT,
     ExtendedModelInfo,
     ModelCost,
     RateLimitCheck,
@@ -33,7 +32,6 @@ from .waiting import WaitQueue
 __all__ = ["Limiting", "price"]
 
 _ZERO = Decimal(0)
-_MONEY = MONEY_CONTEXT
 
 
 class Limiting:
@@ -157,18 +155,7 @@ class Limiting:
             return reservation.cost  # committed before: idempotent
         # At the prices the reservation was admitted (and its budget holds sized) at; may raise (unpriced): the
         # reservation then stays open.
-        prices = hold.cost
-        if prices is not None and not prices.tiers and usage.service_tier is None and usage[3:5] == (0, 0):
-            # The plain case in place (the hot path of commit); request_cost for the rest.
-            cost = _MONEY.divide(
-                _MONEY.add(
-                    _MONEY.multiply(usage.input_tokens, prices.input_tokens),
-                    _MONEY.multiply(usage.output_tokens, prices.output_tokens),
-                ),
-                prices.per,
-            )
-        else:
-            cost = price(hold.key, prices, usage) if state != "cancelled" else _ZERO
+        cost = price(hold.key, hold.cost, usage) if state != "cancelled" else _ZERO
         recorded = self._store.settle(hold, usage, cost)
         if recorded is None:  # settled by another thread meanwhile
             assert reservation.cost is not None
@@ -242,8 +229,6 @@ def price(key: str, cost: ModelCost | None, usage: RequestUsage) -> Decimal:
     price raises :class:`UnpricedModelError` (never $0)."""
     if cost is None:
         raise UnpricedModelError(f"{key} has no price (cost is null); set one to record or estimate its cost")
-    if usage.service_tier is None and not usage.input_tokens and not usage.output_tokens:
-        return _ZERO  # (every price is finite: nothing used costs nothing)
     return request_cost(
         cost,
         usage.input_tokens,

@@ -24,6 +24,7 @@ from . import jsonio, lifecycle
 from .bulk import gc_paused
 from .catalog import Catalog, make_entry, own_copy, validated_instance
 from .checks import (
+    as_list,
     checked_clock,
     context_overflow,
     positive_int,
@@ -323,8 +324,6 @@ class EnhancedModelRegistry(Limiting, Queries, ConfigFiles, Saving):
 
         The garbage collector is paused while a thousand models or more are registered (see
         :meth:`import_litellm_catalog`)."""
-        from .checks import as_list
-
         items = as_list(models)
         with gc_paused() if len(items) >= 1000 else contextlib.nullcontext():
             validated = [
