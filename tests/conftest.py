@@ -14,10 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from noa_ai_provider import EnhancedModelRegistry
 from noa_ai_provider.testing import EventRecorder, FakeClock
 
+from .redis_server import RedisServer
 from .samples import GPT4, HELD, LLAMA, OPUS
 
 DEFAULT_STORE = "memory://"
@@ -97,3 +99,16 @@ def loaded(registry: EnhancedModelRegistry) -> EnhancedModelRegistry:
     """The registry with GPT4, OPUS and LLAMA registered, in that order."""
     registry.register_models([GPT4, OPUS, LLAMA])
     return registry
+
+
+@pytest.fixture(scope="session")
+def redis_client() -> Iterator[redis.Redis]:
+    """A redis-py client of a real redis-server started for this test session on a free loopback port (see
+    tests/redis_server.py); it fails, never skips, when redis-server is missing. Tests keep their keys under a hash
+    tag of their own."""
+    server = RedisServer()
+    try:
+        with redis.Redis.from_url(server.url, decode_responses=True) as client:
+            yield client
+    finally:
+        server.stop()

@@ -12,9 +12,11 @@ import socket
 import subprocess
 import tempfile
 import time
+from decimal import Decimal
+from importlib import resources
 from pathlib import Path
 
-__all__ = ["RedisServer", "free_port"]
+__all__ = ["RedisServer", "free_port", "lua", "plain"]
 
 
 def free_port() -> int:
@@ -68,3 +70,14 @@ class RedisServer:
         if self.process.stderr is not None:
             self.process.stderr.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def lua(name: str) -> str:
+    """The source of the Redis store's Lua library ``name`` (``stores/lua/<name>.lua``)."""
+    return resources.files("noa_ai_provider.stores").joinpath(f"lua/{name}.lua").read_text()
+
+
+def plain(value: Decimal) -> str:
+    """How money travels to a script: a plain decimal string, never an exponent."""
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text

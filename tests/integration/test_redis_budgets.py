@@ -5,22 +5,19 @@ spend, holds, period bounds, answers and events, exactly."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from importlib import resources
 
 import pytest
 import redis
 
 from noa_ai_provider.budget import PERIODS, BudgetState
 from noa_ai_provider.schemas import MONEY_CONTEXT
-from tests.redis_server import RedisServer
+from tests.redis_server import lua, plain
 
-LUA = resources.files("noa_ai_provider.stores").joinpath("lua")
 SCRIPT = (
-    LUA.joinpath("decimal.lua").read_text()
-    + LUA.joinpath("budgets.lua").read_text()
+    lua("decimal")
+    + lua("budgets")
     + """
 local op, now = ARGV[1], tonumber(ARGV[2])
 if op == "new" then
@@ -44,29 +41,14 @@ return { budget_write(b), unpack(out) }
 )
 
 
-@pytest.fixture(scope="module")
-def client() -> Iterator[redis.Redis]:
-    server = RedisServer()
-    try:
-        with redis.Redis.from_url(server.url, decode_responses=True) as connection:
-            yield connection
-    finally:
-        server.stop()
-
-
-def plain(value: Decimal) -> str:
-    text = format(value, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
 def stamp(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
 
 @pytest.mark.parametrize("seed", range(10))
-def test_the_lua_budgets_agree_with_the_memory_rule(client: redis.Redis, seed: int) -> None:
+def test_the_lua_budgets_agree_with_the_memory_rule(redis_client: redis.Redis, seed: int) -> None:
     rng = random.Random(seed)
-    run = client.register_script(SCRIPT)
+    run = redis_client.register_script(SCRIPT)
     key = f"{{budget{seed}}}"
     period = PERIODS[seed % len(PERIODS)]
     limit = Decimal(rng.choice(("5", "12.5", "0.003", "1000")))
@@ -102,8 +84,8 @@ def test_the_lua_budgets_agree_with_the_memory_rule(client: redis.Redis, seed: i
         assert rolled >= 3  # periods really rolled over, so the calendar bounds were compared
 
 
-def test_worked_examples_at_the_edges(client: redis.Redis) -> None:
-    run = client.register_script(SCRIPT)
+def test_worked_examples_at_the_edges(redis_client: redis.Redis) -> None:
+    run = redis_client.register_script(SCRIPT)
     december = datetime(2024, 12, 31, 23, 59, 59, tzinfo=UTC).timestamp()
     run(keys=["{edges}"], args=["new", repr(december), "10", "8", "month"])
     # Spend exactly at the warning amount warns; exactly at the limit does not exceed it.

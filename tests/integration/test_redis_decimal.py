@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Context, Decimal
-from importlib import resources
 
 import pytest
 import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.redis_server import RedisServer
+from tests.redis_server import lua, plain
 
-LIBRARY = resources.files("noa_ai_provider.stores").joinpath("lua/decimal.lua").read_text()
+LIBRARY = lua("decimal")
 SCRIPT = (
     LIBRARY
     + """
@@ -24,22 +22,6 @@ if op == "cmp" then return dec_cmp(a, b) end
 return dec_norm(a)
 """
 )
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[redis.Redis]:
-    server = RedisServer()
-    try:
-        with redis.Redis.from_url(server.url, decode_responses=True) as connection:
-            yield connection
-    finally:
-        server.stop()
-
-
-def plain(value: Decimal) -> str:
-    """How money travels to a script: a plain decimal string, never an exponent."""
-    text = format(value, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 EXACT = Context(prec=200)  # wide enough that no sum here rounds
@@ -54,8 +36,8 @@ money = st.one_of(
 
 @settings(max_examples=300, deadline=None)
 @given(a=money, b=money)
-def test_add_sub_and_compare_are_exact(client: redis.Redis, a: Decimal, b: Decimal) -> None:
-    run = client.register_script(SCRIPT)
+def test_add_sub_and_compare_are_exact(redis_client: redis.Redis, a: Decimal, b: Decimal) -> None:
+    run = redis_client.register_script(SCRIPT)
     x, y = plain(a), plain(b)
     assert Decimal(run(args=["add", x, y])) == EXACT.add(a, b)
     assert Decimal(run(args=["sub", x, y])) == max(EXACT.subtract(a, b), Decimal(0))
@@ -77,10 +59,10 @@ def test_add_sub_and_compare_are_exact(client: redis.Redis, a: Decimal, b: Decim
         ("add", "12345678901234567890123456789", "98765432109876543210987654321", "111111111011111111101111111110"),
     ],
 )
-def test_worked_examples(client: redis.Redis, op: str, a: str, b: str, expected: str) -> None:
-    assert client.register_script(SCRIPT)(args=[op, a, b]) == expected
+def test_worked_examples(redis_client: redis.Redis, op: str, a: str, b: str, expected: str) -> None:
+    assert redis_client.register_script(SCRIPT)(args=[op, a, b]) == expected
 
 
-def test_an_amount_that_is_not_a_plain_decimal_is_refused(client: redis.Redis) -> None:
+def test_an_amount_that_is_not_a_plain_decimal_is_refused(redis_client: redis.Redis) -> None:
     with pytest.raises(redis.ResponseError, match="not a decimal amount"):
-        client.register_script(SCRIPT)(args=["add", "1e-7", "1"])
+        redis_client.register_script(SCRIPT)(args=["add", "1e-7", "1"])

@@ -5,21 +5,18 @@ counters, days and exact costs, the oldest days dropped beyond the same bound.""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from importlib import resources
 
 import pytest
 import redis
 
 from noa_ai_provider.cost import MAX_HISTORY_DAYS, UsageCounters, UsageHistory
-from tests.redis_server import RedisServer
+from tests.redis_server import lua, plain
 
-LUA = resources.files("noa_ai_provider.stores").joinpath("lua")
 SCRIPT = (
-    LUA.joinpath("decimal.lua").read_text()
-    + LUA.joinpath("usage.lua").read_text()
+    lua("decimal")
+    + lua("usage")
     + """
 usage_add(KEYS[1], ARGV[1], { ARGV[2], ARGV[3], ARGV[4], ARGV[5] }, ARGV[6], ARGV[7] == "1")
 return 1
@@ -28,25 +25,10 @@ return 1
 EPOCH = date(1970, 1, 1)
 
 
-@pytest.fixture(scope="module")
-def client() -> Iterator[redis.Redis]:
-    server = RedisServer()
-    try:
-        with redis.Redis.from_url(server.url, decode_responses=True) as connection:
-            yield connection
-    finally:
-        server.stop()
-
-
-def plain(value: Decimal) -> str:
-    text = format(value, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
 @pytest.mark.parametrize("seed", range(6))
-def test_the_lua_usage_agrees_with_the_memory_bookkeeping(client: redis.Redis, seed: int) -> None:
+def test_the_lua_usage_agrees_with_the_memory_bookkeeping(redis_client: redis.Redis, seed: int) -> None:
     rng = random.Random(seed)
-    run = client.register_script(SCRIPT)
+    run = redis_client.register_script(SCRIPT)
     base = f"{{usage{seed}}}:model"
     counters, history = UsageCounters(datetime(2024, 1, 1, tzinfo=UTC)), UsageHistory()
     day = 19_000 + rng.randint(0, 100)
@@ -61,7 +43,7 @@ def test_the_lua_usage_agrees_with_the_memory_bookkeeping(client: redis.Redis, s
         counters.add(inp, out, cost, success, cached, written)
         history.add(EPOCH + timedelta(days=day), inp, out, cached, written, cost)
         run(keys=[base], args=[day, inp, out, cached, written, plain(cost), "1" if success else "0"])
-    u = client.hgetall(base + ":u")
+    u = redis_client.hgetall(base + ":u")
     assert int(u["input"]) == counters.total_input_tokens
     assert int(u["output"]) == counters.total_output_tokens
     assert int(u["cached"]) == counters.total_cached_input_tokens
@@ -70,8 +52,8 @@ def test_the_lua_usage_agrees_with_the_memory_bookkeeping(client: redis.Redis, s
     assert int(u.get("ok", 0)) == counters.successful_requests
     assert int(u.get("failed", 0)) == counters.failed_requests
     assert Decimal(u["cost"]) == counters.total_cost
-    h = client.hgetall(base + ":h")
-    days = [int(d) for d in client.zrange(base + ":days", 0, -1)]
+    h = redis_client.hgetall(base + ":h")
+    days = [int(d) for d in redis_client.zrange(base + ":days", 0, -1)]
     expected = history.entries("k")
     assert [EPOCH + timedelta(days=d) for d in days] == [e.date for e in expected]
     assert len(days) <= MAX_HISTORY_DAYS

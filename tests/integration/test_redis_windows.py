@@ -5,28 +5,16 @@ with the same binding limit and the same retry_after."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from importlib import resources
 
 import pytest
 import redis
 
 from noa_ai_provider import RateLimitCheck, RateLimitConfig
 from noa_ai_provider.ratelimit import REASONS, RETRY_AFTER, Handle, ModelLimiter
-from tests.redis_server import RedisServer
+from tests.redis_server import lua
 
-LIBRARY = resources.files("noa_ai_provider.stores").joinpath("lua/windows.lua").read_text()
+LIBRARY = lua("windows")
 FIELDS = tuple(REASONS)  # the rule's order
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[redis.Redis]:
-    server = RedisServer()
-    try:
-        with redis.Redis.from_url(server.url, decode_responses=True) as connection:
-            yield connection
-    finally:
-        server.stop()
 
 
 def amounts(inp: int, out: int) -> dict[str, int]:
@@ -43,14 +31,14 @@ def amounts(inp: int, out: int) -> dict[str, int]:
 class RedisWindows:
     """The Lua windows of one model, called as the store will call them."""
 
-    def __init__(self, client: redis.Redis, base: str, limits: dict[str, int]) -> None:
+    def __init__(self, redis_client: redis.Redis, base: str, limits: dict[str, int]) -> None:
         self.base = base
         self.limits = limits
-        self.reserve_script = client.register_script(LIBRARY + "\nreturn reserve()")
-        self.settle_script = client.register_script(LIBRARY + "\nreturn settle()")
-        self.check_script = client.register_script(LIBRARY + "\nreturn check()")
-        self.block_script = client.register_script(LIBRARY + "\nreturn block()")
-        self.report_script = client.register_script(LIBRARY + "\nreturn report()")
+        self.reserve_script = redis_client.register_script(LIBRARY + "\nreturn reserve()")
+        self.settle_script = redis_client.register_script(LIBRARY + "\nreturn settle()")
+        self.check_script = redis_client.register_script(LIBRARY + "\nreturn check()")
+        self.block_script = redis_client.register_script(LIBRARY + "\nreturn block()")
+        self.report_script = redis_client.register_script(LIBRARY + "\nreturn report()")
 
     def _limits(self, inp: int, out: int) -> list[object]:
         args: list[object] = [inp + out, inp, out]
@@ -85,7 +73,7 @@ class RedisWindows:
 
 
 @pytest.mark.parametrize("seed", range(16))
-def test_the_lua_windows_decide_as_the_memory_rule(client: redis.Redis, seed: int) -> None:
+def test_the_lua_windows_decide_as_the_memory_rule(redis_client: redis.Redis, seed: int) -> None:
     rng = random.Random(seed)
     limits = {name: rng.choice((600, 1_500, 5_000)) for name in FIELDS[1:4] if rng.random() < 0.7}
     limits["requests_per_minute"] = rng.choice((3, 6, 12))
@@ -94,7 +82,7 @@ def test_the_lua_windows_decide_as_the_memory_rule(client: redis.Redis, seed: in
         limits["tokens_per_day"] = rng.choice((4_000, 12_000))
     limits = {name: limits[name] for name in FIELDS if name in limits}  # the rule's order: ties go to the first
     memory = ModelLimiter(RateLimitConfig(**limits))
-    lua = RedisWindows(client, f"{{test{seed}}}:model", limits)
+    lua = RedisWindows(redis_client, f"{{test{seed}}}:model", limits)
     now = 1_700_000_000.0
     open_: list[tuple[str, Handle, int, int]] = []
     seen = {"admitted": 0, "refused": 0, "never": 0, "by a day limit": 0, "checked": 0, "cooldown": 0, "reports": 0}
