@@ -6,40 +6,7 @@ This package's root re-exports the file-level names; import :mod:`.sync` (which 
 store) where it is used.
 """
 
-from .files import (
-    FORMAT,
-    FORMAT_VERSION,
-    AutoSaver,
-    FileStamp,
-    atomic_write_text,
-    backup_path,
-    decode_entries,
-    decode_history,
-    decode_meta,
-    encode_entries,
-    file_stamp,
-    holds_save,
-    keep_backup,
-    locked,
-    read_stamped,
-    remove_leftovers,
-)
+from . import files
+from .files import *  # noqa: F403 - the file-level names, importable from here as before the package
 
-__all__ = [
-    "FORMAT",
-    "FORMAT_VERSION",
-    "AutoSaver",
-    "FileStamp",
-    "atomic_write_text",
-    "backup_path",
-    "decode_entries",
-    "decode_history",
-    "decode_meta",
-    "encode_entries",
-    "file_stamp",
-    "holds_save",
-    "keep_backup",
-    "locked",
-    "read_stamped",
-    "remove_leftovers",
-]
+__all__ = files.__all__
