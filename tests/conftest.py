@@ -10,6 +10,7 @@ function-scoped fixture, takes ``@pytest.mark.parametrize("store", STORES, ids=s
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from .samples import GPT4, HELD, LLAMA, OPUS
 DEFAULT_STORE = "memory://"
 """The store of tests that do not take the ``store`` fixture: the registry's default."""
 
-STORES: list[str] = ["memory://"]
+STORES: list[str] = ["memory://", "redis://"]
 """The URL of every store the suite runs over, one test id each (``memory``, from the scheme).
 
 To add a store, append its URL here, e.g. ``"redis://localhost:6379/15"`` for the Redis store, and start what it
@@ -43,6 +44,8 @@ def store_id(url: str) -> str:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    while _SERVER:
+        _SERVER.pop().stop()
     # Every test must run (CI included): a skip means a missing dependency or service, which is a failure here.
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = reporter.stats.get("skipped", []) if reporter is not None else []
@@ -59,10 +62,32 @@ def _release_held() -> Iterator[None]:
         HELD.pop().cancel()
 
 
+_NAMESPACES = itertools.count(1)
+_SERVER: list[RedisServer] = []  # the session's redis-server, started on first use
+
+
+def session_redis() -> RedisServer:
+    """The redis-server of this test session (started on first use, stopped when the session ends)."""
+    if not _SERVER:
+        _SERVER.append(RedisServer())
+    return _SERVER[0]
+
+
+def fresh(url: str) -> str:
+    """The backend URL a registry of a store test gets: ``memory://`` as it is; ``redis://`` becomes the session's
+    redis-server with a namespace of its own (so it starts empty) and the registry's clock (``clock=registry``: the
+    tests drive time with a FakeClock). A Hypothesis test calls it once per example; a test that builds a twin of its
+    registry (to compare with, from empty) passes ``fresh(store)`` to the twin."""
+    if url.startswith("redis://"):  # the placeholder, or a test's store: another namespace (a twin starts empty)
+        return f"{session_redis().url}?namespace=t{next(_NAMESPACES)}&clock=registry"
+    return url
+
+
 @pytest.fixture(params=STORES, ids=store_id)
 def store(request: pytest.FixtureRequest) -> str:
-    """What to pass as ``backend=`` to every registry a store test builds: one store of :data:`STORES` per run."""
-    return str(request.param)
+    """What to pass as ``backend=`` to every registry a store test builds: one store of :data:`STORES` per run
+    (:func:`fresh`: a Redis namespace of the test's own)."""
+    return fresh(str(request.param))
 
 
 def backend_of(request: pytest.FixtureRequest) -> str:
@@ -102,13 +127,14 @@ def loaded(registry: EnhancedModelRegistry) -> EnhancedModelRegistry:
 
 
 @pytest.fixture(scope="session")
-def redis_client() -> Iterator[redis.Redis]:
-    """A redis-py client of a real redis-server started for this test session on a free loopback port (see
-    tests/redis_server.py); it fails, never skips, when redis-server is missing. Tests keep their keys under a hash
-    tag of their own."""
-    server = RedisServer()
-    try:
-        with redis.Redis.from_url(server.url, decode_responses=True) as client:
-            yield client
-    finally:
-        server.stop()
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server started for this test session on a free loopback port (see tests/redis_server.py); it
+    fails, never skips, when redis-server is missing."""
+    return session_redis()
+
+
+@pytest.fixture(scope="session")
+def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    """A redis-py client of the session's redis-server. Tests keep their keys under a hash tag of their own."""
+    with redis.Redis.from_url(redis_server.url, decode_responses=True) as client:
+        yield client

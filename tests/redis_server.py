@@ -29,13 +29,16 @@ def free_port() -> int:
 class RedisServer:
     """One ``redis-server`` process, without persistence, listening on 127.0.0.1 only."""
 
-    def __init__(self, *extra: str) -> None:
+    def __init__(self, *extra: str, port: int | None = None, folder: Path | None = None) -> None:
+        """Start one; ``extra`` arguments override the defaults (``"--appendonly", "yes"`` for a server whose data
+        survives a restart). ``port`` and ``folder``: those of a server stopped with ``keep=True``, to restart it."""
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed: apt-get install redis-server (Debian)")
-        self.folder = Path(tempfile.mkdtemp(prefix="noa-redis-"))
-        self.port = free_port()
+        self.folder = folder or Path(tempfile.mkdtemp(prefix="noa-redis-"))
+        self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.extra = extra
         args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.folder)]
         args += ["--save", "", "--appendonly", "no", "--protected-mode", "yes", *extra]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -58,8 +61,12 @@ class RedisServer:
         self.stop()
         raise RuntimeError(f"redis-server did not answer on port {self.port} within {timeout} s")
 
-    def stop(self) -> None:
-        """Stop the server (SIGTERM, then SIGKILL) and remove its folder."""
+    def restart(self) -> RedisServer:
+        """A new server on this one's port and folder (stopped before with ``stop(keep=True)``)."""
+        return RedisServer(*self.extra, port=self.port, folder=self.folder)
+
+    def stop(self, *, keep: bool = False) -> None:
+        """Stop the server (SIGTERM, then SIGKILL) and remove its folder (with ``keep``, leave it for a restart)."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -69,7 +76,8 @@ class RedisServer:
                 self.process.wait()
         if self.process.stderr is not None:
             self.process.stderr.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def lua(name: str) -> str:

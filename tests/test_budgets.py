@@ -860,6 +860,17 @@ def test_usage_history_survives_save_and_load(
     before = reg.get_usage_history()
     reg.save()
     doc = json.loads(reg.persistence_path.read_text())
+    if not store.startswith("memory"):
+        # A shared store keeps the history (every process reads it there): the file holds definitions only, and
+        # a registry loading it on the same store sees the same history.
+        assert "usageHistory" not in doc
+        assert all("usageStats" not in model for model in doc["models"])
+        with EnhancedModelRegistry(
+            persistence_path=reg.persistence_path, auto_save=False, clock=clock, backend=store
+        ) as other:
+            assert other.load() == 2
+            assert other.get_usage_history() == before
+        return
     assert doc["usageHistory"][0] == {
         "key": ALPHA,
         "date": "2024-03-12",
@@ -912,6 +923,16 @@ def test_usage_history_is_bounded(
         reg.record_usage(BETA, day * 100, 0)
     text = reg.export_to_json()
     assert len(reg.get_usage_history(BETA)) == 5
+    if not store.startswith("memory"):
+        # The Redis store's bound is its own (usage.lua: 400 days, the same number); a day past it drops the oldest.
+        for day in range(400):
+            clock.set(at(2024, 3, 6, 12) + day * 86_400)
+            reg.record_usage(BETA, 1, 0)
+        days = [e.date for e in reg.get_usage_history(BETA)]
+        assert len(days) == cost_module.MAX_HISTORY_DAYS == 400
+        assert days[0] == date(2024, 3, 6)
+        assert days[-1] == date(2024, 3, 6) + timedelta(days=399)
+        return
     monkeypatch.setattr(cost_module, "MAX_HISTORY_DAYS", 3)
     with EnhancedModelRegistry(auto_save=False, clock=clock, backend=store) as other:
         other.import_from_json(text)  # five days in the snapshot: the newest three are kept

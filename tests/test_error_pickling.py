@@ -18,6 +18,7 @@ EXAMPLES: list[errors.RegistryError] = [
     errors.InvalidVersionError("not a version"),
     errors.InvalidUsageError("input_tokens must be >= 0, got -1"),
     errors.PersistenceError("data/r.json: no such file"),
+    errors.BackendError("redis://127.0.0.1:6379/0: Redis is unavailable: Connection refused"),
     errors.RateLimitExceeded("openai:gpt-4o", "tokens per minute", 1.25),
     errors.RateLimitExceeded("openai:gpt-4o", "tokens per minute", None),
     errors.RateLimitTimeout("openai:gpt-4o", "requests per minute", 0.5, "timed out after 5 s"),

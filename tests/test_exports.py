@@ -29,6 +29,7 @@ CONTRACT = {
 }
 EXTRA = {
     "AmbiguousModelError",
+    "BackendError",
     "RateLimitHeaderWarning",
     "ContextWindowWarning",
     "BudgetExceededError",

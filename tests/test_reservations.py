@@ -21,6 +21,7 @@ from noa_ai_provider.ratelimit import DAY, DAY_BUCKET
 from noa_ai_provider.reservation import Reservation
 from noa_ai_provider.testing import EventRecorder, FakeClock, waiting, window_totals
 
+from .conftest import fresh
 from .samples import hold, limited
 
 pytestmark = pytest.mark.usefixtures("store")  # every test runs on every store (conftest.STORES)
@@ -324,7 +325,7 @@ def test_commit_returns_the_exact_cost_and_records_like_record_usage(
     key = registry.register_model(limited({"requestsPerMinute": 100, "tokensPerMinute": 10**7}))
     twin_clock = FakeClock(clock())
     with EnhancedModelRegistry(
-        persistence_path=tmp_path / "twin.json", auto_save=False, clock=twin_clock, backend=store
+        persistence_path=tmp_path / "twin.json", auto_save=False, clock=twin_clock, backend=fresh(store)
     ) as twin:
         twin_key = twin.register_model(limited({"requestsPerMinute": 100, "tokensPerMinute": 10**7}))
         assert twin_key == key
@@ -626,7 +627,7 @@ def test_cancel_after_unregistering_is_quiet(registry: EnhancedModelRegistry) ->
 
 
 def test_commit_after_the_model_was_registered_again_counts_in_the_new_windows(
-    registry: EnhancedModelRegistry, clock: FakeClock
+    registry: EnhancedModelRegistry, clock: FakeClock, store: str
 ) -> None:
     key = registry.register_model(limited({"tokensPerMinute": 1_000}))
     reservation = registry.acquire(key, 500)
@@ -635,9 +636,14 @@ def test_commit_after_the_model_was_registered_again_counts_in_the_new_windows(
     assert token_capacity(registry, key, 1_000) == 500  # the windows came back with the key: the 500 still count
     clock.advance(30)
     assert reservation.commit(0, input_tokens=100) == cost(100, 0)
-    assert token_capacity(registry, key, 1_000) == 900  # counted now, in the new model's window
-    clock.advance(59)
     assert token_capacity(registry, key, 1_000) == 900
+    clock.advance(59)
+    if store.startswith("memory"):  # counted at the commit, in the new model's window
+        assert token_capacity(registry, key, 1_000) == 900
+    else:
+        # A shared store never forgets a model because one registry removed it (other processes may serve it):
+        # the reservation is still open in its windows, and is corrected at its own time, which has left the window.
+        assert token_capacity(registry, key, 1_000) == 1_000
     clock.advance(1)
     assert token_capacity(registry, key, 1_000) == 1_000
     stats = registry.get_usage_stats(key)

@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .errors import (
     AmbiguousModelError,
+    BackendError,
     BudgetExceededError,
     ConfigError,
     ContextWindowWarning,
@@ -54,6 +55,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 
 __all__ = [
     "AmbiguousModelError",
+    "BackendError",
     "BudgetExceededError",
     "BudgetStatus",
     "ConfigError",

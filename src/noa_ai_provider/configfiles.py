@@ -17,6 +17,7 @@ from .catalog import Catalog
 from .config import ConfigWatcher
 from .errors import ConfigError, PersistenceError
 from .events import EventBus
+from .persistence.definitions import DefinitionSync
 from .persistence.sync import SnapshotSync
 from .schemas import EnhancedModelRegistryConfig, ExtendedModelInfo, model_key
 
@@ -30,7 +31,7 @@ class ConfigFiles:
 
     _catalog: Catalog
     _events: EventBus
-    _sync: SnapshotSync
+    _sync: SnapshotSync | DefinitionSync
     _lock: threading.Lock
     config: EnhancedModelRegistryConfig
     _change: Callable[..., tuple[list[str], list[tuple[str, str]]]]

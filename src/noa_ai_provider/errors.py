@@ -10,6 +10,7 @@ from typing import Any
 
 __all__ = [
     "AmbiguousModelError",
+    "BackendError",
     "BudgetExceededError",
     "ConfigError",
     "ContextWindowWarning",
@@ -79,6 +80,13 @@ class InvalidUsageError(RegistryError, ValueError):
 
 class PersistenceError(RegistryError, OSError):
     """A file could not be read, written or parsed; the message names the file."""
+
+
+class BackendError(RegistryError, ConnectionError):
+    """The store that keeps the registry's live state (a Redis server) could not be reached or refused the work;
+    chained from the store client's error. With ``on_backend_error="raise"`` (the default) every operation that
+    needs the store raises it, and nothing of that operation was counted unless the store says so (see
+    ``docs/redis.md``)."""
 
 
 class RateLimitExceeded(RegistryError):

@@ -15,6 +15,7 @@ from .checks import acquire_args, usage_args
 from .cost import check_token_count, request_cost
 from .errors import InvalidUsageError, PersistenceError, RateLimitHeaderWarning, UnpricedModelError
 from .headers import ProviderLimits, read_rate_limit_headers
+from .persistence.definitions import DefinitionSync
 from .persistence.sync import SnapshotSync
 from .reservation import Reservation
 from .schemas import (
@@ -40,7 +41,7 @@ class Limiting:
     _catalog: Catalog
     _store: Store
     _queue: WaitQueue
-    _sync: SnapshotSync
+    _sync: SnapshotSync | DefinitionSync
     _now: Callable[[], float]
     _model: Callable[[str], tuple[str, ExtendedModelInfo]]
     _checked_request: Callable[[str, int, int], tuple[str, ExtendedModelInfo]]
@@ -157,8 +158,9 @@ class Limiting:
         # reservation then stays open.
         cost = price(hold.key, hold.cost, usage) if state != "cancelled" else _ZERO
         recorded = self._store.settle(hold, usage, cost)
-        if recorded is None:  # settled by another thread meanwhile
-            assert reservation.cost is not None
+        if recorded is None:  # settled before: by another thread, or by an earlier send of this commit (its id)
+            if reservation.cost is None:
+                reservation.cost = cost
             return reservation.cost
         reservation.cost = cost
         if self._sync.journal is not None:

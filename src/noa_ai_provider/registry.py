@@ -38,6 +38,7 @@ from .errors import ConfigError, ContextWindowWarning, InvalidUsageError, Persis
 from .events import EventBus, Handler
 from .importers import CatalogLoad, load_genai_prices_catalog, load_litellm_catalog
 from .limiting import Limiting, price
+from .persistence.definitions import DefinitionSync
 from .persistence.files import AutoSaver, locked, remove_leftovers
 from .persistence.journal import Journal
 from .persistence.sync import SnapshotSync
@@ -107,6 +108,7 @@ class EnhancedModelRegistry(Limiting, Queries, ConfigFiles, Saving):
         reservation_timeout: float = 900.0,
         max_snapshot_bytes: int = MAX_SNAPSHOT_BYTES,
         backend: str | Store = "memory://",
+        on_backend_error: str = "raise",
     ) -> None:
         self.config: EnhancedModelRegistryConfig = registry_settings(
             config,
@@ -136,8 +138,17 @@ class EnhancedModelRegistry(Limiting, Queries, ConfigFiles, Saving):
         jsonio.check_regular(path)
         if durability == "journal":
             jsonio.check_regular(journal_path)
+        if on_backend_error not in ("raise", "allow", "deny"):
+            raise ConfigError(f"on_backend_error must be 'raise', 'allow' or 'deny', got {on_backend_error!r}")
         store = _store(backend)
+        shared = not isinstance(store, MemoryStore)
+        if shared and durability == "journal":
+            raise ConfigError(
+                f"durability='journal' keeps usage in a local journal; with backend {store.url!r} usage lives in "
+                "the store (see docs/redis.md for making it durable there)"
+            )
         store.bind(self, self._now)
+        store.on_backend_error = on_backend_error
         self._owns_store = isinstance(backend, str)  # made here from a URL: closed with the registry
         self._store = store
         self._catalog = Catalog(store)
@@ -155,16 +166,29 @@ class EnhancedModelRegistry(Limiting, Queries, ConfigFiles, Saving):
         )
         # With a journal every usage record is appended (and fsynced) to <path>.journal before it returns.
         journal = Journal(journal_path, fsync_interval) if durability == "journal" else None
-        self._sync = SnapshotSync(
-            path,
-            self._catalog,
-            store,
-            self._now,
-            lifecycle.new_writer_id(),
-            journal=journal,
-            max_snapshot_bytes=max_snapshot_bytes,
-            config_defined=lifecycle.weak_callback(self._config_defined, set),
-        )
+        config_defined = lifecycle.weak_callback(self._config_defined, set)
+        self._sync: SnapshotSync | DefinitionSync
+        if isinstance(store, MemoryStore):
+            self._sync = SnapshotSync(
+                path,
+                self._catalog,
+                store,
+                self._now,
+                lifecycle.new_writer_id(),
+                journal=journal,
+                max_snapshot_bytes=max_snapshot_bytes,
+                config_defined=config_defined,
+            )
+        else:  # usage lives in the shared store: the file holds the definitions only
+            self._sync = DefinitionSync(
+                path,
+                self._catalog,
+                store,
+                self._now,
+                lifecycle.new_writer_id(),
+                max_snapshot_bytes=max_snapshot_bytes,
+                config_defined=config_defined,
+            )
         self._saved_version = 0
         self._closed = False
         self._autosaver: AutoSaver | None = None
@@ -610,12 +634,9 @@ class EnhancedModelRegistry(Limiting, Queries, ConfigFiles, Saving):
         return read_models_config(path, self._max_config_bytes, today=utc_from_timestamp(self._now()).date())
 
 
-def _store(backend: object) -> Any:
-    # The store `backend` names. Usage a snapshot file saves and merges needs the memory store's deltas; other
-    # stores keep usage themselves (the file then holds definitions only: the Redis store's issue).
+def _store(backend: object) -> Store:
+    # The store `backend` names: a URL (memory://, redis://...) or a Store instance.
     store = store_from_url(backend) if isinstance(backend, str) else backend
     if not isinstance(store, Store):
         raise ConfigError(f"backend must be a store URL such as 'memory://' or a Store, got {type(backend).__name__}")
-    if not isinstance(store, MemoryStore):
-        raise ConfigError(f"backend {store.url or store!r}: only the memory store is supported by this version")
     return store

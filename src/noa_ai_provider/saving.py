@@ -12,6 +12,7 @@ from . import jsonio
 from .bulk import gc_paused
 from .errors import ConfigError, PersistenceError
 from .events import EventBus
+from .persistence.definitions import DefinitionSync
 from .persistence.files import decode_entries, decode_history
 from .persistence.sync import SnapshotSync
 from .schemas import EnhancedModelRegistryConfig
@@ -22,7 +23,7 @@ __all__ = ["Saving"]
 class Saving:
     """Save, load, export and import of :class:`~noa_ai_provider.registry.EnhancedModelRegistry`."""
 
-    _sync: SnapshotSync
+    _sync: SnapshotSync | DefinitionSync
     _events: EventBus
     _lock: threading.Lock
     _saved_version: int

@@ -13,6 +13,7 @@ after releasing its own, so the two never wait on each other.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 import time
 from collections import deque
@@ -31,6 +32,7 @@ __all__ = ["WaitQueue"]
 
 _POLL = 0.05  # real seconds between looks when the clock is injected (we cannot know how fast it moves)
 _AUTOJUMP_GRACE = 0.002  # real seconds every waiter sleeps before an auto-advancing clock jumps
+_CLAIMS = itertools.count(1)
 _QUEUED = RateLimitCheck(allowed=False, reason="queued behind earlier waiters", retry_after=0.0)
 
 
@@ -61,6 +63,7 @@ class _Acquisition:
 
     __slots__ = (
         "announced",
+        "claim",
         "cost",
         "deadline",
         "first",
@@ -87,6 +90,8 @@ class _Acquisition:
         self.waiter: _Waiter | None = None
         self.first: Hold | RateLimitCheck | None = None  # an attempt made before the loop
         self.announced = False
+        # Who this caller is to a store shared by several processes: a waiting caller keeps its place there.
+        self.claim = f"w{next(_CLAIMS)}" if wait else ""
         self.loop: asyncio.AbstractEventLoop | None = None
 
 
@@ -154,20 +159,29 @@ class WaitQueue:
         """Reserve for ``key``, waiting when ``wait``; returns the hold (``hold.at``: when it was taken). Raises
         :class:`RateLimitExceeded` / :class:`RateLimitTimeout` (after ``refused``)."""
         first = None
+        acq = None
         if not self._queues.get(key):  # nobody waits: no queue to respect (the common case)
-            first = self._store.reserve(key, inp, out, cost, self._ttl)
+            if wait:
+                acq = _Acquisition(key, inp, out, cost, timeout, wait)
+                first = self._store.reserve(key, inp, out, cost, self._ttl, acq.claim)
+            else:
+                first = self._store.reserve(key, inp, out, cost, self._ttl)
             if type(first) is Hold:
                 return first
-        acq = _Acquisition(key, inp, out, cost, timeout, wait)
+        if acq is None:
+            acq = _Acquisition(key, inp, out, cost, timeout, wait)
         acq.first = first
         try:
             while True:
                 step = self._step(acq, block=True)
                 if type(step) is Hold:
+                    acq.claim = ""  # admitted: the store took its claim back with the admission
                     return step
         finally:
             if acq.waiter is not None:
                 self._drop(key, acq.waiter)
+            if acq.claim:  # gave up (timeout, refusal, error): its place in a shared store's queue goes at once
+                self._store.unclaim(key, acq.claim)
 
     async def acquire_async(
         self, key: str, inp: int, out: int, cost: ModelCost | None, *, wait: bool, timeout: float | None
@@ -177,10 +191,24 @@ class WaitQueue:
         import asyncio
 
         acq.loop = asyncio.get_running_loop()
+        store = self._store
         try:
             while True:
-                step = self._step(acq, block=False)
+                if store.remote:
+                    # A round trip must not block the event loop: the caller's own reservation through the store's
+                    # asyncio client when it may take capacity now; any other attempt in a worker thread.
+                    if self._may_take(acq):
+                        taken = await store.areserve(key, inp, out, cost, self._ttl, acq.claim)
+                        if type(taken) is Hold:
+                            self._took(acq)
+                            acq.claim = ""
+                            return taken
+                        acq.first = taken
+                    step = await asyncio.to_thread(self._step, acq, block=False)
+                else:
+                    step = self._step(acq, block=False)
                 if type(step) is Hold:
+                    acq.claim = ""
                     return step
                 if isinstance(step, float) and acq.waiter is not None and acq.waiter.event is not None:
                     try:
@@ -193,6 +221,11 @@ class WaitQueue:
         finally:
             if acq.waiter is not None:
                 self._drop(key, acq.waiter)
+            if acq.claim:
+                if store.remote:
+                    await asyncio.to_thread(store.unclaim, key, acq.claim)
+                else:
+                    store.unclaim(key, acq.claim)
 
     def _step(self, acq: _Acquisition, *, block: bool) -> Hold | float | None:
         # One attempt: the hold; or the seconds to sleep before the next attempt (async), or None to attempt again
@@ -232,6 +265,22 @@ class WaitQueue:
         acq.announced = True
         return None
 
+    def _may_take(self, acq: _Acquisition) -> bool:
+        # Whether `acq` may take capacity now: nobody waits for its model, or it is the first waiter.
+        with self._lock:
+            queue = self._queues.get(acq.key)
+            return not queue or queue[0] is acq.waiter
+
+    def _took(self, acq: _Acquisition) -> None:
+        # `acq` was admitted outside the loop's steps: it leaves the queue as _attempt's admissions do.
+        with self._lock:
+            queue = self._queues.get(acq.key)
+            if queue and queue[0] is acq.waiter:
+                queue.popleft()
+                if not queue:
+                    del self._queues[acq.key]
+                self.wake(acq.key)
+
     def _attempt(self, acq: _Acquisition) -> Hold | RateLimitCheck:
         # Under the lock. First come, first served: only the head of the queue (or anyone when nobody waits) may
         # take capacity; the others hear the head's reason. (The first attempt of a call that found nobody waiting
@@ -249,7 +298,7 @@ class WaitQueue:
             head = queue[0]
             check = store.check(acq.key, head.input_tokens, head.output_tokens)
             return _QUEUED if check.allowed else check  # the head is about to be admitted: wait for it
-        result = store.reserve(acq.key, acq.inp, acq.out, acq.cost, self._ttl)
+        result = store.reserve(acq.key, acq.inp, acq.out, acq.cost, self._ttl, acq.claim)
         if type(result) is Hold and queue:
             queue.popleft()
             if not queue:

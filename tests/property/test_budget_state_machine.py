@@ -31,7 +31,7 @@ from hypothesis.stateful import (
 from noa_ai_provider import BudgetExceededError, EnhancedModelRegistry, RateLimitExceeded, Reservation
 from noa_ai_provider.testing import FakeClock
 
-from ..conftest import STORES, store_id
+from ..conftest import STORES, fresh, store_id
 
 START = 1_710_287_400.0  # 2024-03-13 00:30 UTC
 RPM, TPM = 4, 3_000
@@ -67,7 +67,7 @@ class BudgetMachine(RuleBasedStateMachine):
             auto_save=False,
             clock=self.clock,
             reservation_timeout=TIMEOUT,
-            backend=backend,
+            backend=fresh(backend),
         )
         self.open: list[tuple[Reservation, Admitted]] = []
         self.admitted: list[Admitted] = []

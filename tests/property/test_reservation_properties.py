@@ -41,7 +41,7 @@ from noa_ai_provider.ratelimit import DAY, DAY_BUCKET, MINUTE
 from noa_ai_provider.reservation import Reservation
 from noa_ai_provider.testing import waiting
 
-from ..conftest import STORES, store_id
+from ..conftest import STORES, fresh, store_id
 
 SETTINGS = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -167,7 +167,7 @@ def make_registry(
         auto_save=False,
         clock=lambda: clock[0],
         reservation_timeout=400 * 86_400.0,
-        backend=backend,
+        backend=fresh(backend),
     )
     key = registry.register_model(
         {
@@ -594,7 +594,7 @@ def new_model(registry: EnhancedModelRegistry) -> str:
 @pytest.mark.usefixtures("frequent_thread_switches")
 def test_eight_threads_never_exceed_a_per_minute_limit(tmp_path: Path, store: str) -> None:
     with EnhancedModelRegistry(  # on time.time
-        persistence_path=tmp_path / "r.json", auto_save=False, backend=store
+        persistence_path=tmp_path / "r.json", auto_save=False, backend=fresh(store)
     ) as registry:
         key = new_model(registry)
         history, counts = hammer(registry, key)
@@ -624,7 +624,7 @@ def test_eight_threads_on_a_fast_clock_never_exceed_a_per_minute_limit(tmp_path:
             return last[0]
 
     with EnhancedModelRegistry(
-        persistence_path=tmp_path / "r.json", auto_save=False, clock=fast_clock, backend=store
+        persistence_path=tmp_path / "r.json", auto_save=False, clock=fast_clock, backend=fresh(store)
     ) as registry:
         key = new_model(registry)
         history, counts = hammer(registry, key)

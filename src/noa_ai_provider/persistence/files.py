@@ -64,7 +64,7 @@ _ENTRY_MARKERS = frozenset({"key", "usageStats", "usage_stats", "registeredAt", 
 
 
 def encode_entries(
-    entries: Sequence[EnhancedModelRegistryEntry],
+    entries: Sequence[EnhancedModelRegistryEntry | ExtendedModelInfo],
     saved_at: datetime,
     history: Sequence[UsageHistoryEntry] = (),
     writers: Mapping[str, tuple[int, datetime]] | None = None,
@@ -89,7 +89,8 @@ def encode_entries(
         except (TypeError, ValueError, RecursionError) as exc:
             # Unreachable through the registry's checks (every value is checked when it enters); still a clear
             # PersistenceError naming the model rather than a serialiser's traceback.
-            raise PersistenceError(f"{entry.key}: cannot be saved as JSON: {exc}") from exc
+            name = entry.key if isinstance(entry, EnhancedModelRegistryEntry) else entry.id
+            raise PersistenceError(f"{name}: cannot be saved as JSON: {exc}") from exc
     if history:
         doc["usageHistory"] = [h.model_dump(mode="json", by_alias=True) for h in history]
     if writers:
@@ -103,7 +104,7 @@ def encode_entries(
         raise PersistenceError(f"the registry cannot be saved as JSON: {exc}") from exc
 
 
-def _dump(entry: EnhancedModelRegistryEntry) -> dict[str, Any]:
+def _dump(entry: EnhancedModelRegistryEntry | ExtendedModelInfo) -> dict[str, Any]:
     data = entry.model_dump(mode="json", by_alias=True, exclude_none=True)
     if entry.cost is None:
         data["cost"] = None  # required even when unknown: null says "unpriced"

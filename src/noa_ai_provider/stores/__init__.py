@@ -28,8 +28,14 @@ class Scheme(NamedTuple):
 
 SCHEMES: dict[str, Scheme] = {
     "memory": Scheme("noa_ai_provider.stores.memory:MemoryStore.from_url"),
+    "redis": Scheme("noa_ai_provider.stores.redis:RedisStore.from_url", ("redis",), "redis"),
+    "rediss": Scheme("noa_ai_provider.stores.redis:RedisStore.from_url", ("redis",), "redis"),
+    "redis+sentinel": Scheme("noa_ai_provider.stores.redis:RedisStore.from_url", ("redis",), "redis"),
+    "redis+cluster": Scheme("noa_ai_provider.stores.redis:RedisStore.from_url", ("redis",), "redis"),
 }
-"""URL scheme -> :class:`Scheme`. ``memory://`` (the default) keeps the state in this process."""
+"""URL scheme -> :class:`Scheme`. ``memory://`` (the default) keeps the state in this process; ``redis://``,
+``rediss://`` (TLS), ``redis+sentinel://`` and ``redis+cluster://`` in Redis or Valkey, shared by every registry
+pointing at the same namespace (:mod:`noa_ai_provider.stores.redis`)."""
 
 
 def store_from_url(url: str) -> Store:

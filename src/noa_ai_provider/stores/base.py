@@ -94,6 +94,10 @@ class Store(ABC):
     url: str = ""
     """The URL the store was made from (``memory://``), for messages and ``repr``."""
 
+    on_backend_error: str = "raise"
+    """What to do when the store cannot be reached (``"raise"``, ``"allow"``, ``"deny"``; set by the registry from
+    its ``on_backend_error``). Only stores on a server consult it."""
+
     # ------------------------------------------------------------------ models
 
     @abstractmethod
@@ -119,13 +123,30 @@ class Store(ABC):
 
     @abstractmethod
     def reserve(
-        self, key: str, input_tokens: int, output_tokens: int, cost: ModelCost | None, ttl: float
+        self, key: str, input_tokens: int, output_tokens: int, cost: ModelCost | None, ttl: float, waiter: str = ""
     ) -> Hold | RateLimitCheck:
         """Take one request and these tokens in every window of ``key``, and the request's worst-case cost (at
         ``cost``) in every budget that applies, all at once: the :class:`Hold`, or the refusal of the binding
         limit with its ``retry_after``. Raises ``BudgetExceededError`` (nothing taken) when a budget could be
         crossed, ``UnpricedModelError`` when a budget applies to a model without a price. A hold not settled or
-        released within ``ttl`` seconds is given back by the store (its state becomes ``"expired"``)."""
+        released within ``ttl`` seconds is given back by the store (its state becomes ``"expired"``). ``waiter``
+        names a caller of ``acquire(wait=True)`` (its wait queue's id, stable across its attempts): a store shared
+        by several processes lets the longest waiter of any process go first; one process's queue needs nothing
+        (the memory store ignores it)."""
+
+    def unclaim(self, key: str, waiter: str) -> None:  # noqa: B027 - optional: one process's queue needs nothing
+        """The caller ``waiter`` of :meth:`reserve` stopped waiting without being admitted (a timeout, an error):
+        its place in a queue shared by several processes goes."""
+
+    remote = False
+    """Whether operations are round trips to a server (then ``acquire_async`` never runs them on the event loop)."""
+
+    async def areserve(
+        self, key: str, input_tokens: int, output_tokens: int, cost: ModelCost | None, ttl: float, waiter: str = ""
+    ) -> Hold | RateLimitCheck:
+        """:meth:`reserve` for ``acquire_async``: a store that talks to a server awaits it without blocking the event
+        loop; the default is the synchronous call (in-memory work, no waiting)."""
+        return self.reserve(key, input_tokens, output_tokens, cost, ttl, waiter)
 
     @abstractmethod
     def settle(self, hold: Hold, usage: RequestUsage, cost: Decimal) -> Recorded | None:

@@ -204,7 +204,7 @@ class MemoryStore(SnapshotUsage, Store):
         return result
 
     def reserve(
-        self, key: str, input_tokens: int, output_tokens: int, cost: ModelCost | None, ttl: float
+        self, key: str, input_tokens: int, output_tokens: int, cost: ModelCost | None, ttl: float, waiter: str = ""
     ) -> Hold | RateLimitCheck:
         with self._lock:
             now = self._clock()

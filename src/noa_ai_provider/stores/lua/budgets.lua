@@ -3,7 +3,8 @@
 -- noa_ai_provider.budget.BudgetState. One budget is one hash field, "|"-separated:
 --
 --   limit | warn amount (limit * warn_at, computed by the caller) | period | start | end | spent | reserved |
---   warned (0/1) | exceeded (0/1)
+--   warned (0/1) | exceeded (0/1) [| identity: reservations release only the budget they held, not one removed
+--   and set again under the same name]
 --
 -- Times are seconds since the epoch; start and end are "" for a total budget.
 
@@ -64,7 +65,7 @@ local function budget_read(text)
   end
   return {
     limit = f[1], warn = f[2], period = f[3], start = tonumber(f[4]), ["end"] = tonumber(f[5]),
-    spent = f[6], reserved = f[7], warned = f[8] == "1", exceeded = f[9] == "1",
+    spent = f[6], reserved = f[7], warned = f[8] == "1", exceeded = f[9] == "1", ident = f[10],
   }
 end
 
@@ -72,7 +73,7 @@ local function budget_write(b)
   return table.concat({
     b.limit, b.warn, b.period, b.start and string.format("%.17g", b.start) or "",
     b["end"] and string.format("%.17g", b["end"]) or "", b.spent, b.reserved,
-    b.warned and "1" or "0", b.exceeded and "1" or "0",
+    b.warned and "1" or "0", b.exceeded and "1" or "0", b.ident,
   }, "|")
 end
 

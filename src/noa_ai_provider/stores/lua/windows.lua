@@ -14,10 +14,11 @@
 -- counts in buckets: a timestamp is rounded up to the end of its bucket and the reservations in one bucket share
 -- it (conservative: they may refuse up to one bucket early, never late).
 --
--- KEYS[1] is <base> (a hash tag and the model key). Amounts are integers below 2^53 (Lua numbers are doubles).
-
-local base = KEYS[1]
-local totals = base .. ":t"
+-- Every function takes <base> (a hash tag and the model key) first, so one script can work on several models
+-- (an expiry sweep releases other models' reservations). The functions without the win_ prefix at the end are the
+-- single operations, reading KEYS[1] and ARGV (the differential tests call them). Amounts are integers below 2^53
+-- (Lua numbers are doubles). Configured limits travel as a list of {name, limit}; limit false is a shadow: a limit
+-- removed from the configuration whose window still counts traffic, unenforced, in case it comes back.
 
 -- What each limit counts (an index into the request's amounts: requests, tokens, input, output), its window in
 -- seconds and its bucket (0: exact), as noa_ai_provider.ratelimit.REASONS says.
@@ -29,19 +30,50 @@ local SPEC = {
   requests_per_day = { 1, 86400, 60 },
   tokens_per_day = { 2, 86400, 60 },
 }
+local KEEP = 86460 -- seconds a model's window bookkeeping outlives its last write (the longest window and a bucket)
+local MAX_ENTRIES = 10000 -- entries of an exact window without a request limit to bound it
+
+-- Fold the oldest entries of `name` into the next one until it holds `cap`: counted a little longer (never less),
+-- as the memory store does. An open reservation's own entry is never folded (its settle must find it).
+local function fold(base, name, cap)
+  local z, a = base .. ":z:" .. name, base .. ":a:" .. name
+  local excess = redis.call("ZCARD", z) - cap
+  while excess > 0 do
+    local two = redis.call("ZRANGE", z, 0, 1)
+    if #two < 2 or redis.call("EXISTS", base .. ":r:" .. two[1]) == 1 then
+      return
+    end
+    redis.call("HINCRBY", a, two[2], redis.call("HGET", a, two[1]) or "0")
+    redis.call("HDEL", a, two[1])
+    redis.call("ZREM", z, two[1])
+    excess = excess - 1
+  end
+end
+
+local function fmt(x)
+  return string.format("%.17g", x)
+end
+
+-- An integer amount as Redis reads one (a Lua number passed to redis.call is written "%.14g": 1e+15, not an integer).
+local function int(x)
+  return string.format("%d", x)
+end
 
 -- The clock never goes back: a reading before the latest one is taken as the latest.
-local function at(now)
+local function win_at(base, now)
+  local totals = base .. ":t"
   local latest = tonumber(redis.call("HGET", totals, "latest") or "-inf")
   if latest ~= nil and now < latest then
     return latest
   end
-  redis.call("HSET", totals, "latest", string.format("%.17g", now))
+  redis.call("HSET", totals, "latest", fmt(now))
+  redis.call("EXPIRE", totals, KEEP)
   return now
 end
 
 -- The provider-reported phantom of `name` still counted at `now`, and until when.
-local function phantom(name, now)
+local function phantom(base, name, now)
+  local totals = base .. ":t"
   local amount = tonumber(redis.call("HGET", totals, "ph:" .. name) or "0")
   if amount == 0 then
     return 0, 0
@@ -55,43 +87,56 @@ local function phantom(name, now)
 end
 
 -- Drop the entries that left the window of `name` at `now`; return the amount it still counts.
-local function expire(name, span, now)
+local function expire(base, name, span, now)
+  local totals = base .. ":t"
   local z, a = base .. ":z:" .. name, base .. ":a:" .. name
-  local cutoff = now - span
+  local cutoff = fmt(now - span)
   local total = tonumber(redis.call("HGET", totals, name) or "0")
-  local gone = redis.call("ZRANGEBYSCORE", z, "-inf", string.format("%.17g", cutoff))
+  local gone = redis.call("ZRANGEBYSCORE", z, "-inf", cutoff)
   if #gone > 0 then
     local amounts = redis.call("HMGET", a, unpack(gone))
     for _, amount in ipairs(amounts) do
       total = total - tonumber(amount or "0")
     end
     redis.call("HDEL", a, unpack(gone))
-    redis.call("ZREMRANGEBYSCORE", z, "-inf", string.format("%.17g", cutoff))
-    redis.call("HSET", totals, name, total)
+    redis.call("ZREMRANGEBYSCORE", z, "-inf", cutoff)
+    redis.call("HSET", totals, name, int(total))
   end
   return total
 end
 
 -- Seconds until `amount` more fits in the window of `name` (counting `total` and the phantom `ph` until `phu`),
--- walking the entries oldest first.
-local function wait(name, span, limit, total, ph, phu, amount, now)
+-- walking the entries oldest first, a chunk at a time (one ZRANGE and one HMGET per chunk, not a call per entry).
+local function wait(base, name, span, limit, total, ph, phu, amount, now)
   local excess = total + ph + amount - limit
   local z, a = base .. ":z:" .. name, base .. ":a:" .. name
-  local entries = redis.call("ZRANGE", z, 0, -1, "WITHSCORES")
   local freed = 0
-  for i = 1, #entries, 2 do
-    local expires = tonumber(entries[i + 1]) + span
-    if ph > 0 and phu <= expires then
-      freed = freed + ph
-      ph = 0
+  local first = 0
+  while true do
+    local entries = redis.call("ZRANGE", z, first, first + 127, "WITHSCORES")
+    if #entries == 0 then
+      break
+    end
+    local members = {}
+    for i = 1, #entries, 2 do
+      members[#members + 1] = entries[i]
+    end
+    local amounts = redis.call("HMGET", a, unpack(members))
+    for i = 1, #entries, 2 do
+      local expires = tonumber(entries[i + 1]) + span
+      if ph > 0 and phu <= expires then
+        freed = freed + ph
+        ph = 0
+        if freed >= excess then
+          return math.max(phu - now, 0)
+        end
+      end
+      freed = freed + tonumber(amounts[(i + 1) / 2] or "0")
       if freed >= excess then
-        return math.max(phu - now, 0)
+        return math.max(expires - now, 0)
       end
     end
-    freed = freed + tonumber(redis.call("HGET", a, entries[i]) or "0")
-    if freed >= excess then
-      return math.max(expires - now, 0)
-    end
+    first = first + 128
   end
   if ph > 0 then
     return math.max(phu - now, 0)
@@ -99,115 +144,128 @@ local function wait(name, span, limit, total, ph, phu, amount, now)
   return 0
 end
 
--- The limits in force: the configured ones from ARGV (from `first` on, (name, limit) pairs, in the rule's order),
--- then the learned ones, in the order they were learned.
-local function in_force(first)
+-- The windows that count traffic: the configured limits (a list of {name, limit}, in the rule's order; limit
+-- false for a shadow), then the learned ones, in the order they were learned.
+local function in_force(base, configured)
   local limits, named = {}, {}
-  for i = first, #ARGV, 2 do
-    limits[#limits + 1] = { ARGV[i], tonumber(ARGV[i + 1]) }
-    named[ARGV[i]] = true
+  for _, spec in ipairs(configured) do
+    limits[#limits + 1] = spec
+    named[spec[1]] = true
   end
-  for _, name in ipairs(redis.call("ZRANGE", base .. ":learned", 0, -1)) do
-    if not named[name] then
-      limits[#limits + 1] = { name, tonumber(redis.call("HGET", base .. ":ll", name)) }
+  if redis.call("EXISTS", base .. ":ll") == 1 then
+    for _, name in ipairs(redis.call("ZRANGE", base .. ":learned", 0, -1)) do
+      if not named[name] then
+        limits[#limits + 1] = { name, tonumber(redis.call("HGET", base .. ":ll", name)) }
+      end
     end
   end
   return limits
 end
 
--- Whether one more request of these amounts ({1, tokens, input, output}) fits every limit in force at `now`
--- (limits from ARGV `first` on: see in_force); then the binding limit and its retry_after ("never": the amount
--- alone is over it; on a tie the first limit binds; a cooldown binds as "retry-after").
-local function verdict(now, first, amounts)
+-- Whether one more request of these amounts ({1, tokens, input, output}) fits every limit in force at `now`;
+-- then the binding limit and its retry_after ("never": the amount alone is over it; on a tie the first limit
+-- binds; a cooldown binds as "retry-after"), and the windows that count it ({name, amount, total, bucket}).
+local function verdict(base, now, configured, amounts)
   local worst, reason = 0, nil
-  local blocked = tonumber(redis.call("HGET", totals, "blocked") or "0")
+  local blocked = tonumber(redis.call("HGET", base .. ":t", "blocked") or "0")
   if now < blocked then
     worst, reason = blocked - now, "retry-after"
   end
-  local limits = {}
-  for _, spec in ipairs(in_force(first)) do
+  local windows = {}
+  local rpm = nil
+  for _, spec in ipairs(configured) do
+    if spec[1] == "requests_per_minute" and spec[2] then
+      rpm = spec[2]
+    end
+  end
+  for _, spec in ipairs(in_force(base, configured)) do
     local name, limit = spec[1], spec[2]
     local kind, span, granularity = SPEC[name][1], SPEC[name][2], SPEC[name][3]
     local amount = amounts[kind]
-    local total = expire(name, span, now)
-    local ph, phu = phantom(name, now)
-    limits[#limits + 1] = { name, amount, total, granularity }
-    if amount > limit then
-      if worst ~= "never" then
-        worst, reason = "never", name
-      end
-    elseif total + ph + amount > limit then
-      local seconds = wait(name, span, limit, total, ph, phu, amount, now)
-      if worst ~= "never" and (reason == nil or seconds > worst) then
-        worst, reason = seconds, name
+    local total = expire(base, name, span, now)
+    -- At most this many entries (as the memory store's windows): a request window holds its limit + 1, a token
+    -- window the request limit + 1 (or MAX_ENTRIES); beyond, the oldest settled entries fold into the next.
+    local cap = MAX_ENTRIES
+    if kind == 1 and limit then
+      cap = limit + 1
+    elseif kind ~= 1 and rpm then
+      cap = rpm + 1
+    end
+    windows[#windows + 1] = { name, amount, total, granularity, cap }
+    if limit then
+      local ph, phu = phantom(base, name, now)
+      if amount > limit then
+        if worst ~= "never" then
+          worst, reason = "never", name
+        end
+      elseif total + ph + amount > limit then
+        local seconds = wait(base, name, span, limit, total, ph, phu, amount, now)
+        if worst ~= "never" and (reason == nil or seconds > worst) then
+          worst, reason = seconds, name
+        end
       end
     end
   end
-  return reason == nil, reason, worst, limits
+  return reason == nil, reason, worst, windows
 end
 
-local function amounts_at(i)
-  local tokens, input, output = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-  return { 1, tokens, input, output }
-end
-
-local function refusal(now, reason, worst)
-  return { 0, string.format("%.17g", now), reason, worst == "never" and "never" or string.format("%.17g", worst) }
-end
-
--- check: ARGV = now, tokens, input tokens, output tokens, then the configured limits as (name, limit) pairs. Reads
--- only (the windows' expired entries go, and the clock moves on). Returns {1, now}, or the refusal as reserve does.
-local function check()
-  local now = at(tonumber(ARGV[1]))
-  local fits, reason, worst = verdict(now, 5, amounts_at(2))
-  if fits then
-    return { 1, string.format("%.17g", now) }
-  end
-  return refusal(now, reason, worst)
-end
-
--- block: ARGV = until. Nothing is admitted before then (a provider's retry-after); never shortens a cooldown.
-local function block()
-  local blocked = tonumber(redis.call("HGET", totals, "blocked") or "0")
-  if tonumber(ARGV[1]) > blocked then
-    redis.call("HSET", totals, "blocked", ARGV[1])
-  end
-  return 1
-end
-
--- reserve: ARGV = now, reservation id, tokens, input tokens, output tokens, then the configured limits as (name,
--- limit) pairs. Returns {1, now} when every window in force took its amount, else {0, now, name, retry_after} for
--- the binding limit.
-local function reserve()
-  local now = at(tonumber(ARGV[1]))
-  local id = ARGV[2]
-  local fits, reason, worst, limits = verdict(now, 6, amounts_at(3))
-  if not fits then
-    return refusal(now, reason, worst)
-  end
-  local held = base .. ":r:" .. id
-  for _, entry in ipairs(limits) do
-    local name, amount, total, granularity = entry[1], entry[2], entry[3], entry[4]
+-- Count `amounts` in `windows` (as verdict returned them) at `now`, as the entry `id`; with `held`, remember what
+-- the reservation holds there until it is settled or released (the hash expires after `ttl` seconds and a margin).
+local function take(base, now, id, windows, held, ttl)
+  local totals = base .. ":t"
+  for _, w in ipairs(windows) do
+    local name, amount, total, granularity, cap = w[1], w[2], w[3], w[4], w[5]
     local member, stamp = id, now
     if granularity > 0 then
       stamp = (math.floor(now / granularity) + 1) * granularity
-      member = string.format("%.17g", stamp)
+      member = fmt(stamp)
     end
-    redis.call("ZADD", base .. ":z:" .. name, string.format("%.17g", stamp), member)
-    redis.call("HINCRBY", base .. ":a:" .. name, member, amount)
-    redis.call("HSET", totals, name, total + amount)
-    redis.call("HSET", held, name, member .. "|" .. amount)
+    local z, a = base .. ":z:" .. name, base .. ":a:" .. name
+    redis.call("ZADD", z, fmt(stamp), member)
+    redis.call("HINCRBY", a, member, int(amount))
+    redis.call("HSET", totals, name, int(total + amount))
+    if granularity == 0 and cap then
+      fold(base, name, cap)
+    end
+    local keep = SPEC[name][2] + granularity + 1
+    redis.call("EXPIRE", z, keep)
+    redis.call("EXPIRE", a, keep)
+    if held then
+      redis.call("HSET", held, name, member .. "|" .. int(amount))
+    end
   end
-  return { 1, string.format("%.17g", now) }
+  if held and #windows > 0 then
+    redis.call("EXPIRE", held, math.ceil(ttl) + KEEP)
+  end
 end
 
--- settle: ARGV = reservation id, requests (1, or 0 to give it back), tokens, input tokens, output tokens: what the
--- reservation holds in each window becomes these amounts, at its original time. What already left its window
--- changes nothing. Returns how many of its entries were still held.
-local function settle()
-  local id = ARGV[1]
+local function refusal(now, reason, worst)
+  return { 0, fmt(now), reason, worst == "never" and "never" or fmt(worst) }
+end
+
+-- win_reserve: take one request of `amounts` in every window in force, or nothing. {1, now} or the refusal
+-- {0, now, limit name, retry_after}.
+local function win_reserve(base, now, id, configured, amounts, ttl)
+  local fits, reason, worst, windows = verdict(base, now, configured, amounts)
+  if not fits then
+    return refusal(now, reason, worst)
+  end
+  take(base, now, id, windows, base .. ":r:" .. id, ttl)
+  return { 1, fmt(now) }
+end
+
+-- win_record: count a request that happened (no check; nothing held).
+local function win_record(base, now, id, configured, amounts)
+  local _, _, _, windows = verdict(base, now, configured, amounts)
+  take(base, now, id, windows, nil, 0)
+end
+
+-- win_settle: what the reservation `id` holds in each window becomes `amounts` ({requests, tokens, input,
+-- output}; requests 0 gives it back), at its original time. What already left its window changes nothing.
+-- Returns how many of its entries were still held (0 also when it holds nothing any more).
+local function win_settle(base, id, amounts)
+  local totals = base .. ":t"
   local held = base .. ":r:" .. id
-  local amounts = { tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]) }
   local count = 0
   local specs = redis.call("HGETALL", held)
   for i = 1, #specs, 2 do
@@ -218,9 +276,13 @@ local function settle()
     if redis.call("HEXISTS", a, member) == 1 then
       count = count + 1
       local delta = amount - tonumber(reserved)
-      redis.call("HINCRBY", a, member, delta)
-      redis.call("HSET", totals, name, tonumber(redis.call("HGET", totals, name) or "0") + delta)
-      if amount == 0 and member == id then -- a reservation's own entry, given back: it goes
+      if delta ~= 0 then
+        redis.call("HINCRBY", a, member, int(delta))
+        redis.call("HSET", totals, name, int(tonumber(redis.call("HGET", totals, name) or "0") + delta))
+      end
+      -- A reservation's own entry given back goes (unless older entries were folded into it), so that empty entries
+      -- never count toward the window's cap.
+      if amount == 0 and member == id and tonumber(redis.call("HGET", a, member)) == 0 then
         redis.call("HDEL", a, member)
         redis.call("ZREM", base .. ":z:" .. name, member)
       end
@@ -230,14 +292,35 @@ local function settle()
   return count
 end
 
--- report: ARGV = now, limit name, its configured limit ("" when none), the provider's limit ("" when not stated),
--- remaining, reset time. The window counts no more than `remaining` as free until the reset (a phantom; a newer
--- report replaces it, and it never loosens below what was counted here). Without a configured limit, one is
--- learned from the provider's limit (and follows it when it changes).
-local function report()
-  local now = at(tonumber(ARGV[1]))
-  local name, configured, stated = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-  local remaining, reset_at = tonumber(ARGV[5]), tonumber(ARGV[6])
+-- win_totals: what each window in force counts at `now`, phantoms included, as {name, amount, ...}.
+local function win_totals(base, now, configured)
+  local out = {}
+  for _, spec in ipairs(in_force(base, configured)) do
+    local name = spec[1]
+    if spec[2] then
+      local ph = phantom(base, name, now)
+      out[#out + 1] = name
+      out[#out + 1] = expire(base, name, SPEC[name][2], now) + ph
+    end
+  end
+  return out
+end
+
+-- win_block: nothing is admitted before `until_` (a provider's retry-after); never shortens a cooldown.
+local function win_block(base, until_)
+  local totals = base .. ":t"
+  local blocked = tonumber(redis.call("HGET", totals, "blocked") or "0")
+  if until_ > blocked then
+    redis.call("HSET", totals, "blocked", fmt(until_))
+    redis.call("EXPIRE", totals, KEEP)
+  end
+end
+
+-- win_report: the window of `name` counts no more than `remaining` as free until `reset_at` (a phantom; a newer
+-- report replaces it, and it never loosens below what was counted here). Without a configured limit (`configured`
+-- nil), one is learned from the provider's `stated` limit (and follows it when it changes).
+local function win_report(base, now, name, configured, stated, remaining, reset_at)
+  local totals = base .. ":t"
   local limit = configured
   if limit == nil then
     local learned = tonumber(redis.call("HGET", base .. ":ll", name))
@@ -245,7 +328,9 @@ local function report()
       if learned == nil then
         redis.call("ZADD", base .. ":learned", redis.call("HINCRBY", totals, "learned-seq", 1), name)
       end
-      redis.call("HSET", base .. ":ll", name, stated)
+      redis.call("HSET", base .. ":ll", name, int(stated))
+      redis.call("EXPIRE", base .. ":ll", KEEP)
+      redis.call("EXPIRE", base .. ":learned", KEEP)
       limit = stated
     else
       limit = learned
@@ -255,12 +340,77 @@ local function report()
     end
   end
   local span = SPEC[name][2]
-  local total = expire(name, span, now)
-  phantom(name, now)
+  local total = expire(base, name, span, now)
+  phantom(base, name, now)
   redis.call("HDEL", totals, "ph:" .. name, "phu:" .. name)
   local missing = limit - math.max(remaining, 0) - total
   if missing > 0 and reset_at > now then
-    redis.call("HSET", totals, "ph:" .. name, missing, "phu:" .. name, string.format("%.17g", math.min(reset_at, now + span)))
+    redis.call("HSET", totals, "ph:" .. name, int(missing), "phu:" .. name, fmt(math.min(reset_at, now + span)))
   end
   return 1
+end
+
+-- win_learned: the learned limits, as {name, limit, ...}.
+local function win_learned(base)
+  local out = {}
+  for _, name in ipairs(redis.call("ZRANGE", base .. ":learned", 0, -1)) do
+    out[#out + 1] = name
+    out[#out + 1] = redis.call("HGET", base .. ":ll", name)
+  end
+  return out
+end
+
+-- ---------------------------------------------------------------- single operations (KEYS[1] = <base>)
+
+-- The configured limits from ARGV (from `first` on, (name, limit) pairs).
+local function limits_from(first)
+  local configured = {}
+  for i = first, #ARGV, 2 do
+    configured[#configured + 1] = { ARGV[i], tonumber(ARGV[i + 1]) }
+  end
+  return configured
+end
+
+local function amounts_at(i)
+  return { 1, tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]) }
+end
+
+-- check: ARGV = now, tokens, input tokens, output tokens, then the configured limits as (name, limit) pairs.
+-- Returns {1, now}, or the refusal as reserve does.
+local function check()
+  local base = KEYS[1]
+  local now = win_at(base, tonumber(ARGV[1]))
+  local fits, reason, worst = verdict(base, now, limits_from(5), amounts_at(2))
+  if fits then
+    return { 1, fmt(now) }
+  end
+  return refusal(now, reason, worst)
+end
+
+-- block: ARGV = until.
+local function block()
+  win_block(KEYS[1], tonumber(ARGV[1]))
+  return 1
+end
+
+-- reserve: ARGV = now, reservation id, tokens, input tokens, output tokens, then the configured limits as (name,
+-- limit) pairs. {1, now} when every window in force took its amount, else {0, now, name, retry_after}.
+local function reserve()
+  local base = KEYS[1]
+  local now = win_at(base, tonumber(ARGV[1]))
+  return win_reserve(base, now, ARGV[2], limits_from(6), amounts_at(3), 3600)
+end
+
+-- settle: ARGV = reservation id, requests (1, or 0 to give it back), tokens, input tokens, output tokens.
+local function settle()
+  local amounts = { tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]) }
+  return win_settle(KEYS[1], ARGV[1], amounts)
+end
+
+-- report: ARGV = now, limit name, its configured limit ("" when none), the provider's limit ("" when not
+-- stated), remaining, reset time.
+local function report()
+  local base = KEYS[1]
+  local now = win_at(base, tonumber(ARGV[1]))
+  return win_report(base, now, ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
 end
