@@ -217,6 +217,7 @@ class Catalog:
     def put(self, key: str, model: ExtendedModelInfo, now: float) -> tuple[bool, Defined]:
         """Register ``model`` under ``key``, or replace its definition (its usage, metrics and windows stay);
         ``(True, ...)`` when the key is new. The store learns the model's limits."""
+        self.store.define(key, model.rate_limit, now)  # first: a store that cannot take it changes nothing here
         defined = self.defs.get(key)
         new = defined is None
         if defined is None:
@@ -228,7 +229,6 @@ class Catalog:
             defined.model = model
             defined.rank_cost = _rank_cost(model)
             defined.updated_at = utc_from_timestamp(now)
-        self.store.define(key, model.rate_limit, now)
         self.version += 1
         return new, defined
 

@@ -44,11 +44,13 @@ def store_from_url(url: str) -> Store:
     ``pip install`` that adds it)."""
     if not isinstance(url, str):
         raise ConfigError(f"backend must be a store URL such as 'memory://' or a Store, got {type(url).__name__}")
-    scheme = urlsplit(url).scheme.lower() if "://" in url else ""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower() if "://" in url else ""
     entry = SCHEMES.get(scheme)
     if entry is None:
         known = ", ".join(f"'{name}://'" for name in sorted(SCHEMES))
-        raise ConfigError(f"backend {url!r}: unknown store scheme {scheme or '(none)'!r}; known: {known}")
+        shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl() if scheme else url  # no password
+        raise ConfigError(f"backend {shown!r}: unknown store scheme {scheme or '(none)'!r}; known: {known}")
     for package in entry.requires:
         try:
             importlib.import_module(package)

@@ -127,14 +127,22 @@ end
 -- Count one request in the model's usage and budgets: counts are input, output, cached, written.
 local function charge(key, now, counts, cost, success)
   local base = model_base(key)
+  local u = base .. ":u"
+  local before = redis.call("HMGET", u, "reset", "kept")
   usage_add(base, math.floor(now / 86400), counts, cost, success)
-  redis.call("HSETNX", base .. ":u", "reset", string.format("%.17g", now))
-  redis.call("EXPIRE", base .. ":u", USAGE_KEEP)
-  redis.call("EXPIRE", base .. ":h", USAGE_KEEP)
-  redis.call("EXPIRE", base .. ":days", USAGE_KEEP)
+  if not before[1] then
+    redis.call("HSET", u, "reset", string.format("%.17g", now))
+  end
+  -- The usage keys' expiry is pushed back once a day, not on every request (each outlives a day by far).
+  local day = math.floor(now / 86400)
+  if tonumber(before[2] or "-1") ~= day then
+    redis.call("HSET", u, "kept", day)
+    for _, name in ipairs({ u, base .. ":h", base .. ":days" }) do
+      redis.call("EXPIRE", name, USAGE_KEEP)
+    end
+  end
   local events = charge_budgets(key, cost, now)
-  local seq = bump()
-  return { redis.call("HGET", base .. ":u", "cost"), seq, events }
+  return { redis.call("HGET", u, "cost"), 0, events }
 end
 
 local function recorded(status, now, charged)
@@ -251,7 +259,6 @@ function OPS.reserve()
   redis.call("HSET", res, "key", key, "budgets", table.concat(holds, ";"), "at", at, "expires", expires)
   redis.call("EXPIRE", res, math.ceil(ttl) + DONE_KEEP)
   redis.call("ZADD", ns .. ":open", expires, id)
-  bump()
   return { 1, at, expires }
 end
 
@@ -302,7 +309,6 @@ function OPS.release()
   now = win_at(model_base(key), now)
   close_reservation(id, "cancelled")
   sweep(now)
-  bump()
   if ARGV[5] == "1" then
     redis.call("SET", ns .. ":done:" .. id, "committed", "EX", DONE_KEEP)
     return recorded(2, clock, charge(key, clock, { 0, 0, 0, 0 }, "0", false))
@@ -525,4 +531,6 @@ local op = OPS[ARGV[1]]
 if op == nil then
   return redis.error_reply("unknown operation " .. tostring(ARGV[1]))
 end
-return op()
+local result = op()
+tflush() -- the windows' bookkeeping changed by the operation (windows.lua)
+return result

@@ -23,8 +23,7 @@ local function usage_add(base, day, counts, cost, success)
   redis.call("HSET", u, "cost", dec_add(redis.call("HGET", u, "cost") or "0", cost))
   redis.call("HSET", h, day .. ":cost", dec_add(redis.call("HGET", h, day .. ":cost") or "0", cost))
   local days = base .. ":days"
-  redis.call("ZADD", days, day, day)
-  if redis.call("ZCARD", days) > MAX_DAYS then -- the oldest day goes
+  if redis.call("ZADD", days, day, day) == 1 and redis.call("ZCARD", days) > MAX_DAYS then -- the oldest day goes
     local oldest = redis.call("ZRANGE", days, 0, 0)[1]
     redis.call("ZREM", days, oldest)
     for _, name in ipairs({ "input", "output", "cached", "written", "requests", "cost" }) do

@@ -59,28 +59,99 @@ local function int(x)
   return string.format("%d", x)
 end
 
+-- <base>:t read once per script (one HGETALL instead of a call per field); the fields changed are written back in
+-- one HSET by tflush(), which every operation calls before it returns.
+local REFRESH = 600 -- seconds between refreshes of the window keys' expiry (each key outlives a refresh by more)
+local T = {}
+local DIRTY = {} -- base -> {field -> true}
+local RENEW = {} -- bases whose <base>:t gets its expiry pushed back when flushed
+
+local function tget(base, field)
+  local t = T[base]
+  if t == nil then
+    t = {}
+    local all = redis.call("HGETALL", base .. ":t")
+    for i = 1, #all, 2 do
+      t[all[i]] = all[i + 1]
+    end
+    T[base] = t
+  end
+  return t[field]
+end
+
+local function tset(base, field, value)
+  tget(base, field)
+  T[base][field] = value
+  local dirty = DIRTY[base]
+  if dirty == nil then
+    dirty = {}
+    DIRTY[base] = dirty
+  end
+  dirty[field] = true
+end
+
+local function tdel(base, ...)
+  tget(base, "latest")
+  local dirty = DIRTY[base]
+  for _, field in ipairs({ ... }) do
+    T[base][field] = nil
+    if dirty then
+      dirty[field] = nil
+    end
+  end
+  redis.call("HDEL", base .. ":t", ...)
+end
+
+-- Write every changed field of every <base>:t back (one HSET per model).
+local function tflush()
+  for base, dirty in pairs(DIRTY) do
+    local args = {}
+    for field, _ in pairs(dirty) do
+      args[#args + 1] = field
+      args[#args + 1] = T[base][field]
+    end
+    if #args > 0 then
+      redis.call("HSET", base .. ":t", unpack(args))
+    end
+  end
+  for base, _ in pairs(RENEW) do -- (after the HSET: a new hash gets its expiry too)
+    redis.call("EXPIRE", base .. ":t", KEEP + REFRESH)
+  end
+  DIRTY = {}
+  RENEW = {}
+end
+
+-- Whether the expiry of <base>'s window keys is due for a refresh (then noted as done at `now`).
+local function refresh_due(base, now)
+  local last = tonumber(tget(base, "refreshed") or "-inf")
+  if now >= last + REFRESH or now < last then
+    tset(base, "refreshed", fmt(now))
+    RENEW[base] = true
+    return true
+  end
+  return false
+end
+
 -- The clock never goes back: a reading before the latest one is taken as the latest.
 local function win_at(base, now)
-  local totals = base .. ":t"
-  local latest = tonumber(redis.call("HGET", totals, "latest") or "-inf")
+  local latest = tonumber(tget(base, "latest") or "-inf")
   if latest ~= nil and now < latest then
     return latest
   end
-  redis.call("HSET", totals, "latest", fmt(now))
-  redis.call("EXPIRE", totals, KEEP)
+  tset(base, "latest", fmt(now))
+  refresh_due(base, now)
   return now
 end
 
 -- The provider-reported phantom of `name` still counted at `now`, and until when.
 local function phantom(base, name, now)
-  local totals = base .. ":t"
-  local amount = tonumber(redis.call("HGET", totals, "ph:" .. name) or "0")
+  local amount = tonumber(tget(base, "ph:" .. name) or "0")
   if amount == 0 then
     return 0, 0
   end
-  local until_ = tonumber(redis.call("HGET", totals, "phu:" .. name))
+  local until_ = tonumber(tget(base, "phu:" .. name))
   if now >= until_ then
-    redis.call("HDEL", totals, "ph:" .. name, "phu:" .. name)
+    tdel(base, "ph:" .. name, "phu:" .. name)
     return 0, 0
   end
   return amount, until_
@@ -88,10 +159,9 @@ end
 
 -- Drop the entries that left the window of `name` at `now`; return the amount it still counts.
 local function expire(base, name, span, now)
-  local totals = base .. ":t"
   local z, a = base .. ":z:" .. name, base .. ":a:" .. name
   local cutoff = fmt(now - span)
-  local total = tonumber(redis.call("HGET", totals, name) or "0")
+  local total = tonumber(tget(base, name) or "0")
   local gone = redis.call("ZRANGEBYSCORE", z, "-inf", cutoff)
   if #gone > 0 then
     local amounts = redis.call("HMGET", a, unpack(gone))
@@ -100,7 +170,7 @@ local function expire(base, name, span, now)
     end
     redis.call("HDEL", a, unpack(gone))
     redis.call("ZREMRANGEBYSCORE", z, "-inf", cutoff)
-    redis.call("HSET", totals, name, int(total))
+    tset(base, name, int(total))
   end
   return total
 end
@@ -167,7 +237,7 @@ end
 -- binds; a cooldown binds as "retry-after"), and the windows that count it ({name, amount, total, bucket}).
 local function verdict(base, now, configured, amounts)
   local worst, reason = 0, nil
-  local blocked = tonumber(redis.call("HGET", base .. ":t", "blocked") or "0")
+  local blocked = tonumber(tget(base, "blocked") or "0")
   if now < blocked then
     worst, reason = blocked - now, "retry-after"
   end
@@ -212,7 +282,8 @@ end
 -- Count `amounts` in `windows` (as verdict returned them) at `now`, as the entry `id`; with `held`, remember what
 -- the reservation holds there until it is settled or released (the hash expires after `ttl` seconds and a margin).
 local function take(base, now, id, windows, held, ttl)
-  local totals = base .. ":t"
+  local refresh = refresh_due(base, now)
+  local holds = {}
   for _, w in ipairs(windows) do
     local name, amount, total, granularity, cap = w[1], w[2], w[3], w[4], w[5]
     local member, stamp = id, now
@@ -223,18 +294,22 @@ local function take(base, now, id, windows, held, ttl)
     local z, a = base .. ":z:" .. name, base .. ":a:" .. name
     redis.call("ZADD", z, fmt(stamp), member)
     redis.call("HINCRBY", a, member, int(amount))
-    redis.call("HSET", totals, name, int(total + amount))
+    tset(base, name, int(total + amount))
     if granularity == 0 and cap then
       fold(base, name, cap)
     end
-    local keep = SPEC[name][2] + granularity + 1
-    redis.call("EXPIRE", z, keep)
-    redis.call("EXPIRE", a, keep)
+    if refresh or total == 0 then -- (an empty window may be a new key: it gets its expiry at once)
+      local keep = SPEC[name][2] + granularity + REFRESH + 1
+      redis.call("EXPIRE", z, keep)
+      redis.call("EXPIRE", a, keep)
+    end
     if held then
-      redis.call("HSET", held, name, member .. "|" .. int(amount))
+      holds[#holds + 1] = name
+      holds[#holds + 1] = member .. "|" .. int(amount)
     end
   end
-  if held and #windows > 0 then
+  if held and #holds > 0 then
+    redis.call("HSET", held, unpack(holds))
     redis.call("EXPIRE", held, math.ceil(ttl) + KEEP)
   end
 end
@@ -264,7 +339,6 @@ end
 -- output}; requests 0 gives it back), at its original time. What already left its window changes nothing.
 -- Returns how many of its entries were still held (0 also when it holds nothing any more).
 local function win_settle(base, id, amounts)
-  local totals = base .. ":t"
   local held = base .. ":r:" .. id
   local count = 0
   local specs = redis.call("HGETALL", held)
@@ -278,7 +352,7 @@ local function win_settle(base, id, amounts)
       local delta = amount - tonumber(reserved)
       if delta ~= 0 then
         redis.call("HINCRBY", a, member, int(delta))
-        redis.call("HSET", totals, name, int(tonumber(redis.call("HGET", totals, name) or "0") + delta))
+        tset(base, name, int(tonumber(tget(base, name) or "0") + delta))
       end
       -- A reservation's own entry given back goes (unless older entries were folded into it), so that empty entries
       -- never count toward the window's cap.
@@ -308,11 +382,10 @@ end
 
 -- win_block: nothing is admitted before `until_` (a provider's retry-after); never shortens a cooldown.
 local function win_block(base, until_)
-  local totals = base .. ":t"
-  local blocked = tonumber(redis.call("HGET", totals, "blocked") or "0")
+  local blocked = tonumber(tget(base, "blocked") or "0")
   if until_ > blocked then
-    redis.call("HSET", totals, "blocked", fmt(until_))
-    redis.call("EXPIRE", totals, KEEP)
+    tset(base, "blocked", fmt(until_))
+    RENEW[base] = true
   end
 end
 
@@ -321,6 +394,8 @@ end
 -- nil), one is learned from the provider's `stated` limit (and follows it when it changes).
 local function win_report(base, now, name, configured, stated, remaining, reset_at)
   local totals = base .. ":t"
+  tflush()
+  T[base] = nil -- (written directly below: read afresh next time)
   local limit = configured
   if limit == nil then
     local learned = tonumber(redis.call("HGET", base .. ":ll", name))
@@ -342,10 +417,11 @@ local function win_report(base, now, name, configured, stated, remaining, reset_
   local span = SPEC[name][2]
   local total = expire(base, name, span, now)
   phantom(base, name, now)
-  redis.call("HDEL", totals, "ph:" .. name, "phu:" .. name)
+  tdel(base, "ph:" .. name, "phu:" .. name)
   local missing = limit - math.max(remaining, 0) - total
   if missing > 0 and reset_at > now then
-    redis.call("HSET", totals, "ph:" .. name, int(missing), "phu:" .. name, fmt(math.min(reset_at, now + span)))
+    tset(base, "ph:" .. name, int(missing))
+    tset(base, "phu:" .. name, fmt(math.min(reset_at, now + span)))
   end
   return 1
 end
@@ -381,6 +457,7 @@ local function check()
   local base = KEYS[1]
   local now = win_at(base, tonumber(ARGV[1]))
   local fits, reason, worst = verdict(base, now, limits_from(5), amounts_at(2))
+  tflush()
   if fits then
     return { 1, fmt(now) }
   end
@@ -390,6 +467,7 @@ end
 -- block: ARGV = until.
 local function block()
   win_block(KEYS[1], tonumber(ARGV[1]))
+  tflush()
   return 1
 end
 
@@ -398,13 +476,17 @@ end
 local function reserve()
   local base = KEYS[1]
   local now = win_at(base, tonumber(ARGV[1]))
-  return win_reserve(base, now, ARGV[2], limits_from(6), amounts_at(3), 3600)
+  local result = win_reserve(base, now, ARGV[2], limits_from(6), amounts_at(3), 3600)
+  tflush()
+  return result
 end
 
 -- settle: ARGV = reservation id, requests (1, or 0 to give it back), tokens, input tokens, output tokens.
 local function settle()
   local amounts = { tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]) }
-  return win_settle(KEYS[1], ARGV[1], amounts)
+  local count = win_settle(KEYS[1], ARGV[1], amounts)
+  tflush()
+  return count
 end
 
 -- report: ARGV = now, limit name, its configured limit ("" when none), the provider's limit ("" when not
@@ -412,5 +494,7 @@ end
 local function report()
   local base = KEYS[1]
   local now = win_at(base, tonumber(ARGV[1]))
-  return win_report(base, now, ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
+  local result = win_report(base, now, ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
+  tflush()
+  return result
 end
