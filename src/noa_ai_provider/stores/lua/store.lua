@@ -9,13 +9,15 @@
 --   <ns>:budgets         HASH   "<model or *>|<period>" -> budget (budgets.lua's format, with its identity)
 --   <ns>:open            ZSET   open reservation id -> when it expires
 --   <ns>:res:<id>        HASH   an open reservation: model, its budget holds ("field|ident|amount" lines)
---   <ns>:done:<id>       STRING what became of a reservation: "committed" or "cancelled" (kept a day)
+--   <ns>:done:<id>       STRING what became of a reservation: "committed" or "cancelled" (kept an hour)
 --   <ns>:seq             STRING the namespace's change counter
 --
 -- Time is the server's (TIME) unless ARGV[2] gives one (a registry's test clock). Money is decimal strings.
 
 local ns = KEYS[1]
-local DONE_KEEP = 86400
+-- How long Redis remembers what became of a reservation (or a record's id), so that a commit sent again counts once:
+-- an hour covers a client's retries and an outage's; a day cost ~150 bytes per request for a day (bench_redis.py).
+local DONE_KEEP = 3600
 local SWEEP = 16 -- expired reservations released per operation at most (the rest by the next ones)
 local USAGE_KEEP = 400 * 86400 -- usage outlives its last write by the history's length
 
@@ -153,7 +155,10 @@ local function recorded(status, now, charged)
   return out
 end
 
+-- Only the operation called is defined: creating a closure over this chunk's many locals costs about 0.5 µs,
+-- and every EVALSHA runs the whole chunk again (bench_redis.py measured ~8 µs for defining them all).
 local OPS = {}
+local WANTED = ARGV[1]
 
 -- ---------------------------------------------------------------- waiting across processes
 --
@@ -204,327 +209,365 @@ end
 -- not wait), then limits.
 -- {1, now, expires} admitted; {0, now, limit, retry_after} refused by a window; {2, scope, period, limit, spent,
 -- reserved} refused by a budget; {3} unpriced under a budget; each also lists the reservations it expired.
-function OPS.reserve()
-  local now = now_from(ARGV[2])
-  local id, ttl, worst, key = ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
-  local res = ns .. ":res:" .. id
-  local taken = redis.call("HMGET", res, "at", "expires")
-  if taken[1] then -- sent again (a client's retry after a lost reply): the reservation already taken
-    return { 1, taken[1], taken[2] }
-  end
-  local base = model_base(key)
-  now = win_at(base, now)
-  sweep(now)
-  local budgets = applying(key)
-  if #budgets > 0 then
-    if worst == "" then
-      return { 3 }
+if WANTED == "reserve" then
+  function OPS.reserve()
+    local now = now_from(ARGV[2])
+    local id, ttl, worst, key = ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
+    local res = ns .. ":res:" .. id
+    local taken = redis.call("HMGET", res, "at", "expires")
+    if taken[1] then -- sent again (a client's retry after a lost reply): the reservation already taken
+      return { 1, taken[1], taken[2] }
     end
-    for _, item in ipairs(budgets) do
-      local field, b = item[1], item[2]
-      budget_roll(b, now)
-      if not budget_fits(b, worst) then
-        save_budget(field, b)
-        local scope, period = string.match(field, "^(.*)|([^|]*)$")
-        return { 2, scope, period, b.limit, b.spent, b.reserved }
+    local base = model_base(key)
+    now = win_at(base, now)
+    sweep(now)
+    local budgets = applying(key)
+    if #budgets > 0 then
+      if worst == "" then
+        return { 3 }
+      end
+      for _, item in ipairs(budgets) do
+        local field, b = item[1], item[2]
+        budget_roll(b, now)
+        if not budget_fits(b, worst) then
+          save_budget(field, b)
+          local scope, period = string.match(field, "^(.*)|([^|]*)$")
+          return { 2, scope, period, b.limit, b.spent, b.reserved }
+        end
       end
     end
-  end
-  local amounts = { 1, tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]) }
-  local waiter = ARGV[10]
-  local configured = configured_from(11)
-  local ahead = head_waiter(base, now, configured, waiter)
-  if ahead then
-    return ahead
-  end
-  local verdict = win_reserve(base, now, id, configured, amounts, ttl)
-  if verdict[1] == 0 then
-    if waiter ~= "" and verdict[4] ~= "never" then
-      claim(base, now, waiter, amounts, tonumber(verdict[4]))
+    local amounts = { 1, tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]) }
+    local waiter = ARGV[10]
+    local configured = configured_from(11)
+    local ahead = head_waiter(base, now, configured, waiter)
+    if ahead then
+      return ahead
     end
-    return verdict
+    local verdict = win_reserve(base, now, id, configured, amounts, ttl)
+    if verdict[1] == 0 then
+      if waiter ~= "" and verdict[4] ~= "never" then
+        claim(base, now, waiter, amounts, tonumber(verdict[4]))
+      end
+      return verdict
+    end
+    if waiter ~= "" then
+      redis.call("ZREM", base .. ":q", waiter)
+      redis.call("HDEL", base .. ":qa", waiter)
+    end
+    local holds = {}
+    for _, item in ipairs(budgets) do
+      local field, b = item[1], item[2]
+      b.reserved = dec_add(b.reserved, worst)
+      save_budget(field, b)
+      holds[#holds + 1] = field .. "|" .. (b.ident or "") .. "|" .. worst
+    end
+    local at, expires = string.format("%.17g", now), string.format("%.17g", now + ttl)
+    redis.call("HSET", res, "key", key, "budgets", table.concat(holds, ";"), "at", at, "expires", expires)
+    redis.call("EXPIRE", res, math.ceil(ttl) + DONE_KEEP)
+    redis.call("ZADD", ns .. ":open", expires, id)
+    return { 1, at, expires }
   end
-  if waiter ~= "" then
-    redis.call("ZREM", base .. ":q", waiter)
-    redis.call("HDEL", base .. ":qa", waiter)
-  end
-  local holds = {}
-  for _, item in ipairs(budgets) do
-    local field, b = item[1], item[2]
-    b.reserved = dec_add(b.reserved, worst)
-    save_budget(field, b)
-    holds[#holds + 1] = field .. "|" .. (b.ident or "") .. "|" .. worst
-  end
-  local at, expires = string.format("%.17g", now), string.format("%.17g", now + ttl)
-  redis.call("HSET", res, "key", key, "budgets", table.concat(holds, ";"), "at", at, "expires", expires)
-  redis.call("EXPIRE", res, math.ceil(ttl) + DONE_KEEP)
-  redis.call("ZADD", ns .. ":open", expires, id)
-  return { 1, at, expires }
 end
 
 -- settle: now, id, model, success (1/0), cost, input, output, cached, written, limited input, then limits.
 -- {0} settled before; {-1} cancelled; else {1 (was open) or 2 (expired: counted now), now, total cost, seq, events...}
-function OPS.settle()
-  local id, key = ARGV[3], ARGV[4]
-  local done = redis.call("GET", ns .. ":done:" .. id)
-  if done == "committed" then
-    return { 0 }
+if WANTED == "settle" then
+  function OPS.settle()
+    local id, key = ARGV[3], ARGV[4]
+    local done = redis.call("GET", ns .. ":done:" .. id)
+    if done == "committed" then
+      return { 0 }
+    end
+    if done == "cancelled" then
+      return { -1 }
+    end
+    local base = model_base(key)
+    local clock = now_from(ARGV[2]) -- what the usage is dated by; the windows' time never goes back (win_at)
+    local now = win_at(base, clock)
+    sweep(now)
+    local output, limited = tonumber(ARGV[8]), tonumber(ARGV[11])
+    local amounts = { 1, limited + output, limited, output }
+    local res = ns .. ":res:" .. id
+    local status = 1
+    if redis.call("EXISTS", res) == 1 then
+      win_settle(base, id, amounts)
+      release_budgets(res)
+      redis.call("DEL", res)
+      redis.call("ZREM", ns .. ":open", id)
+    else -- expired: the provider billed it all the same, so it counts, in the windows now
+      status = 2
+      win_record(base, now, id, configured_from(12), amounts)
+    end
+    redis.call("SET", ns .. ":done:" .. id, "committed", "EX", DONE_KEEP)
+    local charged = charge(key, clock, { ARGV[7], ARGV[8], ARGV[9], ARGV[10] }, ARGV[6], ARGV[5] == "1")
+    return recorded(status, clock, charged)
   end
-  if done == "cancelled" then
-    return { -1 }
-  end
-  local base = model_base(key)
-  local clock = now_from(ARGV[2]) -- what the usage is dated by; the windows' time never goes back (win_at)
-  local now = win_at(base, clock)
-  sweep(now)
-  local output, limited = tonumber(ARGV[8]), tonumber(ARGV[11])
-  local amounts = { 1, limited + output, limited, output }
-  local res = ns .. ":res:" .. id
-  local status = 1
-  if redis.call("EXISTS", res) == 1 then
-    win_settle(base, id, amounts)
-    release_budgets(res)
-    redis.call("DEL", res)
-    redis.call("ZREM", ns .. ":open", id)
-  else -- expired: the provider billed it all the same, so it counts, in the windows now
-    status = 2
-    win_record(base, now, id, configured_from(12), amounts)
-  end
-  redis.call("SET", ns .. ":done:" .. id, "committed", "EX", DONE_KEEP)
-  local charged = charge(key, clock, { ARGV[7], ARGV[8], ARGV[9], ARGV[10] }, ARGV[6], ARGV[5] == "1")
-  return recorded(status, clock, charged)
 end
 
 -- release: now, id, model, failed (1/0: count a failed request at $0). {0} not open; {1, now} given back;
 -- {2, now, total cost, seq, events...} given back and the failure counted.
-function OPS.release()
-  local id, key = ARGV[3], ARGV[4]
-  local res = ns .. ":res:" .. id
-  local now = now_from(ARGV[2])
-  if redis.call("EXISTS", res) == 0 then
+if WANTED == "release" then
+  function OPS.release()
+    local id, key = ARGV[3], ARGV[4]
+    local res = ns .. ":res:" .. id
+    local now = now_from(ARGV[2])
+    if redis.call("EXISTS", res) == 0 then
+      sweep(now)
+      return { 0 }
+    end
+    local clock = now
+    now = win_at(model_base(key), now)
+    close_reservation(id, "cancelled")
     sweep(now)
-    return { 0 }
+    if ARGV[5] == "1" then
+      redis.call("SET", ns .. ":done:" .. id, "committed", "EX", DONE_KEEP)
+      return recorded(2, clock, charge(key, clock, { 0, 0, 0, 0 }, "0", false))
+    end
+    return { 1, string.format("%.17g", now) }
   end
-  local clock = now
-  now = win_at(model_base(key), now)
-  close_reservation(id, "cancelled")
-  sweep(now)
-  if ARGV[5] == "1" then
-    redis.call("SET", ns .. ":done:" .. id, "committed", "EX", DONE_KEEP)
-    return recorded(2, clock, charge(key, clock, { 0, 0, 0, 0 }, "0", false))
-  end
-  return { 1, string.format("%.17g", now) }
 end
 
 -- record: now, id, model, success, cost, input, output, cached, written, limited input, then limits. A record sent
 -- again with the same id (a client's retry after a lost reply) counts once: {0}.
-function OPS.record()
-  local key = ARGV[4]
-  local done = ns .. ":done:" .. ARGV[3]
-  if redis.call("SET", done, "committed", "NX", "EX", DONE_KEEP) == false then
-    return { 0 }
+if WANTED == "record" then
+  function OPS.record()
+    local key = ARGV[4]
+    local done = ns .. ":done:" .. ARGV[3]
+    if redis.call("SET", done, "committed", "NX", "EX", DONE_KEEP) == false then
+      return { 0 }
+    end
+    local base = model_base(key)
+    local clock = now_from(ARGV[2])
+    local now = win_at(base, clock)
+    sweep(now)
+    local output, limited = tonumber(ARGV[8]), tonumber(ARGV[11])
+    win_record(base, now, ARGV[3], configured_from(12), { 1, limited + output, limited, output })
+    return recorded(1, clock, charge(key, clock, { ARGV[7], ARGV[8], ARGV[9], ARGV[10] }, ARGV[6], ARGV[5] == "1"))
   end
-  local base = model_base(key)
-  local clock = now_from(ARGV[2])
-  local now = win_at(base, clock)
-  sweep(now)
-  local output, limited = tonumber(ARGV[8]), tonumber(ARGV[11])
-  win_record(base, now, ARGV[3], configured_from(12), { 1, limited + output, limited, output })
-  return recorded(1, clock, charge(key, clock, { ARGV[7], ARGV[8], ARGV[9], ARGV[10] }, ARGV[6], ARGV[5] == "1"))
 end
 
 -- check: now, model, tokens, input, output, then limits. {1, now} or {0, now, limit, retry_after}.
-function OPS.check()
-  local base = model_base(ARGV[3])
-  local now = win_at(base, now_from(ARGV[2]))
-  sweep(now)
-  local amounts = { 1, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]) }
-  local fits, reason, worst = verdict(base, now, configured_from(7), amounts)
-  if fits then
-    return { 1, string.format("%.17g", now) }
+if WANTED == "check" then
+  function OPS.check()
+    local base = model_base(ARGV[3])
+    local now = win_at(base, now_from(ARGV[2]))
+    sweep(now)
+    local amounts = { 1, tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]) }
+    local fits, reason, worst = verdict(base, now, configured_from(7), amounts)
+    if fits then
+      return { 1, string.format("%.17g", now) }
+    end
+    return refusal(now, reason, worst)
   end
-  return refusal(now, reason, worst)
 end
 
 -- totals: now, model, then limits: {name, amount, ...} of the enforced windows.
-function OPS.totals()
-  local base = model_base(ARGV[3])
-  local now = win_at(base, now_from(ARGV[2]))
-  sweep(now)
-  return win_totals(base, now, configured_from(4))
+if WANTED == "totals" then
+  function OPS.totals()
+    local base = model_base(ARGV[3])
+    local now = win_at(base, now_from(ARGV[2]))
+    sweep(now)
+    return win_totals(base, now, configured_from(4))
+  end
 end
 
 -- report: now, model, retry_after seconds ("" none), then groups of name, configured, stated, remaining, reset.
-function OPS.report()
-  local base = model_base(ARGV[3])
-  local now = win_at(base, now_from(ARGV[2]))
-  for i = 5, #ARGV, 5 do
-    win_report(base, now, ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]),
-      tonumber(ARGV[i + 4]))
+if WANTED == "report" then
+  function OPS.report()
+    local base = model_base(ARGV[3])
+    local now = win_at(base, now_from(ARGV[2]))
+    for i = 5, #ARGV, 5 do
+      win_report(base, now, ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]),
+        tonumber(ARGV[i + 4]))
+    end
+    if ARGV[4] ~= "" then
+      win_block(base, now + tonumber(ARGV[4]))
+    end
+    bump()
+    return 1
   end
-  if ARGV[4] ~= "" then
-    win_block(base, now + tonumber(ARGV[4]))
-  end
-  bump()
-  return 1
 end
 
 -- define: now, model. The model is known in the namespace (its counters start now unless they exist).
-function OPS.define()
-  local key = ARGV[3]
-  redis.call("SADD", ns .. ":models", key)
-  redis.call("HSETNX", model_base(key) .. ":u", "reset", ARGV[2])
-  redis.call("EXPIRE", model_base(key) .. ":u", USAGE_KEEP)
-  bump()
-  return 1
+if WANTED == "define" then
+  function OPS.define()
+    local key = ARGV[3]
+    redis.call("SADD", ns .. ":models", key)
+    redis.call("HSETNX", model_base(key) .. ":u", "reset", ARGV[2])
+    redis.call("EXPIRE", model_base(key) .. ":u", USAGE_KEEP)
+    bump()
+    return 1
+  end
 end
 
 -- touch: now, model. One access.
-function OPS.touch()
-  local u = model_base(ARGV[3]) .. ":u"
-  redis.call("HINCRBY", u, "accesses", 1)
-  redis.call("HSET", u, "accessed", ARGV[2])
-  bump()
-  return 1
+if WANTED == "touch" then
+  function OPS.touch()
+    local u = model_base(ARGV[3]) .. ":u"
+    redis.call("HINCRBY", u, "accesses", 1)
+    redis.call("HSET", u, "accessed", ARGV[2])
+    bump()
+    return 1
+  end
 end
 
 -- reset: now, model. The counters start again (accesses, windows, history and budgets stay).
-function OPS.reset()
-  local u = model_base(ARGV[3]) .. ":u"
-  redis.call("HDEL", u, "input", "output", "cached", "written", "requests", "ok", "failed", "cost")
-  redis.call("HSET", u, "reset", ARGV[2])
-  bump()
-  return 1
+if WANTED == "reset" then
+  function OPS.reset()
+    local u = model_base(ARGV[3]) .. ":u"
+    redis.call("HDEL", u, "input", "output", "cached", "written", "requests", "ok", "failed", "cost")
+    redis.call("HSET", u, "reset", ARGV[2])
+    bump()
+    return 1
+  end
 end
 
 -- metrics: now, model, JSON. Replaces the model's performance metrics.
-function OPS.metrics()
-  local key = model_base(ARGV[3]) .. ":metrics"
-  redis.call("SET", key, ARGV[4], "EX", USAGE_KEEP)
-  bump()
-  return 1
+if WANTED == "metrics" then
+  function OPS.metrics()
+    local key = model_base(ARGV[3]) .. ":metrics"
+    redis.call("SET", key, ARGV[4], "EX", USAGE_KEEP)
+    bump()
+    return 1
+  end
 end
 
 -- set_budget: now, scope ("*" or a model), period, limit, warn amount, warn_at (the fraction, for status). Spend already recorded in its current period
 -- counts at once (without events for the past); a replaced budget keeps its identity and reservations.
-function OPS.set_budget()
-  local now = now_from(ARGV[2])
-  local scope, period = ARGV[3], ARGV[4]
-  local field = scope .. "|" .. period
-  local start, stop = period_bounds(period, now)
-  local b = { limit = ARGV[5], warn = ARGV[6], period = period, start = start, ["end"] = stop, spent = "0",
-              reserved = "0", warned = false, exceeded = false }
-  local models = scope == "*" and redis.call("SMEMBERS", ns .. ":models") or { scope }
-  for _, key in ipairs(models) do
-    local base = model_base(key)
-    local first, last = "-inf", "+inf"
-    if start ~= nil then
-      first, last = math.floor(start / 86400), "(" .. math.floor(stop / 86400)
-    end
-    for _, day in ipairs(redis.call("ZRANGEBYSCORE", base .. ":days", first, last)) do
-      local cost = redis.call("HGET", base .. ":h", day .. ":cost")
-      if cost then
-        budget_charge(b, cost)
+if WANTED == "set_budget" then
+  function OPS.set_budget()
+    local now = now_from(ARGV[2])
+    local scope, period = ARGV[3], ARGV[4]
+    local field = scope .. "|" .. period
+    local start, stop = period_bounds(period, now)
+    local b = { limit = ARGV[5], warn = ARGV[6], period = period, start = start, ["end"] = stop, spent = "0",
+                reserved = "0", warned = false, exceeded = false }
+    local models = scope == "*" and redis.call("SMEMBERS", ns .. ":models") or { scope }
+    for _, key in ipairs(models) do
+      local base = model_base(key)
+      local first, last = "-inf", "+inf"
+      if start ~= nil then
+        first, last = math.floor(start / 86400), "(" .. math.floor(stop / 86400)
+      end
+      for _, day in ipairs(redis.call("ZRANGEBYSCORE", base .. ":days", first, last)) do
+        local cost = redis.call("HGET", base .. ":h", day .. ":cost")
+        if cost then
+          budget_charge(b, cost)
+        end
       end
     end
+    local old = redis.call("HGET", ns .. ":budgets", field)
+    if old then
+      local was = budget_read(old)
+      b.reserved, b.ident = was.reserved, was.ident
+    else
+      b.ident = tostring(redis.call("INCR", ns .. ":budget-ids"))
+    end
+    save_budget(field, b)
+    redis.call("HSET", ns .. ":budget-at", field, ARGV[7])
+    bump()
+    return 1
   end
-  local old = redis.call("HGET", ns .. ":budgets", field)
-  if old then
-    local was = budget_read(old)
-    b.reserved, b.ident = was.reserved, was.ident
-  else
-    b.ident = tostring(redis.call("INCR", ns .. ":budget-ids"))
-  end
-  save_budget(field, b)
-  redis.call("HSET", ns .. ":budget-at", field, ARGV[7])
-  bump()
-  return 1
 end
 
 -- remove_budget: now, scope, period. 1 when there was one.
-function OPS.remove_budget()
-  bump()
-  redis.call("HDEL", ns .. ":budget-at", ARGV[3] .. "|" .. ARGV[4])
-  return redis.call("HDEL", ns .. ":budgets", ARGV[3] .. "|" .. ARGV[4])
+if WANTED == "remove_budget" then
+  function OPS.remove_budget()
+    bump()
+    redis.call("HDEL", ns .. ":budget-at", ARGV[3] .. "|" .. ARGV[4])
+    return redis.call("HDEL", ns .. ":budgets", ARGV[3] .. "|" .. ARGV[4])
+  end
 end
 
 -- budgets: now. Every budget in its current period: {field, budget, warn_at, ...} (expired reservations released first).
-function OPS.budgets()
-  local now = now_from(ARGV[2])
-  sweep(now)
-  local out = {}
-  local all = redis.call("HGETALL", ns .. ":budgets")
-  for i = 1, #all, 2 do
-    local b = budget_read(all[i + 1])
-    budget_roll(b, now)
-    out[#out + 1] = all[i]
-    out[#out + 1] = budget_write(b)
-    out[#out + 1] = redis.call("HGET", ns .. ":budget-at", all[i]) or "1"
+if WANTED == "budgets" then
+  function OPS.budgets()
+    local now = now_from(ARGV[2])
+    sweep(now)
+    local out = {}
+    local all = redis.call("HGETALL", ns .. ":budgets")
+    for i = 1, #all, 2 do
+      local b = budget_read(all[i + 1])
+      budget_roll(b, now)
+      out[#out + 1] = all[i]
+      out[#out + 1] = budget_write(b)
+      out[#out + 1] = redis.call("HGET", ns .. ":budget-at", all[i]) or "1"
+    end
+    return out
   end
-  return out
 end
 
 -- state: now, id. What became of a reservation: "open", "committed", "cancelled" or "expired" (after a sweep).
-function OPS.state()
-  sweep(now_from(ARGV[2]))
-  local id = ARGV[3]
-  if redis.call("EXISTS", ns .. ":res:" .. id) == 1 then
-    return "open"
+if WANTED == "state" then
+  function OPS.state()
+    sweep(now_from(ARGV[2]))
+    local id = ARGV[3]
+    if redis.call("EXISTS", ns .. ":res:" .. id) == 1 then
+      return "open"
+    end
+    return redis.call("GET", ns .. ":done:" .. id) or "expired"
   end
-  return redis.call("GET", ns .. ":done:" .. id) or "expired"
 end
 
 -- restore: now, model, counters (input, output, cached, written, requests, ok, failed, cost, reset, accesses,
 -- accessed), then history days as groups of day, input, output, cached, written, requests, cost. The model's usage
 -- becomes exactly this (an imported backup); its windows and budgets are left as they are.
-function OPS.restore()
-  local base = model_base(ARGV[3])
-  local u, h, days = base .. ":u", base .. ":h", base .. ":days"
-  redis.call("DEL", u, h, days)
-  local names = { "input", "output", "cached", "written", "requests", "ok", "failed", "cost", "reset", "accesses",
-                  "accessed" }
-  for i, name in ipairs(names) do
-    if ARGV[3 + i] ~= "" then
-      redis.call("HSET", u, name, ARGV[3 + i])
+if WANTED == "restore" then
+  function OPS.restore()
+    local base = model_base(ARGV[3])
+    local u, h, days = base .. ":u", base .. ":h", base .. ":days"
+    redis.call("DEL", u, h, days)
+    local names = { "input", "output", "cached", "written", "requests", "ok", "failed", "cost", "reset", "accesses",
+                    "accessed" }
+    for i, name in ipairs(names) do
+      if ARGV[3 + i] ~= "" then
+        redis.call("HSET", u, name, ARGV[3 + i])
+      end
     end
-  end
-  local fields = { "input", "output", "cached", "written", "requests", "cost" }
-  for i = 15, #ARGV, 7 do
-    local day = ARGV[i]
-    for j, name in ipairs(fields) do
-      redis.call("HSET", h, day .. ":" .. name, ARGV[i + j])
+    local fields = { "input", "output", "cached", "written", "requests", "cost" }
+    for i = 15, #ARGV, 7 do
+      local day = ARGV[i]
+      for j, name in ipairs(fields) do
+        redis.call("HSET", h, day .. ":" .. name, ARGV[i + j])
+      end
+      redis.call("ZADD", days, day, day)
     end
-    redis.call("ZADD", days, day, day)
+    for _, key in ipairs({ u, h, days }) do
+      redis.call("EXPIRE", key, USAGE_KEEP)
+    end
+    redis.call("SADD", ns .. ":models", ARGV[3])
+    bump()
+    return 1
   end
-  for _, key in ipairs({ u, h, days }) do
-    redis.call("EXPIRE", key, USAGE_KEEP)
-  end
-  redis.call("SADD", ns .. ":models", ARGV[3])
-  bump()
-  return 1
 end
 
 -- entries: model. How many entries its windows hold (every window, shadows included).
-function OPS.entries()
-  local base = model_base(ARGV[3])
-  local count = 0
-  for name, _ in pairs(SPEC) do
-    count = count + redis.call("ZCARD", base .. ":z:" .. name)
+if WANTED == "entries" then
+  function OPS.entries()
+    local base = model_base(ARGV[3])
+    local count = 0
+    for name, _ in pairs(SPEC) do
+      count = count + redis.call("ZCARD", base .. ":z:" .. name)
+    end
+    return count
   end
-  return count
 end
 
 -- unclaim: now, model, waiter. The waiter stopped waiting: its place in the model's queue goes.
-function OPS.unclaim()
-  local base = model_base(ARGV[3])
-  redis.call("ZREM", base .. ":q", ARGV[4])
-  redis.call("HDEL", base .. ":qa", ARGV[4])
-  return 1
+if WANTED == "unclaim" then
+  function OPS.unclaim()
+    local base = model_base(ARGV[3])
+    redis.call("ZREM", base .. ":q", ARGV[4])
+    redis.call("HDEL", base .. ":qa", ARGV[4])
+    return 1
+  end
 end
 
 -- learned: now, model. {name, limit, ...}
-function OPS.learned()
-  return win_learned(model_base(ARGV[3]))
+if WANTED == "learned" then
+  function OPS.learned()
+    return win_learned(model_base(ARGV[3]))
+  end
 end
 
 local op = OPS[ARGV[1]]
