@@ -150,12 +150,14 @@ def test_concurrent_recording_and_reading_keeps_exact_totals(tmp_path: Path, sto
     recorded: list[list[tuple[str, int, int, bool, Decimal]]] = [[] for _ in range(WRITERS)]
     accesses: list[Counter[str]] = []
     workers = Workers()
+    # (A round trip per call on a server store: a quarter of the records, still thousands interleaved with reads.)
+    records_per_writer = RECORDS_PER_WRITER if store.startswith("memory") else RECORDS_PER_WRITER // 4
 
     def writer(n: int) -> Callable[[], None]:
         def run() -> None:
             rng = random.Random(1_000 + n)
             mine = recorded[n]
-            for _ in range(RECORDS_PER_WRITER):
+            for _ in range(records_per_writer):
                 key = rng.choice(key_list)
                 i = rng.choice((0, rng.randrange(5_000), rng.randrange(10**9)))
                 o = rng.randrange(4_000)
@@ -214,7 +216,7 @@ def test_concurrent_recording_and_reading_keeps_exact_totals(tmp_path: Path, sto
 
     assert not handler_errors
     everything = [r for rs in recorded for r in rs]
-    assert len(everything) == WRITERS * RECORDS_PER_WRITER
+    assert len(everything) == WRITERS * records_per_writer
     assert events[0] == len(everything)
     for key in key_list:
         mine = [r for r in everything if r[0] == key]

@@ -108,3 +108,32 @@ def test_a_waiter_that_gives_up_holds_nobody_up(tmp_path: Path) -> None:
     b.acquire(key, SMALL).commit(0)  # not queued behind a waiter that left
     a.close()
     b.close()
+
+
+def test_a_cancel_in_another_process_wakes_a_waiter_at_once(tmp_path: Path) -> None:
+    """Real clocks: a waiter whose request fits only once another process gives its reservation back is admitted
+    as soon as that happens (the store publishes freed capacity), not when the window's minute is over."""
+    url = fresh("redis://").replace("&clock=registry", "")  # the server's clock, as in production
+    a = EnhancedModelRegistry(persistence_path=tmp_path / "a.json", auto_save=False, backend=url)
+    b = EnhancedModelRegistry(persistence_path=tmp_path / "b.json", auto_save=False, backend=url)
+    key = a.register_model(limited(LIMITS))
+    b.register_model(limited(LIMITS))
+    held = b.acquire(key, 300)  # the whole token window, for now
+    admitted: list[float] = []
+
+    def waiter() -> None:
+        with a.acquire(key, BIG, wait=True, timeout=20) as reservation:
+            admitted.append(time.monotonic())
+            reservation.commit(0)
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    time.sleep(0.5)  # the waiter was refused (retry_after: about 60 s) and sleeps
+    assert not admitted
+    cancelled = time.monotonic()
+    held.cancel()
+    thread.join(25)
+    assert admitted, "the waiter slept through the cancel"
+    assert admitted[0] - cancelled < 2.0
+    a.close()
+    b.close()

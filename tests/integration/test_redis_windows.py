@@ -5,13 +5,17 @@ with the same binding limit and the same retry_after."""
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 import redis
 
-from noa_ai_provider import RateLimitCheck, RateLimitConfig
+from noa_ai_provider import EnhancedModelRegistry, RateLimitCheck, RateLimitConfig
 from noa_ai_provider.ratelimit import REASONS, RETRY_AFTER, Handle, ModelLimiter
+from noa_ai_provider.testing import FakeClock, window_totals
+from tests.conftest import fresh
 from tests.redis_server import lua
+from tests.samples import limited
 
 LIBRARY = lua("windows")
 FIELDS = tuple(REASONS)  # the rule's order
@@ -150,3 +154,19 @@ def test_the_lua_windows_decide_as_the_memory_rule(redis_client: redis.Redis, se
         assert seen["cooldown"] >= 1, seen  # a provider's retry-after bound some
     if "requests_per_day" in limits:
         assert seen["by a day limit"] >= 1, seen  # and the day buckets bound some of them
+
+
+def test_a_minute_of_heavy_traffic_leaves_the_window_at_once(tmp_path: Path) -> None:
+    """Regression (bench_redis.py): after a pause in heavy traffic, more than ~8,000 entries left a window in one
+    operation, Lua's unpack refused them ("too many results to unpack"), and every later acquire failed until the
+    keys expired. They now leave in chunks."""
+    clock = FakeClock(1_700_000_000.0)
+    with EnhancedModelRegistry(
+        persistence_path=tmp_path / "r.json", auto_save=False, clock=clock, backend=fresh("redis://")
+    ) as registry:
+        key = registry.register_model(limited({"requestsPerMinute": 100_000, "tokensPerMinute": 10**9}))
+        for _ in range(9_000):
+            registry.record_usage(key, 1, 0)
+        clock.advance(61)  # the pause: all 9,000 leave the windows together
+        registry.acquire(key, 1).commit(0)
+        assert window_totals(registry, key) == {"requests_per_minute": 1, "tokens_per_minute": 1}

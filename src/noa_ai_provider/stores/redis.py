@@ -51,6 +51,7 @@ from ..errors import (
     ConfigError,
     InvalidUsageError,
     ModelNotFoundError,
+    RegistryError,
     UnpricedModelError,
 )
 from ..headers import ProviderLimits
@@ -201,6 +202,7 @@ class RedisStore(Store):
         self._queued: deque[tuple[Any, ...]] = deque()  # records waiting for Redis (on_backend_error="allow")
         self._totals: dict[str, Decimal] = {}  # each model's total cost as last seen (provisional answers)
         self._next_local_expiry = math.inf  # no reservation in self._open expires before this
+        self._follower: threading.Thread | None = None  # hears other processes free capacity (while some wait)
 
     # ------------------------------------------------------------------ construction
 
@@ -270,6 +272,7 @@ class RedisStore(Store):
         self._lock = threading.Lock()
         self._prefix = f"{os.getpid()}-{os.urandom(6).hex()}-"
         self._open = {}
+        self._follower = None  # (the parent's thread did not come along)
         pool = getattr(self._client, "connection_pool", None)
         if pool is not None:
             pool.reset()
@@ -306,7 +309,7 @@ class RedisStore(Store):
         except ResponseError as exc:
             if "OOM" in str(exc) or "READONLY" in str(exc) or "MASTERDOWN" in str(exc):
                 raise BackendError(f"{self.url}: Redis refused the write: {exc}") from exc
-            raise
+            raise RegistryError(f"{self.url}: the store's {op} script failed: {exc}") from exc
         except RedisError as exc:
             raise BackendError(f"{self.url}: Redis is unavailable: {exc}") from exc
 
@@ -456,7 +459,7 @@ class RedisStore(Store):
         return [*args, output_tokens, waiter and self._prefix + waiter, *limits.args], ident
 
     def _reserved(
-        self, result: list[Any], key: str, ident: str, cost: ModelCost | None, worst: str
+        self, result: list[Any], key: str, ident: str, cost: ModelCost | None, worst: str, waiting: bool = False
     ) -> Hold | RateLimitCheck:
         status = int(result[0])
         if status == 1:
@@ -469,6 +472,8 @@ class RedisStore(Store):
             return hold
         if status == 0:
             self._expire_local(float(result[1]))
+            if waiting and self._follower is None:
+                self._follow_freed()
             return self._check_of(result)
         if status == 3:
             raise UnpricedModelError(f"{key} has no price, so a budget cannot be checked; set one (0 if free)")
@@ -488,7 +493,7 @@ class RedisStore(Store):
             result = self._run("reserve", *args)
         except BackendError as exc:
             return self._unreachable_reserve(exc, key, ident, cost, ttl)
-        return self._reserved(result, key, ident, cost, args[3])
+        return self._reserved(result, key, ident, cost, args[3], bool(waiter))
 
     async def areserve(
         self, key: str, input_tokens: int, output_tokens: int, cost: ModelCost | None, ttl: float, waiter: str = ""
@@ -503,7 +508,19 @@ class RedisStore(Store):
             result = await self._arun("reserve", *args)
         except BackendError as exc:
             return self._unreachable_reserve(exc, key, ident, cost, ttl)
-        return self._reserved(result, key, ident, cost, args[3])
+        return self._reserved(result, key, ident, cost, args[3], bool(waiter))
+
+    def _follow_freed(self) -> None:
+        # A thread that wakes this process's waiters when another process frees capacity (a commit, a cancel, an
+        # expiry publish the model's key): started when a caller first waits; it holds the store only weakly.
+        with self._lock:
+            if self._follower is not None or self._closed:
+                return
+            self._follower = threading.Thread(
+                target=_follow, args=(weakref.ref(self), self._client, f"{self.ns}:freed"), daemon=True
+            )
+            self._follower.name = "noa-redis-freed"
+            self._follower.start()
 
     def unclaim(self, key: str, waiter: str) -> None:
         with contextlib.suppress(BackendError):  # (unreachable: the claim lapses by itself within seconds)
@@ -896,6 +913,37 @@ class RedisStore(Store):
             return total
 
         return int(self._safe(read))
+
+
+def _follow(store_ref: weakref.ref[RedisStore], client: Any, channel: str) -> None:
+    # The body of RedisStore._follow_freed's thread: until the store is closed or collected, every key published on
+    # `channel` wakes the store's listeners (this process's waiters for that model). Redis away: try again later.
+    while True:
+        store = store_ref()
+        if store is None or store._closed:
+            return
+        del store
+        try:
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+        except Exception:  # (a client without pub/sub: waiters keep their retry_after)
+            return
+        try:
+            pubsub.subscribe(channel)
+            while True:
+                message = pubsub.get_message(timeout=0.5)
+                store = store_ref()
+                if store is None or store._closed:
+                    return
+                if message is not None and message.get("type") == "message":
+                    key = _text(message["data"])
+                    if key in store._limits:
+                        store._notify(key)
+                del store
+        except RedisError:
+            time.sleep(0.5)
+        finally:
+            with contextlib.suppress(Exception):
+                pubsub.close()
 
 
 def _redacted(message: str, url: str) -> str:

@@ -104,6 +104,12 @@ end
 
 -- ---------------------------------------------------------------- reservations
 
+-- Waiters in every process hear that capacity of `key` may have been freed (stores/redis.py subscribes to this
+-- channel while some of its callers wait).
+local function freed(key)
+  redis.call("PUBLISH", ns .. ":freed", key)
+end
+
 local function close_reservation(id, state)
   local res = ns .. ":res:" .. id
   local key = redis.call("HGET", res, "key")
@@ -111,6 +117,7 @@ local function close_reservation(id, state)
     win_settle(model_base(key), id, { 0, 0, 0, 0 })
     release_budgets(res)
     redis.call("DEL", res)
+    freed(key)
   end
   redis.call("ZREM", ns .. ":open", id)
   redis.call("SET", ns .. ":done:" .. id, state, "EX", DONE_KEEP)
@@ -292,6 +299,7 @@ if WANTED == "settle" then
     if redis.call("EXISTS", res) == 1 then
       win_settle(base, id, amounts)
       release_budgets(res)
+      freed(key)
       redis.call("DEL", res)
       redis.call("ZREM", ns .. ":open", id)
     else -- expired: the provider billed it all the same, so it counts, in the windows now
