@@ -392,7 +392,7 @@ class RedisStore(Store):
     def define(self, key: str, rate_limit: RateLimitConfig | None, now: float) -> None:
         """Serve ``key`` with these limits. Usage the namespace holds for it (other processes', or this one's before
         it was removed) is its usage."""
-        work = ("define", repr(now), key)
+        work = ("define", self._now_arg(), key)  # (the server's time, like every time the store keeps)
         try:
             self._run(*work)
         except BackendError as exc:
@@ -690,7 +690,7 @@ class RedisStore(Store):
 
     def touch(self, key: str, now: float) -> None:
         self._model(key)
-        self._run("touch", repr(now), key)
+        self._run("touch", self._now_arg(), key)
 
     def set_metrics(self, key: str, metrics: ModelPerformanceMetrics) -> None:
         self._model(key)
@@ -703,7 +703,7 @@ class RedisStore(Store):
 
     def reset_usage(self, key: str, now: float) -> None:
         self._model(key)
-        self._run("reset", repr(now), key)
+        self._run("reset", self._now_arg(), key)
 
     # ------------------------------------------------------------------ reads
 
@@ -1008,15 +1008,16 @@ def _sentinel_clients(parts: Any, options: dict[str, str]) -> tuple[Any, Any]:
     if password:
         kwargs["password"] = password
     kwargs.update(_redis_options(options))
-    sentinel = Sentinel(nodes, sentinel_kwargs={"password": password} if password else None, **kwargs)
+    # The sentinels get the password and the timeouts too (redis-py copies no option to them once sentinel_kwargs
+    # is given).
+    sentinel_kwargs = {k: v for k, v in kwargs.items() if k.startswith("socket_") or k == "password"} or None
+    sentinel = Sentinel(nodes, sentinel_kwargs=sentinel_kwargs, **kwargs)
     master = sentinel.master_for(service)
 
     def async_master() -> Any:
         from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 
-        return AsyncSentinel(nodes, sentinel_kwargs={"password": password} if password else None, **kwargs).master_for(
-            service
-        )
+        return AsyncSentinel(nodes, sentinel_kwargs=sentinel_kwargs, **kwargs).master_for(service)
 
     return master, async_master
 

@@ -401,7 +401,7 @@ if WANTED == "define" then
   function OPS.define()
     local key = ARGV[3]
     redis.call("SADD", ns .. ":models", key)
-    redis.call("HSETNX", model_base(key) .. ":u", "reset", ARGV[2])
+    redis.call("HSETNX", model_base(key) .. ":u", "reset", string.format("%.17g", now_from(ARGV[2])))
     redis.call("EXPIRE", model_base(key) .. ":u", USAGE_KEEP)
     bump()
     return 1
@@ -413,7 +413,7 @@ if WANTED == "touch" then
   function OPS.touch()
     local u = model_base(ARGV[3]) .. ":u"
     redis.call("HINCRBY", u, "accesses", 1)
-    redis.call("HSET", u, "accessed", ARGV[2])
+    redis.call("HSET", u, "accessed", string.format("%.17g", now_from(ARGV[2])))
     bump()
     return 1
   end
@@ -424,7 +424,7 @@ if WANTED == "reset" then
   function OPS.reset()
     local u = model_base(ARGV[3]) .. ":u"
     redis.call("HDEL", u, "input", "output", "cached", "written", "requests", "ok", "failed", "cost")
-    redis.call("HSET", u, "reset", ARGV[2])
+    redis.call("HSET", u, "reset", string.format("%.17g", now_from(ARGV[2])))
     bump()
     return 1
   end
