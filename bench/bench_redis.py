@@ -591,7 +591,7 @@ def load() -> str:
 def store_version() -> str:
     """HEAD, and a digest of the Redis store's source files as this run read them (they may be uncommitted)."""
     folder = Path(noa_ai_provider.__file__ or ".").parent / "stores"
-    files = sorted([folder / "redis.py", *folder.glob("lua/*.lua")])
+    files = sorted([*folder.glob("redis/*.py"), *folder.glob("lua/*.lua")])
     digest = hashlib.sha256()
     for path in files:
         if path.is_file():
@@ -609,7 +609,7 @@ def store_version() -> str:
     except OSError:
         head, dirty = "?", []
     changed = f" + {len(dirty)} changed or new file(s) in src" if dirty else ""
-    return f"HEAD {head or '?'}{changed}; stores/redis.py + lua/*.lua sha256 {digest.hexdigest()[:12]}"
+    return f"HEAD {head or '?'}{changed}; stores/redis/*.py + lua/*.lua sha256 {digest.hexdigest()[:12]}"
 
 
 def profile_noa(url: str, tokens_list: list[int], ops: int, top: int) -> list[str]:

@@ -104,7 +104,7 @@ end
 
 -- ---------------------------------------------------------------- reservations
 
--- Waiters in every process hear that capacity of `key` may have been freed (stores/redis.py subscribes to this
+-- Waiters in every process hear that capacity of `key` may have been freed (stores/redis/follow.py subscribes to this
 -- channel while some of its callers wait).
 local function freed(key)
   redis.call("PUBLISH", ns .. ":freed", key)

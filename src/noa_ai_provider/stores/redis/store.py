@@ -1,25 +1,4 @@
-"""``RedisStore``: the live state of a registry's models in Redis (or Valkey), shared by every registry, process and
-host that points at the same server and namespace: ``EnhancedModelRegistry(backend="redis://host:6379/0")``.
-
-What lives in Redis: the rate-limit windows and open reservations, usage counters and daily history, access
-counts, performance metrics, budgets' spend and holds, limits learned from provider headers and ``retry-after``
-cooldowns. Model definitions stay with each registry (its config and JSON file).
-
-How (see ``docs/redis.md``):
-
-- **One script, one round trip per operation.** ``stores/lua/store.lua`` (with the decimal, budget, usage and
-  window libraries before it) is loaded once and called with ``EVALSHA``; ``NOSCRIPT`` (a restarted or failed-over
-  server) loads it again. ``acquire`` checks every limit and budget of the model and reserves, or says which
-  refused and when to retry; ``commit`` and ``cancel`` settle by the reservation's id, so a retried commit counts
-  once, and a reservation whose process died expires and releases its holds.
-- **The server's clock** (``TIME``, read inside each script), never the hosts', unless the URL says
-  ``clock=registry`` (tests, with ``testing.FakeClock``).
-- **One hash tag per namespace** (``{noa:NAME}``): every key of a namespace is in one Cluster slot, so every
-  script, a global budget's included, runs on Redis Cluster.
-- **Exact money**: decimal strings, added digit by digit in Lua, never ``INCRBYFLOAT``.
-
-``redis`` (redis-py) is imported by this module only: ``pip install 'noa-ai-provider[redis]'``.
-"""
+"""``RedisStore``: the store's state and operations in Redis, one script call each (see the package docstring)."""
 
 from __future__ import annotations
 
@@ -32,20 +11,15 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 from decimal import Decimal
-from functools import partial
-from importlib import resources
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
 
-import redis
-import redis.asyncio
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
-from ..cost import worst_case_cost
-from ..errors import (
+from ...cost import worst_case_cost
+from ...errors import (
     BackendError,
     BudgetExceededError,
     ConfigError,
@@ -54,10 +28,10 @@ from ..errors import (
     RegistryError,
     UnpricedModelError,
 )
-from ..headers import ProviderLimits
-from ..ratelimit import REASONS
-from ..reservation import CANCELLED, COMMITTED, EXPIRED, OPEN, Hold
-from ..schemas import (
+from ...headers import ProviderLimits
+from ...ratelimit import REASONS
+from ...reservation import CANCELLED, COMMITTED, EXPIRED, OPEN, Hold
+from ...schemas import (
     MONEY_CONTEXT,
     BudgetStatus,
     ModelCost,
@@ -68,30 +42,13 @@ from ..schemas import (
     UsageHistoryEntry,
     utc_from_timestamp,
 )
-from .base import FAILED, Live, Recorded, RequestUsage, Store
+from ..base import FAILED, Live, Recorded, RequestUsage, Store
+from .connect import async_twin, clients_from_url, disconnect, keeper
+from .follow import follow
+from .wire import argv, plain, script, text, usage_stats
 
 __all__ = ["BACKEND", "RedisStore"]
 
-_LIBRARIES = ("decimal", "budgets", "usage", "windows", "store")
-_SEP = "\x1f"  # the arguments of a call travel as one string (redis-py encodes each argument separately: ~0.6 µs)
-_PRELUDE = """-- The call's arguments: one string, split at \\31 (see stores/redis.py), or as sent.
-local ARGV = (function(argv)
-  local packed = argv[1]
-  if #argv ~= 1 or not string.find(packed, "\\31", 1, true) then
-    return argv
-  end
-  local out, from = {}, 1
-  while true do
-    local at = string.find(packed, "\\31", from, true)
-    if at == nil then
-      out[#out + 1] = string.sub(packed, from)
-      return out
-    end
-    out[#out + 1] = string.sub(packed, from, at - 1)
-    from = at + 1
-  end
-end)(ARGV)
-"""
 _REPORTED = (
     ("requests_per_minute", "requests"),
     ("tokens_per_minute", "tokens"),
@@ -107,29 +64,6 @@ BACKEND = "backend unavailable"
 (``on_backend_error="deny"``)."""
 _DENY_RETRY = 1.0  # seconds a "deny" refusal asks the caller to wait before trying again
 logger = logging.getLogger("noa_ai_provider.stores.redis")
-
-
-def _script() -> str:
-    folder = resources.files("noa_ai_provider.stores").joinpath("lua")
-    return _PRELUDE + "\n".join(folder.joinpath(f"{name}.lua").read_text(encoding="utf-8") for name in _LIBRARIES)
-
-
-def _argv(op: str, args: tuple[Any, ...]) -> tuple[Any, ...]:
-    # One packed string, unless an argument holds the separator itself (then each argument as it is).
-    text = _SEP.join([op, *(a if type(a) is str else str(a) for a in args)])
-    if text.count(_SEP) != len(args):
-        return (op, *args)
-    return (text,)
-
-
-def _plain(value: Decimal) -> str:
-    # Money as a script reads it: a plain decimal string, never an exponent.
-    text = format(value, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class _Limits:
@@ -175,7 +109,7 @@ class RedisStore(Store):
             raise ConfigError(f"clock must be 'server' or 'registry', got {clock!r}")
         self._client = client
         # The asyncio client is made per event loop (acquire_async), from the URL or the given client's settings.
-        self._async_factory = async_factory if async_factory is not None else _async_twin(client)
+        self._async_factory = async_factory if async_factory is not None else async_twin(client)
         self._async_client: Any = None
         self._async_loop: Any = None
         self._async_keeper: Any = None
@@ -184,7 +118,7 @@ class RedisStore(Store):
         self.ns = "{noa:" + namespace + "}"
         self.url = url or f"redis store (namespace {namespace!r})"
         self._server_time = clock == "server"
-        self._source = _script()
+        self._source = script()
         self._sha: str | None = None
         self._lock = threading.Lock()  # guards the local maps below; never held during a round trip
         self._limits: dict[str, _Limits] = {}
@@ -211,39 +145,12 @@ class RedisStore(Store):
         """The store of ``redis://``, ``rediss://``, ``redis+sentinel://`` or ``redis+cluster://`` URLs. Query
         options ``namespace`` (default ``default``) and ``clock`` (``server`` or ``registry``) are the store's;
         the others go to redis-py (``ssl_ca_certs``, ``socket_timeout``...)."""
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        options = dict(parse_qsl(parts.query, keep_blank_values=True))
-        # The URL as messages and repr show it: without a password (in the netloc or as a query option).
-        shown = {k: ("***" if k == "password" else v) for k, v in options.items()}
-        safe = parts._replace(
-            netloc=parts.netloc.rpartition("@")[2], query="&".join(f"{k}={v}" for k, v in shown.items())
-        ).geturl()
-        namespace = options.pop("namespace", "default")
-        clock = options.pop("clock", "server")
-        rest = "&".join(f"{k}={v}" for k, v in options.items())
-        client: Any
-        async_factory: Callable[[], Any]
-        try:
-            if scheme in ("redis", "rediss"):
-                target = parts._replace(query=rest).geturl()
-                client = redis.Redis.from_url(target)
-                async_factory = partial(redis.asyncio.Redis.from_url, target)
-            elif scheme == "redis+cluster":
-                target = parts._replace(scheme="redis", query=rest).geturl()
-                client = redis.cluster.RedisCluster.from_url(target)
-                async_factory = partial(redis.asyncio.RedisCluster.from_url, target)
-            elif scheme == "redis+sentinel":
-                client, async_factory = _sentinel_clients(parts, options)
-            else:
-                raise ConfigError("not a Redis URL")
-        except ConfigError as exc:
-            raise ConfigError(f"backend {safe!r}: {exc}") from None
-        except (ValueError, RedisError) as exc:
-            raise ConfigError(f"backend {safe!r}: {_redacted(str(exc), url)}") from None
-        store = cls(client, namespace=namespace, clock=clock, async_factory=async_factory, url=safe)
+        made = clients_from_url(url)
+        store = cls(
+            made.client, namespace=made.namespace, clock=made.clock, async_factory=made.async_factory, url=made.url
+        )
         # Its own client: disconnected when the store is closed or garbage-collected (a registry never closed).
-        store._finalizer = weakref.finalize(store, _disconnect, client)
+        store._finalizer = weakref.finalize(store, disconnect, made.client)
         return store
 
     def __repr__(self) -> str:
@@ -297,15 +204,15 @@ class RedisStore(Store):
         if self._collected and op != "release":
             self._collect_garbage()
         client = self._client
-        argv = _argv(op, args)
+        packed = argv(op, args)
         try:
             if self._sha is not None:
                 try:
-                    return client.evalsha(self._sha, 1, self.ns, *argv)
+                    return client.evalsha(self._sha, 1, self.ns, *packed)
                 except NoScriptError:
                     pass
             self._sha = client.script_load(self._source)
-            return client.evalsha(self._sha, 1, self.ns, *argv)
+            return client.evalsha(self._sha, 1, self.ns, *packed)
         except ResponseError as exc:
             if "OOM" in str(exc) or "READONLY" in str(exc) or "MASTERDOWN" in str(exc):
                 raise BackendError(f"{self.url}: Redis refused the write: {exc}") from exc
@@ -316,15 +223,15 @@ class RedisStore(Store):
     async def _arun(self, op: str, *args: Any) -> Any:
         # The same on the asyncio client (acquire_async): never blocks the event loop.
         client = await self._async_for_loop()
-        argv = _argv(op, args)
+        packed = argv(op, args)
         try:
             if self._sha is not None:
                 try:
-                    return await client.evalsha(self._sha, 1, self.ns, *argv)
+                    return await client.evalsha(self._sha, 1, self.ns, *packed)
                 except NoScriptError:
                     pass
             self._sha = await client.script_load(self._source)
-            return await client.evalsha(self._sha, 1, self.ns, *argv)
+            return await client.evalsha(self._sha, 1, self.ns, *packed)
         except RedisError as exc:
             raise BackendError(f"{self.url}: Redis is unavailable: {exc}") from exc
 
@@ -335,9 +242,9 @@ class RedisStore(Store):
 
         loop = asyncio.get_running_loop()
         if self._async_loop is not loop and self._async_factory is not None:
-            keeper = _keeper(self._async_factory)
-            self._async_client = await keeper.__anext__()
-            self._async_keeper = keeper
+            holder = keeper(self._async_factory)
+            self._async_client = await holder.__anext__()
+            self._async_keeper = holder
             self._async_loop = loop
         return self._async_client
 
@@ -426,8 +333,8 @@ class RedisStore(Store):
     def _check_of(result: list[Any]) -> RateLimitCheck:
         if int(result[0]) == 1:
             return RateLimitCheck(allowed=True)
-        reason = _text(result[2])
-        retry = _text(result[3])
+        reason = text(result[2])
+        retry = text(result[3])
         return RateLimitCheck(
             allowed=False,
             reason=REASONS[reason][0] if reason in REASONS else _QUEUED if reason == "queued" else reason,
@@ -453,7 +360,7 @@ class RedisStore(Store):
         self, key: str, input_tokens: int, output_tokens: int, cost: ModelCost | None, ttl: float, waiter: str
     ) -> tuple[list[Any], str]:
         limits = self._model(key)
-        worst = _plain(worst_case_cost(cost, input_tokens, output_tokens)) if cost is not None else ""
+        worst = plain(worst_case_cost(cost, input_tokens, output_tokens)) if cost is not None else ""
         ident = self._new_id()
         args = [self._now_arg(), ident, repr(ttl), worst, key, input_tokens + output_tokens, input_tokens]
         return [*args, output_tokens, waiter and self._prefix + waiter, *limits.args], ident
@@ -477,8 +384,8 @@ class RedisStore(Store):
             return self._check_of(result)
         if status == 3:
             raise UnpricedModelError(f"{key} has no price, so a budget cannot be checked; set one (0 if free)")
-        scope, period = _text(result[1]), _text(result[2])
-        limit, spent, reserved = (Decimal(_text(v)) for v in result[3:6])
+        scope, period = text(result[1]), text(result[2])
+        limit, spent, reserved = (Decimal(text(v)) for v in result[3:6])
         raise BudgetExceededError(key, None if scope == "*" else scope, period, limit, spent, reserved, Decimal(worst))
 
     def reserve(
@@ -517,7 +424,7 @@ class RedisStore(Store):
             if self._follower is not None or self._closed:
                 return
             self._follower = threading.Thread(
-                target=_follow, args=(weakref.ref(self), self._client, f"{self.ns}:freed"), daemon=True
+                target=follow, args=(weakref.ref(self), self._client, f"{self.ns}:freed"), daemon=True
             )
             self._follower.name = "noa-redis-freed"
             self._follower.start()
@@ -578,14 +485,14 @@ class RedisStore(Store):
 
     def _recorded(self, result: list[Any]) -> Recorded:
         events: list[tuple[str, dict[str, Any]]] = []
-        values = [_text(v) for v in result[4:]]
+        values = [text(v) for v in result[4:]]
         for i in range(0, len(values), 5):
             event, scope, period, limit, spent = values[i : i + 5]
             payload = {"key": None if scope == "*" else scope, "period": period, "limit": Decimal(limit)}
             payload["spent"] = Decimal(spent)
             events.append((event, payload))
         self._version += 1
-        return Recorded(Decimal(_text(result[2])), events, float(result[1]), int(result[3]))
+        return Recorded(Decimal(text(result[2])), events, float(result[1]), int(result[3]))
 
     def _recorded_for(self, key: str, result: list[Any]) -> Recorded:
         recorded = self._recorded(result)
@@ -597,7 +504,7 @@ class RedisStore(Store):
         limits = self._model(key)
         inp, out, success, cached, written = usage[:5]
         limited = inp if limits.count_cache_reads else inp - cached
-        return [key, "1" if success else "0", _plain(cost), inp, out, cached, written, limited, *limits.args]
+        return [key, "1" if success else "0", plain(cost), inp, out, cached, written, limited, *limits.args]
 
     def settle(self, hold: Hold, usage: RequestUsage, cost: Decimal) -> Recorded | None:
         key = hold.key
@@ -682,7 +589,7 @@ class RedisStore(Store):
             return self._fallback(exc, key, work, cost)
         if int(result[0]) == 0:  # counted by an earlier send of this very call (redis-py retried it)
             total = self._safe(lambda: self._client.hget(self._base(key) + ":u", "cost"))
-            return Recorded(Decimal(_text(total or "0")), [], self._clock())
+            return Recorded(Decimal(text(total or "0")), [], self._clock())
         return self._recorded_for(key, result)
 
     def undo(self, key: str, usage: RequestUsage, cost: Decimal, recorded: Recorded) -> bool:
@@ -720,7 +627,7 @@ class RedisStore(Store):
                 pipe.hgetall(self._base(key) + ":u")
             return list(pipe.execute())
 
-        return [{_text(k): _text(v) for k, v in row.items()} for row in self._safe(read)]
+        return [{text(k): text(v) for k, v in row.items()} for row in self._safe(read)]
 
     def live(self, keys: Iterable[str], currencies: dict[str, str]) -> dict[str, Live]:
         chosen = [key for key in keys if key in self._limits]
@@ -737,13 +644,13 @@ class RedisStore(Store):
         rows = self._safe(read)
         out = {}
         for i, key in enumerate(chosen):
-            u = {_text(k): _text(v) for k, v in rows[2 * i].items()}
+            u = {text(k): text(v) for k, v in rows[2 * i].items()}
             metrics = rows[2 * i + 1]
             accessed = u.get("accessed")
             out[key] = Live(
                 utc_from_timestamp(float(accessed)) if accessed else None,
                 int(u.get("accesses", 0)),
-                _usage_stats(u, currencies.get(key, "USD"), self._clock()),
+                usage_stats(u, currencies.get(key, "USD"), self._clock()),
                 None if metrics is None else ModelPerformanceMetrics.model_validate_json(metrics),
             )
         return out
@@ -762,8 +669,8 @@ class RedisStore(Store):
         rows = self._safe(read)
         out = []
         for i, key in enumerate(chosen):
-            days, fields = rows[2 * i], {_text(k): _text(v) for k, v in rows[2 * i + 1].items()}
-            for day in sorted(int(_text(d)) for d in days):
+            days, fields = rows[2 * i], {text(k): text(v) for k, v in rows[2 * i + 1].items()}
+            for day in sorted(int(text(d)) for d in days):
                 get = fields.get
                 out.append(
                     UsageHistoryEntry(
@@ -810,12 +717,12 @@ class RedisStore(Store):
         limits = self._model(key)
         values = self._run("totals", self._now_arg(), key, *limits.args)
         self._expire_local()
-        return {_text(values[i]): int(values[i + 1]) for i in range(0, len(values), 2)}
+        return {text(values[i]): int(values[i + 1]) for i in range(0, len(values), 2)}
 
     def learned_limits(self, key: str) -> dict[str, int]:
         self._model(key)
         values = self._run("learned", self._now_arg(), key)
-        return {_text(values[i]): int(values[i + 1]) for i in range(0, len(values), 2)}
+        return {text(values[i]): int(values[i + 1]) for i in range(0, len(values), 2)}
 
     def apply_report(self, key: str, report: ProviderLimits, now: float) -> None:
         limits = self._model(key)
@@ -835,8 +742,8 @@ class RedisStore(Store):
     # ------------------------------------------------------------------ budgets
 
     def set_budget(self, limit: Decimal, period: str, key: str | None, warn_at: Decimal, now: float) -> None:
-        warn = _plain(MONEY_CONTEXT.multiply(limit, warn_at))
-        self._run("set_budget", self._now_arg(), key or "*", period, _plain(limit), warn, _plain(warn_at))
+        warn = plain(MONEY_CONTEXT.multiply(limit, warn_at))
+        self._run("set_budget", self._now_arg(), key or "*", period, plain(limit), warn, plain(warn_at))
 
     def remove_budget(self, period: str, key: str | None) -> bool:
         return bool(self._run("remove_budget", self._now_arg(), key or "*", period))
@@ -846,9 +753,9 @@ class RedisStore(Store):
         self._expire_local()
         out = []
         for i in range(0, len(values), 3):
-            field, text, warn_at = _text(values[i]), _text(values[i + 1]), _text(values[i + 2])
+            field, budget, warn_at = text(values[i]), text(values[i + 1]), text(values[i + 2])
             scope, _, period = field.rpartition("|")
-            parts = text.split("|")
+            parts = budget.split("|")
             limit, spent, reserved = Decimal(parts[0]), Decimal(parts[5]), Decimal(parts[6])
             start = utc_from_timestamp(float(parts[3])) if parts[3] else None
             end = utc_from_timestamp(float(parts[4])) if parts[4] else None
@@ -871,7 +778,7 @@ class RedisStore(Store):
         """Make ``key``'s usage, bookkeeping, metrics and daily history exactly a backup's (``import_from_json``):
         what the namespace counted for it before is replaced, for every registry sharing it."""
         self._model(key)
-        from .. import cost as cost_module  # (read at call time: the history bound, as the memory store reads it)
+        from ... import cost as cost_module  # (read at call time: the history bound, as the memory store reads it)
 
         kept = sorted(history, key=lambda e: e.date)[-cost_module.MAX_HISTORY_DAYS :]
         accessed = entry.last_accessed.timestamp() if entry.last_accessed is not None else None
@@ -883,14 +790,14 @@ class RedisStore(Store):
             usage.request_count,
             usage.successful_requests,
             usage.failed_requests,
-            _plain(usage.total_cost),
+            plain(usage.total_cost),
             repr(usage.last_reset.timestamp()),
             entry.access_count,
             "" if accessed is None else repr(accessed),
         ]
         for day in kept:
             args += [(day.date - _EPOCH).days, day.input_tokens, day.output_tokens, day.cached_input_tokens]
-            args += [day.cache_write_tokens, day.requests, _plain(day.cost)]
+            args += [day.cache_write_tokens, day.requests, plain(day.cost)]
         self._run("restore", repr(self._clock()), key, *args)
         if entry.performance_metrics is not None:
             self.set_metrics(key, entry.performance_metrics)
@@ -913,141 +820,6 @@ class RedisStore(Store):
             return total
 
         return int(self._safe(read))
-
-
-def _follow(store_ref: weakref.ref[RedisStore], client: Any, channel: str) -> None:
-    # The body of RedisStore._follow_freed's thread: until the store is closed or collected, every key published on
-    # `channel` wakes the store's listeners (this process's waiters for that model). Redis away: try again later.
-    while True:
-        store = store_ref()
-        if store is None or store._closed:
-            return
-        del store
-        try:
-            pubsub = client.pubsub(ignore_subscribe_messages=True)
-        except Exception:  # (a client without pub/sub: waiters keep their retry_after)
-            return
-        try:
-            pubsub.subscribe(channel)
-            while True:
-                message = pubsub.get_message(timeout=0.5)
-                store = store_ref()
-                if store is None or store._closed:
-                    return
-                if message is not None and message.get("type") == "message":
-                    key = _text(message["data"])
-                    if key in store._limits:
-                        store._notify(key)
-                del store
-        except RedisError:
-            time.sleep(0.5)
-        finally:
-            with contextlib.suppress(Exception):
-                pubsub.close()
-
-
-def _redacted(message: str, url: str) -> str:
-    # A client library's message may quote the URL: never with its password.
-    parts = urlsplit(url)
-    userinfo = parts.netloc.rpartition("@")[0]
-    password = userinfo.partition(":")[2]
-    for secret in (password, unquote(password), *(v for k, v in parse_qsl(parts.query) if k == "password")):
-        if secret:
-            message = message.replace(secret, "***")
-    return message
-
-
-def _disconnect(client: Any) -> None:
-    with contextlib.suppress(Exception):  # (at exit or in a collection: nothing may escape)
-        client.close()
-        pool = getattr(client, "connection_pool", None)
-        if pool is not None:
-            pool.disconnect()
-
-
-async def _keeper(factory: Callable[[], Any]) -> AsyncIterator[Any]:
-    # Yields an asyncio client and closes it when the event loop shuts its async generators down.
-    client = factory()
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-def _usage_stats(u: dict[str, str], currency: str, now: float) -> ModelUsageStats:
-    reset = u.get("reset")
-    return ModelUsageStats(
-        total_input_tokens=int(u.get("input", 0)),
-        total_output_tokens=int(u.get("output", 0)),
-        total_cached_input_tokens=int(u.get("cached", 0)),
-        total_cache_write_tokens=int(u.get("written", 0)),
-        total_cost=Decimal(u.get("cost", "0")),
-        currency=currency,
-        last_reset=utc_from_timestamp(float(reset) if reset else now),
-        request_count=int(u.get("requests", 0)),
-        successful_requests=int(u.get("ok", 0)),
-        failed_requests=int(u.get("failed", 0)),
-    )
-
-
-def _sentinel_clients(parts: Any, options: dict[str, str]) -> tuple[Any, Any]:
-    # redis+sentinel://[user:password@]host:port[,host:port...]/service[/db]: the master the sentinels name.
-    from redis.sentinel import Sentinel
-
-    userinfo, _, hosts = parts.netloc.rpartition("@")
-    nodes = []
-    for item in hosts.split(","):
-        host, _, port = item.rpartition(":")
-        nodes.append((host or item, int(port) if port else 26379))
-    path = [p for p in parts.path.split("/") if p]
-    if not path:
-        raise ConfigError("a redis+sentinel:// URL names the service: redis+sentinel://host:26379/mymaster/0")
-    service, db = path[0], int(path[1]) if len(path) > 1 else 0
-    password = unquote(userinfo.partition(":")[2]) if userinfo else None
-    kwargs: dict[str, Any] = {"db": db}
-    if password:
-        kwargs["password"] = password
-    kwargs.update(_redis_options(options))
-    # The sentinels get the password and the timeouts too (redis-py copies no option to them once sentinel_kwargs
-    # is given).
-    sentinel_kwargs = {k: v for k, v in kwargs.items() if k.startswith("socket_") or k == "password"} or None
-    sentinel = Sentinel(nodes, sentinel_kwargs=sentinel_kwargs, **kwargs)
-    master = sentinel.master_for(service)
-
-    def async_master() -> Any:
-        from redis.asyncio.sentinel import Sentinel as AsyncSentinel
-
-        return AsyncSentinel(nodes, sentinel_kwargs=sentinel_kwargs, **kwargs).master_for(service)
-
-    return master, async_master
-
-
-def _redis_options(options: dict[str, str]) -> dict[str, Any]:
-    # Query options of a redis+sentinel:// URL for redis-py (the rest of the URL forms pass them to from_url).
-    out: dict[str, Any] = {}
-    for name, value in options.items():
-        if name in ("socket_timeout", "socket_connect_timeout", "health_check_interval"):
-            out[name] = float(value)
-        elif name in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "username", "client_name"):
-            out[name] = value
-        elif name == "ssl":
-            out[name] = value.lower() in ("1", "true", "yes")
-        else:
-            raise ConfigError(f"redis+sentinel:// URL: unknown option {name!r}")
-    return out
-
-
-def _async_twin(client: Any) -> Callable[[], Any] | None:
-    # An asyncio client with the settings of a given redis.Redis (None for others: acquire_async then runs the
-    # synchronous call in a worker thread).
-    if type(client) is not redis.Redis:
-        return None
-    kwargs = dict(client.connection_pool.connection_kwargs)
-    allowed = ("host", "port", "db", "username", "password", "socket_timeout", "socket_connect_timeout", "client_name")
-    settings = {k: v for k, v in kwargs.items() if k in allowed}
-    if "host" not in settings and "path" in kwargs:
-        return None  # (a unix socket: the worker-thread path)
-    return partial(redis.asyncio.Redis, **settings)
 
 
 def _no_clock() -> float:
