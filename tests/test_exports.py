@@ -100,3 +100,16 @@ def test_the_package_does_not_import_the_cli_or_pytest_plugin() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "noa_ai_provider.cli" not in out
     assert "noa_ai_provider.pytest_plugin" not in out
+
+
+def test_the_package_root_never_imports_an_sdk_or_its_integration() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, noa_ai_provider, noa_ai_provider.integrations; "
+        "print(sorted(m.split('.')[0] if not m.startswith('noa_ai_provider') else m for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    for name in ("'openai'", "'anthropic'", "'httpx2'", "'httpx'", "'tiktoken'", "integrations.openai'"):
+        assert name not in out, name
