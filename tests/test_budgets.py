@@ -172,6 +172,16 @@ def test_get_budget_status_fields_and_remove(reg: EnhancedModelRegistry) -> None
     assert status(reg).reserved == Decimal(0)
 
 
+def test_remove_budget_resolves_the_key_as_set_budget_does(reg: EnhancedModelRegistry) -> None:
+    reg.set_budget(2, key="alpha", period="day")  # a bare id resolves to openai:alpha
+    assert [(s.key, s.period) for s in reg.get_budget_status()] == [(ALPHA, "day")]
+    assert reg.remove_budget(key="alpha", period="day") is True  # was False: the name was not resolved
+    assert reg.get_budget_status() == []
+    reg.set_budget(3, key=BETA)
+    reg.unregister_model(BETA)
+    assert reg.remove_budget(key=BETA) is True  # a model gone: its budget is still found under its key
+
+
 def test_global_and_per_key_budgets_count_what_applies(reg: EnhancedModelRegistry) -> None:
     reg.set_budget(100)
     reg.set_budget(100, key=ALPHA)

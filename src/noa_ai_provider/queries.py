@@ -16,7 +16,7 @@ from typing import Any
 from .budget import PERIODS
 from .catalog import Catalog, Defined, make_entry
 from .checks import decimal_arg
-from .errors import ConfigError, InvalidUsageError
+from .errors import AmbiguousModelError, ConfigError, InvalidUsageError, ModelNotFoundError
 from .events import EventBus
 from .schemas import (
     BudgetStatus,
@@ -234,7 +234,18 @@ class Queries:
             self._store.set_budget(limit, period, key, threshold, self._now())
 
     def remove_budget(self, *, period: str = "month", key: str | None = None) -> bool:
-        """Remove a budget; ``True`` when there was one."""
+        """Remove a budget; ``True`` when there was one. ``key`` is resolved like :meth:`set_budget`'s (an alias
+        or provider spelling finds the budget set under the model's key); a key no longer registered is taken as
+        written, so a removed model's budget can still be removed. An ambiguous name raises
+        :class:`AmbiguousModelError`."""
+        if key is not None:
+            with self._catalog.lock:
+                try:
+                    key = self._catalog.resolve(key)
+                except AmbiguousModelError:
+                    raise
+                except ModelNotFoundError:
+                    pass  # not registered (any more): the budget may still be stored under the key as written
         return self._store.remove_budget(period, key)
 
     def get_budget_status(self) -> list[BudgetStatus]:

@@ -100,8 +100,9 @@ def usage_from_openai(obj: Any) -> dict[str, Any]:
     """``input_tokens``, ``output_tokens`` and ``cached_input_tokens`` from an OpenAI response or its usage (Chat
     Completions or Responses API; SDK object or dict), and ``service_tier`` when the response reports one.
 
-    ``input_tokens`` is the prompt count, cached tokens included (OpenAI counts them in it). Cache-write counts
-    (``cache_write_tokens`` in the details, in recent SDKs) are not read: those tokens bill at the input price.
+    ``input_tokens`` is the prompt count, cached tokens included (OpenAI counts them in it). A cache-write count
+    (``cache_write_tokens`` in the details, in recent SDKs) is returned as ``cache_write_tokens`` when non-zero
+    (billed at the model's ``cacheWriteTokens`` price, else at the input price); its lifetimes are not read.
     ``service_tier`` is ``response.service_tier`` as reported (``"default"``, ``"flex"``,
     ``"scale"``, ``"priority"``, ...), present only when a response with a non-``None`` tier is given.
 

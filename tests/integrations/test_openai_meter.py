@@ -435,6 +435,37 @@ def test_output_cap_defaults_to_the_models_max_tokens(gpt: EnhancedModelRegistry
         assert window_totals(gpt, KEY)["tokens_per_minute"] == estimate_input_tokens(request) + 16384
 
 
+def test_n_choices_reserve_n_caps_up_to_the_models_max_tokens(gpt: EnhancedModelRegistry) -> None:
+    metered = meter(client(), gpt)
+    estimate = estimate_input_tokens(REQUEST)
+    for n, cap, reserved in ((2, 1000, 2000), (2, 10_000, 16384), (3, None, 16384)):
+        request = {**REQUEST, "n": n, "max_completion_tokens": cap}
+        if cap is None:
+            del request["max_completion_tokens"]
+        # Was refused before sending ("20,000 output tokens exceed the model's maximum output"): maxTokens is per
+        # choice, the registry checks a request's whole output against it.
+        before = window_totals(gpt, KEY).get("tokens_per_minute", 0)
+        with metered.chat.completions.create(**request, stream=True) as stream:
+            next(stream)
+            assert window_totals(gpt, KEY)["tokens_per_minute"] - before == estimate + reserved
+            for _ in stream:
+                pass
+
+
+def test_the_metered_client_is_a_context_manager(gpt: EnhancedModelRegistry) -> None:
+    with meter(client(), gpt) as metered:
+        assert metered.chat.completions.create(**REQUEST).usage is not None
+    assert metered.is_closed()
+
+    async def main() -> bool:
+        async with meter(async_client(), gpt) as metered:
+            await metered.chat.completions.create(**REQUEST)
+        return bool(metered.is_closed())
+
+    assert asyncio.run(main())
+    assert cost(gpt) == 2 * billed(gpt)
+
+
 def test_estimate_hook_and_one_shot_messages(gpt: EnhancedModelRegistry) -> None:
     seen: list[int] = []
 

@@ -56,7 +56,7 @@ from ..registry import EnhancedModelRegistry
 from ..reservation import Reservation
 from ..usage import usage_from_anthropic
 from .estimates import Estimate, estimate_characters, tokenizer_estimate
-from .metering import AsyncMeteredStream, Meter, MeteredStream, Proxy, Settler, without_retries
+from .metering import AsyncMeteredStream, ClientProxy, Meter, MeteredStream, Proxy, Settler, without_retries
 
 __all__ = ["Estimate", "estimate_input_tokens", "meter", "tokenizer_estimate"]
 
@@ -264,7 +264,7 @@ class _AsyncMessages(_Messages):
         return AsyncMeteredMessageStreamManager(self._meter, self._wrapped, self._sender, self._retries, kwargs)
 
 
-class _Client(Proxy):
+class _Client(ClientProxy):
     """A metered client: ``messages`` is metered, ``with_options`` / ``copy`` / ``with_middleware`` return metered
     copies, everything else is the client's."""
 

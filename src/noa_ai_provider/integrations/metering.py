@@ -35,7 +35,16 @@ from ..registry import EnhancedModelRegistry
 from ..reservation import Reservation
 from .estimates import FIELDS, Estimate
 
-__all__ = ["MAX_RETRY_AFTER", "AsyncMeteredStream", "Counts", "Meter", "MeteredStream", "Proxy", "Settler"]
+__all__ = [
+    "MAX_RETRY_AFTER",
+    "AsyncMeteredStream",
+    "ClientProxy",
+    "Counts",
+    "Meter",
+    "MeteredStream",
+    "Proxy",
+    "Settler",
+]
 
 log = logging.getLogger("noa_ai_provider.integrations")
 
@@ -357,6 +366,29 @@ class Proxy:
 
     def __repr__(self) -> str:
         return f"<metered {self._wrapped!r}>"
+
+
+class ClientProxy(Proxy):
+    """A metered client: a context manager (sync or async, as the client is) that closes the client and returns
+    the metered one; every other attribute is the client's."""
+
+    def __enter__(self) -> Any:
+        self._wrapped.__enter__()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._wrapped.__exit__(exc_type, exc, tb)
+
+    async def __aenter__(self) -> Any:
+        await self._wrapped.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._wrapped.__aexit__(exc_type, exc, tb)
 
 
 def without_retries(client: Any) -> tuple[Any, int]:

@@ -58,7 +58,7 @@ import openai
 from ..registry import EnhancedModelRegistry
 from ..usage import usage_from_openai
 from .estimates import Estimate, estimate_characters, tokenizer_estimate
-from .metering import AsyncMeteredStream, Counts, Meter, MeteredStream, Proxy, Settler, without_retries
+from .metering import AsyncMeteredStream, ClientProxy, Counts, Meter, MeteredStream, Proxy, Settler, without_retries
 
 __all__ = ["Estimate", "estimate_input_tokens", "meter", "tokenizer_estimate"]
 
@@ -85,16 +85,22 @@ def estimate_input_tokens(request: Mapping[str, Any]) -> int:
 
 def _output_cap(registry: EnhancedModelRegistry, key: str, kwargs: Mapping[str, Any], endpoint: str) -> int:
     """The output tokens to reserve: the request's cap (times ``n`` for a chat completion), else the model's
-    ``maxTokens``, else 0; 0 for embeddings."""
+    ``maxTokens``, else 0; 0 for embeddings. With ``n`` > 1 the total is at most the model's ``maxTokens`` (the
+    registry refuses a request whose output could exceed it; the commit records all ``n`` choices' tokens)."""
     if endpoint == "embeddings":
         return 0
     names = ("max_completion_tokens", "max_tokens") if endpoint == "chat" else ("max_output_tokens",)
     cap = next((kwargs[name] for name in names if isinstance(kwargs.get(name), int)), None)
-    if cap is None:
-        entry = registry.get_model(key)
-        cap = (entry.max_tokens if entry is not None else None) or 0
     n = kwargs.get("n") if endpoint == "chat" else None
-    return int(cap) * (n if isinstance(n, int) and n > 1 else 1)
+    many = isinstance(n, int) and n > 1
+    if cap is not None and not many:  # the common case: no catalogue lookup
+        return int(cap)
+    entry = registry.get_model(key)
+    most = (entry.max_tokens if entry is not None else None) or 0
+    if cap is None:
+        return most
+    total = int(cap) * cast(int, n)
+    return min(total, most) if most else total
 
 
 class _StreamUsage:
@@ -190,7 +196,7 @@ class _Chat(Proxy):
         return self._completions
 
 
-class _Client(Proxy):
+class _Client(ClientProxy):
     """A metered client: ``chat.completions``, ``responses`` and ``embeddings`` are metered, ``with_options`` /
     ``copy`` return metered copies, everything else is the client's."""
 
