@@ -25,7 +25,7 @@ from .schemas import (
     EnhancedRegistryStatistics,
     ModelCapability,
     ModelPerformanceMetrics,
-    UsageHistoryEntry,
+    UsageHistory,
     field_names,
     merge_arguments,
     utc_from_timestamp,
@@ -252,24 +252,99 @@ class Queries:
         """Every budget: spend and reservations in its current period, the limit and the period's end."""
         return self._store.budget_status(self._now())
 
-    def get_usage_history(
-        self, key: str | None = None, *, since: date | datetime | None = None
-    ) -> list[UsageHistoryEntry]:
+    def get_usage_history(self, key: str | None = None, *, since: date | datetime | None = None) -> UsageHistory:
         """Per model and UTC day: tokens, requests and cost, oldest day first (for ``key``, or every model in
         registration order within a day). ``since`` (a date, inclusive) drops earlier days. Kept across save and
-        load; at most :data:`~noa_ai_provider.cost.MAX_HISTORY_DAYS` days per model."""
-        if isinstance(since, datetime):
-            first: date | None = (since.astimezone(UTC) if since.tzinfo is not None else since).date()
-        elif since is None or isinstance(since, date):
-            first = since
-        else:
-            raise InvalidUsageError(f"since must be a date, a datetime or None, got {type(since).__name__}")
+        load; at most :data:`~noa_ai_provider.cost.MAX_HISTORY_DAYS` days per model. The list is a
+        :class:`~noa_ai_provider.schemas.UsageHistory`, which notebooks show as a table.
+
+        .. versionchanged:: 0.2.0 returns a :class:`UsageHistory` (a ``list`` subclass) instead of a plain list."""
+        first = _day("since", since)
         with self._catalog.lock:
             if key is not None:
                 key, _ = self._catalog.lookup(key)
-                return self._store.history((key,), first)
+                return UsageHistory(self._store.history((key,), first))
             rows = self._store.history(list(self._catalog.defs), first)
-        return sorted(rows, key=lambda e: e.date)  # stable: registration order within a day
+        return UsageHistory(sorted(rows, key=lambda e: e.date))  # stable: registration order within a day
+
+    # ------------------------------------------------------------------ notebooks (the notebook extra)
+
+    def to_dataframe(self, exact: bool = False) -> Any:
+        """A pandas DataFrame with one row per model, indexed by key: provider, name, version, status, context
+        window, prices per 1M tokens by kind, limits, request and token counts, and cost (columns:
+        :data:`noa_ai_provider.notebook.MODEL_COLUMNS`). Money is ``float64``, or exact ``Decimal`` values with
+        ``exact=True``. Needs the ``notebook`` extra (pandas); raises ``ImportError`` naming it otherwise.
+
+        .. versionadded:: 0.2.0"""
+        from . import notebook
+
+        return notebook.models_frame(self.list_models(), exact=bool(exact))
+
+    def usage_dataframe(
+        self,
+        since: date | datetime | None = None,
+        until: date | datetime | None = None,
+        by: str = "day",
+        exact: bool = False,
+    ) -> Any:
+        """The daily usage history as a pandas DataFrame. ``by="day"``: one row per model per UTC day (date, key,
+        provider, currency, requests, token counts, cost: :data:`noa_ai_provider.notebook.USAGE_COLUMNS`);
+        ``by="provider"``: one row per provider per day; ``by="model"``: one row per model over the period.
+        ``since`` and ``until`` (dates, inclusive) bound the days. With ``exact=True`` costs are ``Decimal`` and
+        their sum over every row equals the history's exactly (and :meth:`get_statistics`'s ``total_cost`` when
+        the history covers every recorded day). Raises :class:`InvalidUsageError` for a bad ``by``, a bad date or
+        ``since`` after ``until``; ``ImportError`` naming the extra without pandas.
+
+        .. versionadded:: 0.2.0"""
+        from . import notebook
+
+        notebook.check_by(by, notebook.BY_VALUES)
+        first, last = _day("since", since), _day("until", until)
+        if first is not None and last is not None and first > last:
+            raise InvalidUsageError(f"since ({first}) is after until ({last})")
+        rows = [e for e in self.get_usage_history(since=first) if last is None or e.date <= last]
+        providers, currencies = self._labels()
+        return notebook.usage_frame(rows, providers, currencies, by=by, exact=bool(exact))
+
+    def plot_costs(self, by: str = "model", top: int = 10, ax: Any = None, *, currency: str | None = None) -> Any:
+        """A matplotlib ``Figure`` of costs: ``by="model"`` or ``"provider"``, horizontal bars of the ``top``
+        dearest (the rest as "other"); ``by="day"``, one bar per day of the usage history stacked by model (the
+        ``top`` dearest models, the rest as "other"). Axes carry titles, units and the currency. Drawn on ``ax``
+        when given. Costs in several currencies are not added up: pass ``currency`` to plot one of them
+        (otherwise :class:`InvalidUsageError` names them). Raises :class:`InvalidUsageError` for a bad ``by`` or
+        ``top`` < 1; ``ImportError`` naming the extra without matplotlib.
+
+        .. versionadded:: 0.2.0"""
+        from . import notebook
+
+        notebook.check_by(by, ("model", "provider", "day"))
+        if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+            raise InvalidUsageError(f"top must be an int >= 1, got {top!r}")
+        entries = self.list_models()
+        used = sorted({e.usage_stats.currency for e in entries if e.usage_stats.total_cost})
+        if currency is None:
+            if len(used) > 1:
+                raise InvalidUsageError(f"costs are in several currencies ({', '.join(used)}): pass currency=")
+            currency = used[0] if used else "USD"
+        chosen = [e for e in entries if e.usage_stats.currency == currency]
+        if by == "day":
+            keys = {e.key for e in chosen}
+            daily = [(h.date, h.key, h.cost) for h in self.get_usage_history() if h.key in keys]
+            return notebook.cost_figure((), daily, by=by, top=top, currency=currency, ax=ax)
+        totals: dict[str, Decimal] = {}
+        for entry in chosen:
+            label = entry.key if by == "model" else str(entry.provider)
+            totals[label] = totals.get(label, Decimal(0)) + entry.usage_stats.total_cost
+        pairs = [(label, cost) for label, cost in totals.items() if cost]
+        return notebook.cost_figure(pairs, None, by=by, top=top, currency=currency, ax=ax)
+
+    def _labels(self) -> tuple[dict[str, str], dict[str, str]]:
+        # Each model's provider and currency, for the history's rows.
+        with self._catalog.lock:
+            defs = dict(self._catalog.defs)
+        providers = {k: str(d.model.provider) for k, d in defs.items()}
+        currencies = {k: d.model.cost.currency if d.model.cost else "USD" for k, d in defs.items()}
+        return providers, currencies
 
     def reset_usage_stats(self, key: str) -> None:
         """Zero the usage counters of ``key`` (not its rate-limit windows) and emit ``usage-reset``."""
@@ -277,6 +352,15 @@ class Queries:
             key, _ = self._catalog.lookup(key)
             self._store.reset_usage(key, self._now())
         self._events.emit(self, "usage-reset", key=key)
+
+
+def _day(name: str, value: object) -> date | None:
+    # A date argument: a date, a datetime (its UTC day) or None.
+    if isinstance(value, datetime):
+        return (value.astimezone(UTC) if value.tzinfo is not None else value).date()
+    if value is None or isinstance(value, date):
+        return value
+    raise InvalidUsageError(f"{name} must be a date, a datetime or None, got {type(value).__name__}")
 
 
 class _Items:

@@ -54,6 +54,7 @@ from .schemas import (
     RateLimitCheck,
     check_unique_keys,
     field_names,
+    html,
     item_label,
     model_key,
     utc_from_timestamp,
@@ -269,6 +270,32 @@ class EnhancedModelRegistry(Limiting, Queries, ConfigFiles, Saving):
             f"<EnhancedModelRegistry {len(self._catalog)} models, path={str(self.persistence_path)!r}, "
             f"backend={self._store.url!r}>"
         )
+
+    def _repr_html_(self) -> str:
+        """The registry in a notebook: one row per model (key, name, provider, status, requests, failed, tokens,
+        cost) and the totals. Every value is escaped.
+
+        .. versionadded:: 0.2.0"""
+        entries = self.list_models()
+        rows = [
+            (
+                e.key,
+                e.name,
+                str(e.provider),
+                e.status.value,
+                e.usage_stats.request_count,
+                e.usage_stats.failed_requests,
+                e.usage_stats.total_input_tokens,
+                e.usage_stats.total_output_tokens,
+                e.usage_stats.total_cost,
+                e.usage_stats.currency,
+            )
+            for e in entries
+        ]
+        headers = ("key", "name", "provider", "status", "requests", "failed", "input tokens", "output tokens")
+        caption = f"EnhancedModelRegistry: {len(rows)} models, backend {self._store.url}"
+        stats = self.get_statistics()
+        return html.table(caption, (*headers, "cost", "currency"), rows, right=range(4, 9)) + stats._repr_html_()
 
     def __len__(self) -> int:
         return len(self._catalog)

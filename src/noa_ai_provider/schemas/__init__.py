@@ -63,7 +63,14 @@ from .prices import ServiceTier as ServiceTier
 from .prices import ServiceTiers as ServiceTiers
 from .prices import Tiers as Tiers
 from .queries import EnhancedModelSearchQuery
-from .stats import BudgetStatus, EnhancedRegistryStatistics, ModelPerformanceMetrics, ModelUsageStats, UsageHistoryEntry
+from .stats import (
+    BudgetStatus,
+    EnhancedRegistryStatistics,
+    ModelPerformanceMetrics,
+    ModelUsageStats,
+    UsageHistory,
+    UsageHistoryEntry,
+)
 
 __all__ = [
     "KNOWN_PROVIDERS",
@@ -86,6 +93,7 @@ __all__ = [
     "RateLimitCheck",
     "RateLimitConfig",
     "ServiceTierPrices",
+    "UsageHistory",
     "UsageHistoryEntry",
     "check_unique_keys",
     "construct_trusted",

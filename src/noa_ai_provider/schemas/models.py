@@ -6,6 +6,7 @@ import math
 from decimal import Decimal
 from typing import Annotated, Any
 
+from . import html
 from .base import (
     MAX_INT,
     AfterValidator,
@@ -155,6 +156,10 @@ class EnhancedModelRegistryEntry(ExtendedModelInfo):
     usage_stats: ModelUsageStats
     performance_metrics: ModelPerformanceMetrics | None = None
 
+    def _repr_html_(self) -> str:
+        """The model as HTML: its definition, prices per 1M tokens, limits and usage."""
+        return entry_html(self)
+
 
 _DEFINITION_FIELDS = tuple(ExtendedModelInfo.model_fields)
 
@@ -162,3 +167,72 @@ _DEFINITION_FIELDS = tuple(ExtendedModelInfo.model_fields)
 def definition_of(entry: EnhancedModelRegistryEntry) -> ExtendedModelInfo:
     """The model definition inside a validated registry entry: its values shared, not validated again."""
     return construct_trusted(ExtendedModelInfo, {f: entry.__dict__[f] for f in _DEFINITION_FIELDS})
+
+
+_PRICE_KINDS = (
+    ("input", "input_tokens"),
+    ("output", "output_tokens"),
+    ("cached input", "cached_input_tokens"),
+    ("cache write (5 min)", "cache_write_tokens"),
+    ("cache write (1 h)", "cache_write_1h_tokens"),
+)
+_LIMITS = (
+    ("requests / min", "requests_per_minute"),
+    ("tokens / min", "tokens_per_minute"),
+    ("input tokens / min", "input_tokens_per_minute"),
+    ("output tokens / min", "output_tokens_per_minute"),
+    ("requests / day", "requests_per_day"),
+    ("tokens / day", "tokens_per_day"),
+)
+
+
+def entry_html(entry: EnhancedModelRegistryEntry) -> str:
+    """An entry as HTML tables: the model, its prices per 1M tokens (standard, long-context tiers and service
+    tiers), its configured limits, and its usage."""
+    usage = entry.usage_stats
+    parts = [
+        html.fields_table(
+            entry.key,
+            [
+                ("name", entry.name),
+                ("provider", str(entry.provider)),
+                ("version", entry.version),
+                ("status", entry.status.value),
+                ("context window", entry.context_window),
+                ("max output tokens", entry.max_tokens),
+                ("capabilities", ", ".join(c.value for c in entry.capabilities) or None),
+                ("aliases", ", ".join(entry.aliases) if entry.aliases else None),
+            ],
+        )
+    ]
+    cost = entry.cost
+    if cost is None:
+        parts.append("<p>No price: its usage is counted, never its cost.</p>")
+    else:
+        header = ("prices per 1M tokens", *(label for label, _ in _PRICE_KINDS))
+        rows: list[list[Any]] = [["standard", *(html.per_million(getattr(cost, f), cost.per) for _, f in _PRICE_KINDS)]]
+        for tier in cost.tiers or ():
+            prices = (html.per_million(getattr(tier, f), cost.per) for _, f in _PRICE_KINDS)
+            rows.append([f"input above {tier.above_input_tokens:,}", *prices])
+        for name, prices_of in (cost.service_tiers or {}).items():
+            prices = (html.per_million(getattr(prices_of, f), cost.per) for _, f in _PRICE_KINDS)
+            rows.append([f"service tier {name}", *prices])
+        parts.append(html.table(f"Prices ({cost.currency})", header, rows, right=range(1, 6)))
+    limit = entry.rate_limit
+    if limit is not None:
+        parts.append(html.fields_table("Rate limits", [(label, getattr(limit, f)) for label, f in _LIMITS]))
+    parts.append(
+        html.fields_table(
+            "Usage",
+            [
+                ("requests", usage.request_count),
+                ("failed", usage.failed_requests),
+                ("input tokens", usage.total_input_tokens),
+                ("cached input tokens", usage.total_cached_input_tokens),
+                ("cache write tokens", usage.total_cache_write_tokens),
+                ("output tokens", usage.total_output_tokens),
+                (f"cost ({usage.currency})", usage.total_cost),
+            ],
+        )
+    )
+    return "".join(parts)

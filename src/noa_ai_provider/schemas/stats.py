@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
+from . import html
 from .base import Field, _Schema
 from .fields import Fraction, NonEmptyStr, NonNegativeFloat, NonNegativeInt, Price, UtcDatetime
 
@@ -15,6 +16,7 @@ __all__ = [
     "EnhancedRegistryStatistics",
     "ModelPerformanceMetrics",
     "ModelUsageStats",
+    "UsageHistory",
     "UsageHistoryEntry",
 ]
 
@@ -64,6 +66,32 @@ class EnhancedRegistryStatistics(_Schema):
     total_requests: int = 0
     cost_by_currency: dict[str, Decimal] = Field(default_factory=dict)
 
+    def _repr_html_(self) -> str:
+        """Totals, cost by currency, and counts by provider, capability and status, as HTML tables."""
+        totals = html.fields_table(
+            "Registry statistics",
+            [
+                ("models", self.total_models),
+                ("requests", self.total_requests),
+                ("input tokens", self.total_input_tokens),
+                ("output tokens", self.total_output_tokens),
+                ("accesses", self.total_accesses),
+                ("total cost", self.total_cost),
+            ],
+        )
+        parts = [totals]
+        if self.cost_by_currency:
+            rows = sorted(self.cost_by_currency.items())
+            parts.append(html.table("Cost by currency", ("currency", "cost"), rows, right=(1,)))
+        for caption, counts in (
+            ("Models by provider", self.provider_counts),
+            ("Models by capability", self.capability_counts),
+            ("Models by status", self.status_counts),
+        ):
+            if counts:
+                parts.append(html.table(caption, ("", "models"), sorted(counts.items()), right=(1,)))
+        return "".join(parts)
+
 
 class BudgetStatus(_Schema):
     """Where a budget stands: ``spent`` in the current period, ``reserved`` by open reservations (worst case)."""
@@ -78,6 +106,26 @@ class BudgetStatus(_Schema):
     period_start: datetime | None
     period_end: datetime | None
 
+    def _repr_html_(self) -> str:
+        """The budget as a one-row HTML table."""
+        return html.table(
+            "Budget",
+            ("model", "period", "limit", "spent", "reserved", "remaining", "warn at", "period ends"),
+            [
+                (
+                    self.key or "(all models)",
+                    self.period,
+                    self.limit,
+                    self.spent,
+                    self.reserved,
+                    self.remaining,
+                    self.warn_at,
+                    self.period_end.isoformat() if self.period_end else None,
+                )
+            ],
+            right=(2, 3, 4, 5, 6),
+        )
+
 
 class UsageHistoryEntry(_Schema):
     """One model's usage on one UTC day."""
@@ -90,3 +138,36 @@ class UsageHistoryEntry(_Schema):
     cache_write_tokens: NonNegativeInt = 0
     requests: NonNegativeInt = 0
     cost: Price = Decimal(0)
+
+
+_HISTORY_COLUMNS = (
+    "date",
+    "model",
+    "requests",
+    "input tokens",
+    "output tokens",
+    "cached input tokens",
+    "cache write tokens",
+    "cost",
+)
+
+
+class UsageHistory(list[UsageHistoryEntry]):
+    """What :meth:`~noa_ai_provider.registry.EnhancedModelRegistry.get_usage_history` returns: a ``list`` of
+    :class:`UsageHistoryEntry` (equal to a plain list of the same entries) that notebooks show as a table."""
+
+    def _repr_html_(self) -> str:
+        rows = [
+            (
+                e.date.isoformat(),
+                e.key,
+                e.requests,
+                e.input_tokens,
+                e.output_tokens,
+                e.cached_input_tokens,
+                e.cache_write_tokens,
+                e.cost,
+            )
+            for e in self
+        ]
+        return html.table(f"Usage history ({len(rows)} rows)", _HISTORY_COLUMNS, rows, right=range(2, 8))
