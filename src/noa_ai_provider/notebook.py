@@ -243,11 +243,14 @@ def cost_figure(
         overall: dict[str, Decimal] = {}
         for _, model, cost in daily:
             overall[model] = overall.get(model, Decimal(0)) + cost
-        kept = [m for m, _ in sorted(overall.items(), key=lambda item: (-item[1], item[0]))[:top]]
+        priced = [(m, c) for m, c in overall.items() if c]  # a model that cost nothing draws nothing
+        kept = [m for m, _ in sorted(priced, key=lambda item: (-item[1], item[0]))[:top]]
         days = sorted({d for d, _, _ in daily})
         series: dict[str, dict[date, Decimal]] = {m: {} for m in kept}
         other: dict[date, Decimal] = {}
         for day, model, cost in daily:
+            if not overall[model]:
+                continue
             into = series.get(model, other)
             into[day] = into.get(day, Decimal(0)) + cost
         if any(other.values()):
@@ -263,7 +266,7 @@ def cost_figure(
         ax.set_ylabel(unit)
         ax.set_title(f"Cost per day by model, {currency}")
         if series:
-            ax.legend(title="model", fontsize="small")
+            ax.legend(title="model", fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
         if not days:
             ax.text(0.5, 0.5, "no usage recorded", ha="center", va="center", transform=ax.transAxes)
         return figure

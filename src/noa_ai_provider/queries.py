@@ -282,8 +282,8 @@ class Queries:
 
     def usage_dataframe(
         self,
-        since: date | datetime | None = None,
-        until: date | datetime | None = None,
+        since: date | datetime | str | None = None,
+        until: date | datetime | str | None = None,
         by: str = "day",
         exact: bool = False,
     ) -> Any:
@@ -355,12 +355,17 @@ class Queries:
 
 
 def _day(name: str, value: object) -> date | None:
-    # A date argument: a date, a datetime (its UTC day) or None.
+    # A date argument: a date, a datetime (its UTC day), an ISO date string ("2025-06-09") or None.
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise InvalidUsageError(f"{name} must be an ISO date (YYYY-MM-DD), got {value!r}") from None
     if isinstance(value, datetime):
         return (value.astimezone(UTC) if value.tzinfo is not None else value).date()
     if value is None or isinstance(value, date):
         return value
-    raise InvalidUsageError(f"{name} must be a date, a datetime or None, got {type(value).__name__}")
+    raise InvalidUsageError(f"{name} must be a date, a datetime, an ISO date or None, got {type(value).__name__}")
 
 
 class _Items:
