@@ -150,7 +150,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         wanted = set(args.provider)
         models = type(models)([m for m in models if str(m.provider) in wanted], models.skipped)
     with progress(f"writing {len(models):,} models"):
-        payload = {"models": [m.model_dump(mode="json", by_alias=True, exclude_none=True) for m in models]}
+        payload = {"models": [_config_entry(m) for m in models]}
         _write_atomically(out_path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
     reasons = Counter(_reason(s.reason) for s in models.skipped)
     if args.json:
@@ -176,6 +176,15 @@ def cmd_import(args: argparse.Namespace) -> int:
         for skipped in models.skipped:
             out.print(f"  skipped {skipped.name}: {skipped.reason}", markup=False)
     return 0
+
+
+def _config_entry(model: ExtendedModelInfo) -> dict[str, Any]:
+    # None-valued fields are left out, except the cost: a config states an unpriced model as "cost": null (a
+    # missing cost is an error), so the written file loads back as it was imported.
+    data = model.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if model.cost is None:
+        data["cost"] = None
+    return data
 
 
 def _reason(text: str) -> str:
