@@ -29,7 +29,12 @@ def console() -> Any:
 
         terminal = sys.stdout.isatty()
         _console = Console(highlight=False, soft_wrap=not terminal, width=None if terminal else 10_000)
+        _console.on_broken_pipe = _broken_pipe  # rich would exit 1; main() ends every closed pipe the same way
     return _console
+
+
+def _broken_pipe() -> None:
+    raise BrokenPipeError
 
 
 def money(value: Decimal | None) -> str:
