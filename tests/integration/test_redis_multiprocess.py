@@ -367,7 +367,10 @@ def test_four_processes_never_exceed_a_limit_in_redis_time(tmp_path: Path, redis
     # The limits were reached: there was contention, and at the end the windows were full.
     refused = sum(sum(s["refused"].values()) + s["timeouts"] for s in run.summaries)
     assert refused > 0, context
-    assert {r for s in run.summaries for r in s["refused"]} <= {"requests per minute", "tokens per minute"}
+    # A non-waiting caller may also be refused behind another process's waiter (the cross-process FIFO): seen when
+    # the machine is loaded and a waiter's claim outlives its first refusal.
+    reasons = {"requests per minute", "tokens per minute", "queued behind earlier waiters"}
+    assert {r for s in run.summaries for r in s["refused"]} <= reasons
     assert len(rows) >= 10, context
     assert any(row["settled"] == "cancel" for row in rows)
     assert any(row["settled"] == "commit" and row["c_out"] > row["out"] for row in rows)
