@@ -273,8 +273,9 @@ def cost_figure(
     ranked = sorted(totals, key=lambda item: (-item[1], item[0]))
     shown = list(ranked[:top])
     rest = sum((cost for _, cost in ranked[top:]), Decimal(0))
-    if rest:
-        shown.append(("other", rest))
+    if rest:  # a provider may be called "other": the rest then gets a label no bar has
+        label = "other" if all(name != "other" for name, _ in shown) else "(other)"
+        shown.append((label, rest))
     labels = [label for label, _ in reversed(shown)]  # the dearest on top
     ax.barh(labels, [float(cost) for _, cost in reversed(shown)])
     ax.set_xlabel(unit)
