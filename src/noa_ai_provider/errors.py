@@ -53,6 +53,8 @@ class AmbiguousModelError(ModelNotFoundError):
     """A name (an alias, an id, a dated snapshot) fits several models; ``candidates`` are their keys.
 
     A :class:`ModelNotFoundError`, since no single model is found: ``except ModelNotFoundError`` catches both.
+
+    .. versionadded:: 0.2.0
     """
 
     def __init__(self, key: str, candidates: tuple[str, ...] | list[str] = ()) -> None:
@@ -86,7 +88,10 @@ class BackendError(RegistryError, ConnectionError):
     """The store that keeps the registry's live state (a Redis server) could not be reached or refused the work;
     chained from the store client's error. With ``on_backend_error="raise"`` (the default) every operation that
     needs the store raises it, and nothing of that operation was counted unless the store says so (see
-    ``docs/redis.md``)."""
+    ``docs/redis.md``).
+
+    .. versionadded:: 0.2.0
+    """
 
 
 class RateLimitExceeded(RegistryError):

@@ -215,7 +215,10 @@ class Limiting:
         """The limits ``acquire`` and ``check_rate_limit`` enforce on ``key`` now: the configured ``rate_limit``
         plus every limit learned from the provider's headers (:meth:`update_rate_limits_from_headers`) for a kind
         the configuration leaves unset. ``None`` when there are none. ``get_model(key).rate_limit`` stays the
-        definition as configured. Raises :class:`ModelNotFoundError` for an unknown key."""
+        definition as configured. Raises :class:`ModelNotFoundError` for an unknown key.
+
+        .. versionadded:: 0.2.0
+        """
         key, model = self._model(key)
         learned = self._store.learned_limits(key)
         configured = model.rate_limit

@@ -237,7 +237,10 @@ class Queries:
         """Remove a budget; ``True`` when there was one. ``key`` is resolved like :meth:`set_budget`'s (an alias
         or provider spelling finds the budget set under the model's key); a key no longer registered is taken as
         written, so a removed model's budget can still be removed. An ambiguous name raises
-        :class:`AmbiguousModelError`."""
+        :class:`AmbiguousModelError`.
+
+        .. versionchanged:: 0.2.0 resolves the key like set_budget: an alias or another spelling finds the budget
+        """
         if key is not None:
             with self._catalog.lock:
                 try:

@@ -313,6 +313,8 @@ class EnhancedModelRegistry(Limiting, Queries, ConfigFiles, Saving):
         :class:`AmbiguousModelError` (naming the candidates) when several models do. ``get_model``,
         ``estimate_cost``, ``record_usage``, ``acquire`` and every other method that takes a key resolve it this
         way; ``unregister_model`` takes exact keys only.
+
+        .. versionadded:: 0.2.0
         """
         with self._lock:
             return self._catalog.resolve(name)

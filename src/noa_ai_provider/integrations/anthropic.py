@@ -308,6 +308,8 @@ def meter(
     arguments of ``messages.create`` and returns the input tokens to reserve (default:
     :func:`estimate_input_tokens`, or :func:`tokenizer_estimate` over a tokenizer's ``encode``). Raises
     ``TypeError`` when ``client`` has no ``messages.create`` or ``registry`` is not a registry.
+
+    .. versionadded:: 0.2.0
     """
     messages = getattr(client, "messages", None)
     create = getattr(messages, "create", None)

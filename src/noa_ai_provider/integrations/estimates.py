@@ -98,6 +98,8 @@ def estimate_characters(request: Mapping[str, Any], *, media_tokens: int = 1_000
     6
     >>> estimate_characters({"input": [[1, 2, 3], [4, 5]]})
     5
+
+    .. versionadded:: 0.2.0
     """
     parts = request_parts(request)
     chars = sum(len(text) for text in parts.texts)
@@ -114,6 +116,8 @@ def tokenizer_estimate(
     document, and one per token id. Pass it as ``meter(..., estimate=tokenizer_estimate(encoding.encode_ordinary))``.
 
     Raises ``ValueError`` when ``per_message`` or ``media_tokens`` is negative.
+
+    .. versionadded:: 0.2.0
     """
     if per_message < 0 or media_tokens < 0:
         raise ValueError(f"per_message and media_tokens must be >= 0, got {per_message} and {media_tokens}")

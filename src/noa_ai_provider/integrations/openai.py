@@ -260,6 +260,8 @@ def meter(
     arguments of ``create`` and returns the input tokens to reserve (default: :func:`estimate_input_tokens`; for a
     real tokenizer, ``tokenizer_estimate(tiktoken.encoding_for_model("gpt-4o").encode_ordinary)``). Raises
     ``TypeError`` when ``client`` has no ``chat.completions.create`` or ``registry`` is not a registry.
+
+    .. versionadded:: 0.2.0
     """
     create = getattr(getattr(getattr(client, "chat", None), "completions", None), "create", None)
     if create is None:

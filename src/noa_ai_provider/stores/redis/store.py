@@ -90,6 +90,8 @@ class RedisStore(Store):
     ``client`` is a ``redis.Redis`` or ``redis.cluster.RedisCluster`` (a ``redis.asyncio`` twin is made for
     ``acquire_async`` from the same connection settings, or made by ``async_factory``). ``clock="server"`` (the
     default) takes every traffic operation's time from the server; ``"registry"`` from the registry's clock (tests).
+
+    .. versionadded:: 0.2.0
     """
 
     remote = True
