@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import logging
 import math
 import os
 import threading
@@ -16,7 +15,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from ...cost import worst_case_cost
 from ...errors import (
@@ -25,7 +24,6 @@ from ...errors import (
     ConfigError,
     InvalidUsageError,
     ModelNotFoundError,
-    RegistryError,
     UnpricedModelError,
 )
 from ...headers import ProviderLimits
@@ -43,9 +41,11 @@ from ...schemas import (
     utc_from_timestamp,
 )
 from ..base import FAILED, Live, Recorded, RequestUsage, Store
-from .connect import async_twin, clients_from_url, disconnect, keeper
+from .connect import async_twin, clients_from_url, disconnect
 from .follow import follow
-from .wire import argv, plain, script, text, usage_stats
+from .outage import Outage
+from .runner import ScriptRunner
+from .wire import plain, text, usage_stats
 
 __all__ = ["BACKEND", "RedisStore"]
 
@@ -63,7 +63,6 @@ BACKEND = "backend unavailable"
 """The ``reason`` (and ``RateLimitExceeded.limit``) of a refusal because Redis could not be reached
 (``on_backend_error="deny"``)."""
 _DENY_RETRY = 1.0  # seconds a "deny" refusal asks the caller to wait before trying again
-logger = logging.getLogger("noa_ai_provider.stores.redis")
 
 
 class _Limits:
@@ -110,18 +109,14 @@ class RedisStore(Store):
         if clock not in ("server", "registry"):
             raise ConfigError(f"clock must be 'server' or 'registry', got {clock!r}")
         self._client = client
-        # The asyncio client is made per event loop (acquire_async), from the URL or the given client's settings.
-        self._async_factory = async_factory if async_factory is not None else async_twin(client)
-        self._async_client: Any = None
-        self._async_loop: Any = None
-        self._async_keeper: Any = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
         self.namespace = namespace
         self.ns = "{noa:" + namespace + "}"
         self.url = url or f"redis store (namespace {namespace!r})"
         self._server_time = clock == "server"
-        self._source = script()
-        self._sha: str | None = None
+        # The asyncio client is made per event loop (acquire_async), from the URL or the given client's settings.
+        twin = async_factory if async_factory is not None else async_twin(client)
+        self._scripts = ScriptRunner(client, self.ns, self.url, twin)
         self._lock = threading.Lock()  # guards the local maps below; never held during a round trip
         self._limits: dict[str, _Limits] = {}
         self._removed: dict[str, _Limits] = {}  # limits of removed models (their windows' names, for shadows)
@@ -134,9 +129,7 @@ class RedisStore(Store):
         self._prefix = f"{os.getpid()}-{os.urandom(6).hex()}-"
         self._version = 0
         self._closed = False
-        self._down = False  # Redis did not answer the last call (logged once per outage)
-        self._queued: deque[tuple[Any, ...]] = deque()  # records waiting for Redis (on_backend_error="allow")
-        self._totals: dict[str, Decimal] = {}  # each model's total cost as last seen (provisional answers)
+        self._outage = Outage(self._run, self.url, self._lock)  # records waiting for Redis (on_backend_error="allow")
         self._next_local_expiry = math.inf  # no reservation in self._open expires before this
         self._follower: threading.Thread | None = None  # hears other processes free capacity (while some wait)
 
@@ -179,6 +172,7 @@ class RedisStore(Store):
     def after_fork(self) -> None:
         # A child must not share the parent's sockets: redis-py reconnects in a new pid; new ids for reservations.
         self._lock = threading.Lock()
+        self._outage.lock = self._lock
         self._prefix = f"{os.getpid()}-{os.urandom(6).hex()}-"
         self._open = {}
         self._follower = None  # (the parent's thread did not come along)
@@ -202,53 +196,10 @@ class RedisStore(Store):
         return "" if self._server_time else repr(self._clock())
 
     def _run(self, op: str, *args: Any) -> Any:
-        # One EVALSHA of the store's script (loaded on first use and again after NOSCRIPT).
+        # One EVALSHA of the store's script; reservations garbage-collected while open go back first.
         if self._collected and op != "release":
             self._collect_garbage()
-        client = self._client
-        packed = argv(op, args)
-        try:
-            if self._sha is not None:
-                try:
-                    return client.evalsha(self._sha, 1, self.ns, *packed)
-                except NoScriptError:
-                    pass
-            self._sha = client.script_load(self._source)
-            return client.evalsha(self._sha, 1, self.ns, *packed)
-        except ResponseError as exc:
-            if "OOM" in str(exc) or "READONLY" in str(exc) or "MASTERDOWN" in str(exc):
-                raise BackendError(f"{self.url}: Redis refused the write: {exc}") from exc
-            raise RegistryError(f"{self.url}: the store's {op} script failed: {exc}") from exc
-        except RedisError as exc:
-            raise BackendError(f"{self.url}: Redis is unavailable: {exc}") from exc
-
-    async def _arun(self, op: str, *args: Any) -> Any:
-        # The same on the asyncio client (acquire_async): never blocks the event loop.
-        client = await self._async_for_loop()
-        packed = argv(op, args)
-        try:
-            if self._sha is not None:
-                try:
-                    return await client.evalsha(self._sha, 1, self.ns, *packed)
-                except NoScriptError:
-                    pass
-            self._sha = await client.script_load(self._source)
-            return await client.evalsha(self._sha, 1, self.ns, *packed)
-        except RedisError as exc:
-            raise BackendError(f"{self.url}: Redis is unavailable: {exc}") from exc
-
-    async def _async_for_loop(self) -> Any:
-        # redis.asyncio connections belong to the event loop that opened them: one client per running loop, held
-        # by an async generator so that the loop's shutdown (asyncio.run's shutdown_asyncgens) closes it.
-        import asyncio
-
-        loop = asyncio.get_running_loop()
-        if self._async_loop is not loop and self._async_factory is not None:
-            holder = keeper(self._async_factory)
-            self._async_client = await holder.__anext__()
-            self._async_keeper = holder
-            self._async_loop = loop
-        return self._async_client
+        return self._scripts.run(op, *args)
 
     def _pipeline(self) -> Any:
         return self._client.pipeline(transaction=False)
@@ -307,9 +258,8 @@ class RedisStore(Store):
         except BackendError as exc:
             if self.on_backend_error == "raise":
                 raise
-            self._outage(exc)  # (only bookkeeping in Redis: sent when it answers again)
-            with self._lock:
-                self._queued.append(work)
+            self._outage.began(exc, self.on_backend_error)
+            self._outage.queue(work)  # (only bookkeeping in Redis: sent when it answers again)
         with self._lock:
             self._limits[key] = _Limits(rate_limit, self._limits.get(key) or self._removed.get(key))
             self._retired.pop(key, None)
@@ -351,7 +301,7 @@ class RedisStore(Store):
         except BackendError as exc:
             if self.on_backend_error == "raise":
                 raise
-            self._outage(exc)
+            self._outage.began(exc, self.on_backend_error)
             if self.on_backend_error == "deny":
                 return RateLimitCheck(allowed=False, reason=BACKEND, retry_after=_DENY_RETRY)
             return RateLimitCheck(allowed=True)
@@ -397,9 +347,7 @@ class RedisStore(Store):
         refused, so no other process takes capacity before it (see ``store.lua``: waiting across processes)."""
         args, ident = self._reserve_args(key, input_tokens, output_tokens, cost, ttl, waiter)
         try:
-            if self._queued:
-                self._flush()
-            result = self._run("reserve", *args)
+            result = self._send("reserve", *args)
         except BackendError as exc:
             return self._unreachable_reserve(exc, key, ident, cost, ttl)
         return self._reserved(result, key, ident, cost, args[3], bool(waiter))
@@ -408,13 +356,13 @@ class RedisStore(Store):
         self, key: str, input_tokens: int, output_tokens: int, cost: ModelCost | None, ttl: float, waiter: str = ""
     ) -> Hold | RateLimitCheck:
         """:meth:`reserve` on the asyncio client: one round trip that never blocks the event loop."""
-        if self._async_factory is None or self._collected or self._queued:
+        if not self._scripts.can_async or self._collected or self._outage.queued:
             import asyncio
 
             return await asyncio.to_thread(self.reserve, key, input_tokens, output_tokens, cost, ttl, waiter)
         args, ident = self._reserve_args(key, input_tokens, output_tokens, cost, ttl, waiter)
         try:
-            result = await self._arun("reserve", *args)
+            result = await self._scripts.arun("reserve", *args)
         except BackendError as exc:
             return self._unreachable_reserve(exc, key, ident, cost, ttl)
         return self._reserved(result, key, ident, cost, args[3], bool(waiter))
@@ -437,19 +385,13 @@ class RedisStore(Store):
 
     # ------------------------------------------------------------------ when Redis cannot be reached
 
-    def _outage(self, exc: BackendError) -> None:
-        # Said once per outage (the policy decides what the caller sees).
-        if not self._down:
-            self._down = True
-            logger.warning("%s; on_backend_error=%r", exc, self.on_backend_error)
-
     def _unreachable_reserve(
         self, exc: BackendError, key: str, ident: str, cost: ModelCost | None, ttl: float
     ) -> Hold | RateLimitCheck:
         policy = self.on_backend_error
         if policy == "raise":
             raise exc
-        self._outage(exc)
+        self._outage.began(exc, policy)
         if policy == "deny":
             return RateLimitCheck(allowed=False, reason=BACKEND, retry_after=_DENY_RETRY)
         # "allow": admitted without holding anything in Redis; its commit is recorded (once, by this id) when Redis
@@ -462,28 +404,14 @@ class RedisStore(Store):
         # Under "allow": the record waits in this process (in order) until Redis answers; a provisional answer now.
         if self.on_backend_error != "allow":
             raise exc
-        self._outage(exc)
-        with self._lock:
-            self._queued.append(work)
-            total = self._totals.get(key, _ZERO) + cost
-            self._totals[key] = total
-        return Recorded(total, [], self._clock())
+        self._outage.began(exc, self.on_backend_error)
+        return self._outage.keep(key, work, cost, self._clock())
 
-    def _flush(self) -> None:
-        # Send what waited for Redis, oldest first; each carries its id, so nothing counts twice. Raises
-        # BackendError (and keeps the rest) when Redis is still unreachable.
-        while True:
-            with self._lock:
-                if not self._queued:
-                    break
-                work = self._queued[0]
-            self._run(*work)
-            with self._lock:
-                if self._queued and self._queued[0] is work:
-                    self._queued.popleft()
-        if self._down:
-            self._down = False
-            logger.warning("%s: Redis answers again; what waited is recorded", self.url)
+    def _send(self, *work: Any) -> Any:
+        # A write: what waited for Redis goes first, in order.
+        if self._outage.queued:
+            self._outage.flush()
+        return self._run(*work)
 
     def _recorded(self, result: list[Any]) -> Recorded:
         events: list[tuple[str, dict[str, Any]]] = []
@@ -498,8 +426,7 @@ class RedisStore(Store):
 
     def _recorded_for(self, key: str, result: list[Any]) -> Recorded:
         recorded = self._recorded(result)
-        with self._lock:
-            self._totals[key] = recorded.total
+        self._outage.seen(key, recorded.total)
         return recorded
 
     def _usage_args(self, key: str, usage: RequestUsage, cost: Decimal) -> list[Any]:
@@ -520,9 +447,7 @@ class RedisStore(Store):
         args = self._usage_args(key, usage, cost)
         op = "record" if hold.record is _UNHELD else "settle"  # admitted while Redis was away: recorded now, once
         try:
-            if self._queued:
-                self._flush()
-            result = self._run(op, self._now_arg(), hold.handle, *args)
+            result = self._send(op, self._now_arg(), hold.handle, *args)
         except BackendError as exc:
             recorded = self._fallback(exc, key, (op, self._now_arg(), hold.handle, *args), cost)
             hold.state = COMMITTED
@@ -557,9 +482,7 @@ class RedisStore(Store):
             return self.record(key, FAILED, _ZERO, ident=str(hold.handle))
         work = ("release", self._now_arg(), hold.handle, key, "1" if count else "0")
         try:
-            if self._queued:
-                self._flush()
-            result = self._run(*work)
+            result = self._send(*work)
         except BackendError as exc:
             recorded = self._fallback(exc, key, work, _ZERO)
             hold.state = COMMITTED if count else CANCELLED
@@ -584,9 +507,7 @@ class RedisStore(Store):
         args = self._usage_args(key, usage, cost)
         work = ("record", self._now_arg(), ident or self._new_id(), *args)
         try:
-            if self._queued:
-                self._flush()
-            result = self._run(*work)
+            result = self._send(*work)
         except BackendError as exc:
             return self._fallback(exc, key, work, cost)
         if int(result[0]) == 0:  # counted by an earlier send of this very call (redis-py retried it)
