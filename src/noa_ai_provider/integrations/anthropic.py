@@ -45,7 +45,6 @@ and every other resource.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, TypeVar, cast
@@ -56,7 +55,16 @@ from ..registry import EnhancedModelRegistry
 from ..reservation import Reservation
 from ..usage import usage_from_anthropic
 from .estimates import Estimate, estimate_characters, tokenizer_estimate
-from .metering import AsyncMeteredStream, ClientProxy, Meter, MeteredStream, Proxy, Settler, without_retries
+from .metering import (
+    AsyncMeteredStream,
+    ClientProxy,
+    Meter,
+    MeteredStream,
+    Proxy,
+    Settler,
+    is_coroutine,
+    without_retries,
+)
 
 __all__ = ["Estimate", "estimate_input_tokens", "meter", "tokenizer_estimate"]
 
@@ -117,13 +125,12 @@ def _snapshot(stream: Any) -> Any:
         return None
 
 
-class MeteredMessageStreamManager:
-    """``messages.stream(...)``, metered: entering reserves and sends, leaving commits what the stream reported.
-    The object entered is the SDK's own :class:`anthropic.lib.streaming.MessageStream`."""
+class _StreamManager:
+    """What the sync and async ``messages.stream()`` managers share: the request, prepared at once (an unknown
+    model raises before anything is sent), and the reservation taken on entering."""
 
-    def __init__(self, meter: Meter, messages: Any, sender: Any, retries: int, kwargs: dict[str, Any]) -> None:
+    def __init__(self, meter: Meter, sender: Any, retries: int, kwargs: dict[str, Any]) -> None:
         self._meter = meter
-        self._messages = messages
         self._kwargs = kwargs
         self._key, self._estimate = meter.prepare(kwargs)
         self._max_tokens = int(kwargs["max_tokens"])
@@ -133,6 +140,20 @@ class MeteredMessageStreamManager:
         # or failed entry is retried by Meter.send, through the registry.
         self._sender = sender
         self._retries = retries
+
+    def _leaving(self) -> tuple[Reservation | None, _Entered]:
+        reservation, self._reservation = self._reservation, None
+        assert self._entered is not None, "left a messages.stream() that was not entered"
+        return reservation, self._entered
+
+    def _settle(self, reservation: Reservation | None, entered: _Entered) -> None:
+        if reservation is not None:
+            self._meter.commit(reservation, _snapshot(entered.stream), entered.stream.response.headers)
+
+
+class MeteredMessageStreamManager(_StreamManager):
+    """``messages.stream(...)``, metered: entering reserves and sends, leaving commits what the stream reported.
+    The object entered is the SDK's own :class:`anthropic.lib.streaming.MessageStream`."""
 
     def __enter__(self) -> Any:
         reservation, entered, _ = self._meter.send(
@@ -144,30 +165,16 @@ class MeteredMessageStreamManager:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        reservation, self._reservation = self._reservation, None
-        entered = self._entered
-        assert entered is not None, "left a messages.stream() that was not entered"
+        reservation, entered = self._leaving()
         try:
             entered.manager.__exit__(exc_type, exc, tb)
         finally:
-            if reservation is not None:
-                self._meter.commit(reservation, _snapshot(entered.stream), entered.stream.response.headers)
+            self._settle(reservation, entered)
 
 
-class AsyncMeteredMessageStreamManager:
+class AsyncMeteredMessageStreamManager(_StreamManager):
     """``messages.stream(...)`` of an async client, metered (see :class:`MeteredMessageStreamManager`). The SDK's
     manager is made on entering (it holds the request's coroutine, which must not be left unawaited)."""
-
-    def __init__(self, meter: Meter, messages: Any, sender: Any, retries: int, kwargs: dict[str, Any]) -> None:
-        self._meter = meter
-        self._messages = messages
-        self._kwargs = kwargs
-        self._key, self._estimate = meter.prepare(kwargs)
-        self._max_tokens = int(kwargs["max_tokens"])
-        self._reservation: Reservation | None = None
-        self._entered: _Entered | None = None
-        self._sender = sender
-        self._retries = retries
 
     async def __aenter__(self) -> Any:
         reservation, entered, _ = await self._meter.send_async(
@@ -179,14 +186,11 @@ class AsyncMeteredMessageStreamManager:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        reservation, self._reservation = self._reservation, None
-        entered = self._entered
-        assert entered is not None, "left a messages.stream() that was not entered"
+        reservation, entered = self._leaving()
         try:
             await entered.manager.__aexit__(exc_type, exc, tb)
         finally:
-            if reservation is not None:
-                self._meter.commit(reservation, _snapshot(entered.stream), entered.stream.response.headers)
+            self._settle(reservation, entered)
 
 
 class _Entered:
@@ -242,7 +246,7 @@ class _Messages(Proxy):
     def stream(self, **kwargs: Any) -> Any:
         if not _metered(kwargs):
             return self._wrapped.stream(**kwargs)
-        return MeteredMessageStreamManager(self._meter, self._wrapped, self._sender, self._retries, kwargs)
+        return MeteredMessageStreamManager(self._meter, self._sender, self._retries, kwargs)
 
 
 class _AsyncMessages(_Messages):
@@ -261,7 +265,7 @@ class _AsyncMessages(_Messages):
     def stream(self, **kwargs: Any) -> Any:
         if not _metered(kwargs):
             return self._wrapped.stream(**kwargs)
-        return AsyncMeteredMessageStreamManager(self._meter, self._wrapped, self._sender, self._retries, kwargs)
+        return AsyncMeteredMessageStreamManager(self._meter, self._sender, self._retries, kwargs)
 
 
 class _Client(ClientProxy):
@@ -269,8 +273,7 @@ class _Client(ClientProxy):
     copies, everything else is the client's."""
 
     def __init__(self, wrapped: Any, meter: Meter, is_async: bool) -> None:
-        super().__init__(wrapped, meter)
-        self._async = is_async
+        super().__init__(wrapped, meter, is_async)
         self._messages: _Messages | None = None
 
     @property
@@ -281,13 +284,8 @@ class _Client(ClientProxy):
             self._messages = kind(self._wrapped.messages, self._meter, sender.messages, retries)
         return self._messages
 
-    def copy(self, *args: Any, **kwargs: Any) -> Any:
-        return _Client(self._wrapped.copy(*args, **kwargs), self._meter, self._async)
-
-    with_options = copy
-
     def with_middleware(self, *middleware: Any) -> Any:
-        return _Client(self._wrapped.with_middleware(*middleware), self._meter, self._async)
+        return self._rewrapped(self._wrapped.with_middleware(*middleware))
 
 
 def meter(
@@ -315,8 +313,7 @@ def meter(
     create = getattr(messages, "create", None)
     if create is None:
         raise TypeError(f"meter() needs an Anthropic client with messages.create, got {type(client).__name__}")
-    # `create` is wrapped (required-args checks) by a plain function: unwrap it to see whether it is a coroutine.
-    is_async = inspect.iscoroutinefunction(inspect.unwrap(create))
+    is_async = is_coroutine(create)
     core = Meter(
         registry,
         wait=wait,

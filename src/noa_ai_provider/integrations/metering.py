@@ -370,7 +370,19 @@ class Proxy:
 
 class ClientProxy(Proxy):
     """A metered client: a context manager (sync or async, as the client is) that closes the client and returns
-    the metered one; every other attribute is the client's."""
+    the metered one; ``copy`` / ``with_options`` return metered copies; every other attribute is the client's."""
+
+    def __init__(self, wrapped: Any, meter: Meter, is_async: bool) -> None:
+        super().__init__(wrapped, meter)
+        self._async = is_async
+
+    def _rewrapped(self, client: Any) -> Any:
+        return type(self)(client, self._meter, self._async)
+
+    def copy(self, *args: Any, **kwargs: Any) -> Any:
+        return self._rewrapped(self._wrapped.copy(*args, **kwargs))
+
+    with_options = copy
 
     def __enter__(self) -> Any:
         self._wrapped.__enter__()
@@ -389,6 +401,12 @@ class ClientProxy(Proxy):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self._wrapped.__aexit__(exc_type, exc, tb)
+
+
+def is_coroutine(method: Any) -> bool:
+    """Whether an SDK method is a coroutine function: the SDKs wrap ``create`` in a plain function (required-args
+    checks), so it is unwrapped first."""
+    return inspect.iscoroutinefunction(inspect.unwrap(method))
 
 
 def without_retries(client: Any) -> tuple[Any, int]:

@@ -49,7 +49,6 @@ Not metered (delegated unchanged, with the SDK's own retries): the resources' ``
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from typing import Any, TypeVar, cast
 
@@ -58,7 +57,17 @@ import openai
 from ..registry import EnhancedModelRegistry
 from ..usage import usage_from_openai
 from .estimates import Estimate, estimate_characters, tokenizer_estimate
-from .metering import AsyncMeteredStream, ClientProxy, Counts, Meter, MeteredStream, Proxy, Settler, without_retries
+from .metering import (
+    AsyncMeteredStream,
+    ClientProxy,
+    Counts,
+    Meter,
+    MeteredStream,
+    Proxy,
+    Settler,
+    is_coroutine,
+    without_retries,
+)
 
 __all__ = ["Estimate", "estimate_input_tokens", "meter", "tokenizer_estimate"]
 
@@ -203,8 +212,7 @@ class _Client(ClientProxy):
     ``copy`` return metered copies, everything else is the client's."""
 
     def __init__(self, wrapped: Any, meter: Meter, is_async: bool) -> None:
-        super().__init__(wrapped, meter)
-        self._async = is_async
+        super().__init__(wrapped, meter, is_async)
         self._resources: dict[str, Proxy] = {}
         self._sender: tuple[Any, int] | None = None
 
@@ -236,11 +244,6 @@ class _Client(ClientProxy):
     def embeddings(self) -> Any:
         return self._resource("embeddings")
 
-    def copy(self, *args: Any, **kwargs: Any) -> Any:
-        return _Client(self._wrapped.copy(*args, **kwargs), self._meter, self._async)
-
-    with_options = copy
-
 
 def meter(
     client: _C,
@@ -266,8 +269,7 @@ def meter(
     create = getattr(getattr(getattr(client, "chat", None), "completions", None), "create", None)
     if create is None:
         raise TypeError(f"meter() needs an OpenAI client with chat.completions.create, got {type(client).__name__}")
-    # `create` is wrapped (required-args checks) by a plain function: unwrap it to see whether it is a coroutine.
-    is_async = inspect.iscoroutinefunction(inspect.unwrap(create))
+    is_async = is_coroutine(create)
     core = Meter(
         registry,
         wait=wait,
