@@ -18,7 +18,6 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import pytest
 
 import noa_ai_provider
 
-from .docblocks import run_blocks
+from .docblocks import Block, blocks_of, run_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -35,41 +34,9 @@ DOCS = ROOT / "docs"
 # test_pricing_rules, integrations/test_integrations_docs, test_notebook, test_cli...).
 PAGES = ["index.md", "getting-started.md", "concepts.md", "rate-limits.md", "budgets.md", "testing.md", "migrating.md"]
 
-FENCE = re.compile(r"^(\s*)```(.*)$")
-NOT_RUN = re.compile(r"^<!-- not run: \S.* -->$")
-
-
-@dataclass
-class Block:
-    info: str
-    line: int  # the first line of code, 1-based
-    code: str
-    runs: bool
-
-
-def blocks_of(page: str) -> list[Block]:
-    lines = (DOCS / page).read_text().splitlines()
-    found: list[Block] = []
-    index = 0
-    while index < len(lines):
-        match = FENCE.match(lines[index])
-        if match is None:
-            index += 1
-            continue
-        indent, info = match.group(1), match.group(2).strip()
-        if info.lower().startswith("py"):
-            assert info == "python", f"{page}:{index + 1}: write python blocks as ```python"
-            assert not indent, f"{page}:{index + 1}: a python block must not be indented"
-        end = next((n for n in range(index + 1, len(lines)) if lines[n].strip() == "```"), None)
-        assert end is not None, f"{page}:{index + 1}: unclosed fence"
-        runs = not (index > 0 and NOT_RUN.match(lines[index - 1]))
-        found.append(Block(info, index + 2, "\n".join(lines[index + 1 : end]) + "\n", runs))
-        index = end + 1
-    return found
-
 
 def python_blocks(page: str) -> list[Block]:
-    return [block for block in blocks_of(page) if block.info == "python"]
+    return [block for block in blocks_of((DOCS / page).read_text(), page) if block.info == "python"]
 
 
 # The pages' blocks --------------------------------------------------------------------------------------------

@@ -50,48 +50,12 @@ import httpx2
 import pytest
 import tiktoken
 
+from ..docblocks import CHECK, Block, blocks_of
 from . import test_anthropic_meter as claude
 from . import test_openai_meter as gpt
 from .test_meter_retries import byte_level
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "integrations.md"
-
-FENCE = re.compile(r"^(\s*)```(.*)$")
-NOT_RUN = re.compile(r"^<!-- not run: \S.* -->$")
-CHECK = re.compile(r"#\s*->\s*(.+)$")
-
-
-@dataclass
-class Block:
-    """A fenced block of the page: its info string, first line of code (1-based), code, and, for a ``python``
-    block, whether it runs."""
-
-    info: str
-    line: int
-    code: str
-    runs: bool = True
-
-
-def blocks_of(text: str) -> list[Block]:
-    """Every fenced block of ``text``, in order. Fails on a Python-looking fence that is not exactly ``python``."""
-    lines = text.splitlines()
-    found: list[Block] = []
-    index = 0
-    while index < len(lines):
-        match = FENCE.match(lines[index])
-        if match is None:
-            index += 1
-            continue
-        indent, info = match.group(1), match.group(2).strip()
-        if info.lower().startswith("py"):
-            assert info == "python", f"{DOC.name}:{index + 1}: write python blocks as ```python"
-            assert not indent, f"{DOC.name}:{index + 1}: a python block must not be indented"
-        end = next((n for n in range(index + 1, len(lines)) if lines[n].strip() == "```"), None)
-        assert end is not None, f"{DOC.name}:{index + 1}: unclosed fence"
-        runs = not (index > 0 and NOT_RUN.match(lines[index - 1]))
-        found.append(Block(info, index + 2, "\n".join(lines[index + 1 : end]) + "\n", runs))
-        index = end + 1
-    return found
 
 
 # The local provider --------------------------------------------------------------------------------------------
@@ -256,7 +220,7 @@ def provider(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Provid
 def test_the_examples_of_docs_integrations_md_hold(provider: Provider, caplog: pytest.LogCaptureFixture) -> None:
     text = DOC.read_text()
     lines = text.splitlines()
-    blocks = blocks_of(text)
+    blocks = blocks_of(text, DOC.name)
     python = [block for block in blocks if block.info == "python"]
     assert len([block for block in python if block.runs]) >= 15
     for block in python:
