@@ -18,7 +18,11 @@ How (see ``docs/redis.md``):
   script, a global budget's included, runs on Redis Cluster.
 - **Exact money**: decimal strings, added digit by digit in Lua, never ``INCRBYFLOAT``.
 
-``redis`` (redis-py) is imported by this package only: ``pip install 'noa-ai-provider[redis]'``.
+The modules: ``store`` (``RedisStore``, the Store operations), ``runner`` (the script's calls, sync and asyncio,
+and redis-py's errors translated), ``outage`` (records waiting for Redis under ``on_backend_error="allow"``),
+``connect`` (clients from URLs), ``follow`` (the thread that hears other processes free capacity) and ``wire`` (the
+script's text and packed arguments). ``redis`` (redis-py) is imported by this package only:
+``pip install 'noa-ai-provider[redis]'``.
 """
 
 from .store import BACKEND, RedisStore
