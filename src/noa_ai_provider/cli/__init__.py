@@ -1,9 +1,11 @@
-"""The ``noa-registry`` command, built on the public API only (rich for its tables, imported when a command
-prints). Run ``noa-registry --help`` or see docs/cli.md.
+"""The ``noa-registry`` command, built on the public API (rich draws its tables on a terminal, imported only then).
+Run ``noa-registry --help`` or see docs/cli.md.
 
-Exit status: 0 done; 1 a finding (a file missing or unreadable, a config with errors, a search with no match);
-2 a usage error (bad arguments, an unknown model, an invalid value). A closed pipe (``| head``) ends quietly.
-Colours only on a terminal, never with ``NO_COLOR`` set. Errors are one line on stderr, cut to a sane length.
+Exit status: 0 done; 1 a finding (a file missing, unreadable or invalid, a store out of reach, a search with no
+match, a config with problems); 2 a usage error (bad arguments, an unknown model, an invalid value); 130 after
+Ctrl-C. A closed pipe (``| head``) ends quietly with 0. Colours only on a terminal (rich's rules: ``FORCE_COLOR``
+forces one), never with ``NO_COLOR`` set. Errors are one line on stderr, cut to a sane length, never a traceback
+(``NOA_REGISTRY_TRACEBACK=1`` shows that of an unexpected error).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .. import __version__
 
@@ -40,13 +43,24 @@ def _seconds(text: str) -> float:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, its usage errors one line on stderr (exit status 2); subcommands' parsers are of this
+    class too (``add_subparsers`` makes them with the parent's class)."""
+
+    def error(self, message: str) -> NoReturn:
+        text = " ".join(message.split())
+        if len(text) > 500:
+            text = text[:460] + f" ... ({len(text):,} characters in all)"
+        self.exit(2, f"{self.prog}: {text} (see {self.prog} --help)\n")
+
+
 def _examples(*lines: str) -> str:
     return "examples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``noa-registry``."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="noa-registry",
         description="Inspect AI model catalogues, costs, budgets and saved usage.",
         formatter_class=_FORMATTER,
@@ -58,10 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
             "noa-registry report --persistence data/model-registry.json --since 2025-06-01",
             "noa-registry validate config/models-config.json",
             "noa-registry import litellm model_prices_and_context_window.json --out models-config.json",
-            "",
-            "exit status: 0 done, 1 a finding (missing file, errors, no match), 2 a usage error",
-            "colours: only on a terminal, never with NO_COLOR set",
-        ),
+        )
+        + "\n\n"
+        + "exit status: 0 done; 1 a finding (a file missing or invalid, no match, problems found);\n"
+        + "  2 a usage error (bad arguments, an unknown model, an invalid value)\n"
+        + "colours: on a terminal (or with FORCE_COLOR=1), never with NO_COLOR set; piped: plain columns\n"
+        + "--json: on every command that reads something; money as exact decimal strings (docs/cli.md)",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -73,18 +89,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     def config_option(p: argparse.ArgumentParser) -> None:
         p.add_argument(
-            "--config", help="models-config file (default: ./config/models-config.json, else the bundled one)"
+            "--config",
+            metavar="PATH",
+            help="models-config file (default: ./config/models-config.json, else the bundled one)",
         )
 
     def json_option(p: argparse.ArgumentParser) -> None:
         p.add_argument("--json", action="store_true", help="print JSON (money as exact decimal strings)")
 
     def source_options(p: argparse.ArgumentParser, default: str | None) -> None:
-        p.add_argument("--persistence", default=default, help=f"a saved registry file (default: {default})")
-        p.add_argument("--backend", help="a shared store URL (redis://...), the models from --config")
+        p.add_argument(
+            "--persistence", metavar="PATH", default=default, help=f"a saved registry file (default: {default})"
+        )
+        p.add_argument("--backend", metavar="URL", help="a shared store (redis://...); the models from --config")
         config_option(p)
 
-    from .catalogs import cmd_import, cmd_validate
+    from ..schemas import ModelCapability, ModelStatus
+    from . import importing, validating
     from .commands import (
         DEFAULT_PERSISTENCE,
         cmd_budgets,
@@ -97,34 +118,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     saved = str(DEFAULT_PERSISTENCE)
+
+    def filter_options(p: argparse.ArgumentParser) -> None:
+        f = p.add_argument_group("filters (every one given must hold; the fields of EnhancedModelSearchQuery)")
+        f.add_argument("--provider", help="openai, claude, llama.cpp, ... or a custom provider's name")
+        f.add_argument("--capability", help=", ".join(c.value for c in ModelCapability))
+        f.add_argument("--status", help=", ".join(s.value for s in ModelStatus))
+        f.add_argument("--name", dest="name_pattern", metavar="REGEX", help="a regular expression on name and id")
+        f.add_argument("--tag", dest="tags", metavar="TAG", action="append", help="a tag the model has (repeat: all)")
+        f.add_argument("--min-context", dest="min_context_window", type=_count, metavar="TOKENS")
+        f.add_argument("--max-context", dest="max_context_window", type=_count, metavar="TOKENS")
+        f.add_argument(
+            "--max-cost-per-token",
+            metavar="PRICE",
+            help="the most the mean of the input and output prices per token may be, (input + output) / (2 *"
+            " per): 0.00001 is $10 per 1M tokens",
+        )
+        f.add_argument("--min-version", metavar="VERSION", help="the lowest version (inclusive)")
+        f.add_argument("--max-version", metavar="VERSION", help="the highest version (inclusive)")
+        f.add_argument("--exclude-deprecated", action="store_true", help="leave out deprecated models")
+
     p = command(
         "models",
-        "print the model catalogue",
+        "print the model catalogue (or the models matching the filters given)",
         "noa-registry models",
+        "noa-registry models --provider openai --capability vision",
         "noa-registry models --config my-models.json --json",
+        "noa-registry models | grep -i mini",
     )
     config_option(p)
+    filter_options(p)
     json_option(p)
     p.set_defaults(func=cmd_models)
 
     p = command(
         "search",
-        "models matching every filter given (exit 1 when none matches)",
+        "the models matching every filter given (exit 1 when none matches)",
         "noa-registry search --provider openai --min-context 100000",
         "noa-registry search --capability function_calling --max-cost-per-token 0.00001 --json",
+        "noa-registry search --name 'sonnet|opus' --exclude-deprecated",
+        "noa-registry search --tag production --min-version 4.0.0 --max-version 4.99.0",
     )
-    p.add_argument("--provider")
-    p.add_argument("--capability")
-    p.add_argument("--status")
-    p.add_argument("--name", dest="name_pattern", help="a regular expression on the name")
-    p.add_argument("--tag", action="append", help="a tag the model must have (repeat for several)")
-    p.add_argument("--min-context", type=_count)
-    p.add_argument("--max-context", type=_count)
-    p.add_argument("--max-cost-per-token", help="the most an input or output token may cost")
-    p.add_argument("--min-version")
-    p.add_argument("--max-version")
-    p.add_argument("--exclude-deprecated", action="store_true")
     config_option(p)
+    filter_options(p)
     json_option(p)
     p.set_defaults(func=cmd_search)
 
@@ -134,7 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
         "noa-registry show gpt-4o",
         "noa-registry show claude-sonnet-4-5 --persistence data/model-registry.json --json",
     )
-    p.add_argument("key", help="a key or another name of it: openai:gpt-4o, gpt-4o-2024-08-06, anthropic/claude-...")
+    p.add_argument(
+        "key", metavar="KEY", help="a key or another name of it: openai:gpt-4o, gpt-4o-2024-08-06, anthropic/claude-..."
+    )
     source_options(p, None)
     json_option(p)
     p.set_defaults(func=cmd_show)
@@ -146,15 +184,25 @@ def build_parser() -> argparse.ArgumentParser:
         "noa-registry estimate claude-sonnet-4-5 20000 1000 --cached 15000 --cache-write-1h 2000",
     )
     p.add_argument(
-        "key", help="model key or another name of it: openai:gpt-4o, gpt-4o-2024-08-06, anthropic/claude-..."
+        "key", metavar="KEY", help="a key or another name of it: openai:gpt-4o, gpt-4o-2024-08-06, anthropic/claude-..."
     )
-    p.add_argument("input_tokens", type=_count, metavar="INPUT")
-    p.add_argument("output_tokens", type=_count, metavar="OUTPUT")
-    p.add_argument("--cached", type=_count, default=0, help="of INPUT, tokens read from the cache")
-    p.add_argument("--cache-write", type=_count, default=0, help="of INPUT, tokens written to the cache")
-    p.add_argument("--cache-write-1h", type=_count, default=0, help="of INPUT, tokens written to the 1-hour cache")
+    p.add_argument("input_tokens", type=_count, metavar="INPUT", help="input tokens (cache reads and writes included)")
+    p.add_argument("output_tokens", type=_count, metavar="OUTPUT", help="output tokens")
+    p.add_argument("--cached", type=_count, default=0, metavar="TOKENS", help="of INPUT, tokens read from the cache")
     p.add_argument(
-        "--service-tier", help="price at this service tier (batch, flex, priority, ... as providers name them)"
+        "--cache-write", type=_count, default=0, metavar="TOKENS", help="of INPUT, tokens written to the cache"
+    )
+    p.add_argument(
+        "--cache-write-1h",
+        type=_count,
+        default=0,
+        metavar="TOKENS",
+        help="of INPUT, tokens written to the 1-hour cache",
+    )
+    p.add_argument(
+        "--service-tier",
+        metavar="TIER",
+        help="price at this service tier (batch, flex, priority, or a name providers report)",
     )
     config_option(p)
     json_option(p)
@@ -167,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
         "noa-registry report --since 2025-06-01 --json",
     )
     source_options(p, saved)
-    p.add_argument("--since", help="the first UTC day of the by-day table (YYYY-MM-DD)")
+    p.add_argument("--since", metavar="YYYY-MM-DD", help="the first UTC day of the by-day table")
     json_option(p)
     p.set_defaults(func=cmd_report)
 
@@ -187,59 +235,42 @@ def build_parser() -> argparse.ArgumentParser:
         "noa-registry watch --backend redis://localhost:6379/0 --once --json",
     )
     source_options(p, saved)
-    p.add_argument("--interval", type=_seconds, default=2.0, help="seconds between reads (default 2)")
-    p.add_argument("--once", action="store_true", help="print one frame and exit")
+    p.add_argument("--interval", metavar="SECONDS", type=_seconds, default=2.0, help="between reads (default 2)")
+    p.add_argument("--once", action="store_true", help="print one table (with --json: the usage counters) and exit")
     json_option(p)
     p.set_defaults(func=cmd_watch)
 
-    p = command(
-        "validate",
-        "check a models-config file and print every error (exit 1 when there is one)",
-        "noa-registry validate config/models-config.json",
-        "noa-registry validate my-models.json --json",
-    )
-    p.add_argument("config_file", metavar="CONFIG")
-    json_option(p)
-    p.set_defaults(func=cmd_validate)
-
-    p = command(
-        "import",
-        "write a models-config file from LiteLLM's price map or genai-prices",
-        "noa-registry import litellm model_prices_and_context_window.json --out models-config.json",
-        "noa-registry import genai-prices --out models-config.json --provider openai --force",
-    )
-    kinds = p.add_subparsers(dest="source", required=True, metavar="SOURCE")
-    for name, help_text in (
-        ("litellm", "LiteLLM's model_prices_and_context_window.json"),
-        ("genai-prices", "the genai-prices package's catalogue"),
-    ):
-        k = kinds.add_parser(name, help=help_text, description=help_text)
-        if name == "litellm":
-            k.add_argument("path", metavar="PATH")
-        k.add_argument("--out", required=True, metavar="CONFIG", help="the models-config file to write")
-        k.add_argument("--force", action="store_true", help="replace --out if it exists")
-        k.add_argument("--provider", action="append", help="keep only this provider (repeat for several)")
-        k.add_argument("--verbose", action="store_true", help="list every skipped entry")
-        json_option(k)
-        k.set_defaults(func=cmd_import)
+    validating.add_parser(sub)
+    importing.add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``noa-registry``; returns the exit status (0 done, 1 a finding, 2 a usage error)."""
-    if argv is None and len(sys.argv) == 2 and sys.argv[1] == "--version":  # answer without building anything
+    """Run ``noa-registry``; returns the exit status (0 done, 1 a finding, 2 a usage error; 130 after Ctrl-C)."""
+    if argv is None and sys.argv[1:] == ["--version"]:  # answer before building anything
         sys.stdout.write(f"noa-registry {__version__}\n")
         return 0
     from ..errors import (
         AmbiguousModelError,
         ConfigError,
         InvalidUsageError,
+        InvalidVersionError,
         ModelNotFoundError,
         RegistryError,
         UnpricedModelError,
     )
+    from .commands import FileProblem
     from .render import error
 
+    usage_errors = (
+        argparse.ArgumentTypeError,
+        AmbiguousModelError,
+        ConfigError,
+        InvalidUsageError,
+        InvalidVersionError,
+        ModelNotFoundError,
+        UnpricedModelError,
+    )
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -252,13 +283,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         return 130
-    except argparse.ArgumentTypeError as exc:
+    except usage_errors as exc:  # a ConfigError here is an invalid value given on the command line
         error(str(exc))
         return 2
-    except (ModelNotFoundError, AmbiguousModelError, ConfigError, InvalidUsageError, UnpricedModelError) as exc:
+    except (FileProblem, RegistryError, OSError) as exc:  # a file missing, unreadable or invalid; no store
         error(str(exc))
-        return 2
-    except RegistryError as exc:  # PersistenceError, BackendError
-        error(str(exc))
+        return 1
+    except Exception as exc:  # a bug: still one line, unless asked for the traceback
+        if os.environ.get("NOA_REGISTRY_TRACEBACK"):
+            raise
+        error(f"internal error, please report it: {type(exc).__name__}: {exc} (NOA_REGISTRY_TRACEBACK=1 shows where)")
         return 1
     return status
