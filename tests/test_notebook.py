@@ -482,6 +482,17 @@ def test_plot_costs_on_a_given_axes(used: EnhancedModelRegistry, by: str) -> Non
     assert png_pixels(figure).var() > 0
 
 
+def test_plot_costs_on_an_axes_of_a_subfigure_returns_the_figure(used: EnhancedModelRegistry) -> None:
+    figure = Figure()
+    _, right = figure.subfigures(1, 2)
+    ax = right.subplots()
+    returned = used.plot_costs(by="day", ax=ax)
+    assert returned is figure  # the Figure that renders, not the SubFigure
+    assert isinstance(returned, Figure)
+    assert ax.patches
+    assert png_pixels(returned).var() > 0
+
+
 def test_plot_costs_on_a_pyplot_axes(used: EnhancedModelRegistry) -> None:
     figure, ax = plt.subplots()
     try:
@@ -535,6 +546,51 @@ def test_plot_costs_bad_top(used: EnhancedModelRegistry, top: Any) -> None:
 def test_plot_costs_bad_by(used: EnhancedModelRegistry) -> None:
     with pytest.raises(InvalidUsageError, match="by"):
         used.plot_costs(by="week")
+
+
+@pytest.mark.parametrize("exact", ["no", 0, 1, None])
+def test_frames_refuse_an_exact_that_is_not_a_bool(used: EnhancedModelRegistry, exact: Any) -> None:
+    # exact="no" is truthy: taken as a flag it would silently give Decimal columns
+    with pytest.raises(InvalidUsageError, match="exact must be a bool"):
+        used.to_dataframe(exact=exact)
+    with pytest.raises(InvalidUsageError, match="exact must be a bool"):
+        used.usage_dataframe(exact=exact)
+
+
+@pytest.mark.parametrize("ax", ["axes", Figure()])
+def test_plot_costs_refuses_an_ax_that_is_not_axes(used: EnhancedModelRegistry, ax: Any) -> None:
+    with pytest.raises(InvalidUsageError, match="ax must be a matplotlib Axes"):
+        used.plot_costs(ax=ax)
+
+
+@pytest.mark.parametrize("currency", [840, b"USD"])
+def test_plot_costs_refuses_a_currency_that_is_not_a_str(used: EnhancedModelRegistry, currency: Any) -> None:
+    with pytest.raises(InvalidUsageError, match="currency must be a str"):
+        used.plot_costs(currency=currency)
+
+
+EXTRA = "pip install 'noa-ai-provider[notebook]'"
+
+
+def test_frames_without_pandas_name_the_extra(used: EnhancedModelRegistry, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pandas", None)  # what an environment without pandas looks like to import
+    for make in (used.to_dataframe, used.usage_dataframe):
+        with pytest.raises(ImportError) as caught:
+            make()
+        assert EXTRA in str(caught.value)
+        assert "pandas" in str(caught.value)
+
+
+@pytest.mark.parametrize("by", ["model", "provider", "day"])
+def test_plots_without_matplotlib_name_the_extra(
+    used: EnhancedModelRegistry, monkeypatch: pytest.MonkeyPatch, by: str
+) -> None:
+    for module in ("matplotlib", "matplotlib.axes", "matplotlib.figure"):
+        monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(ImportError) as caught:
+        used.plot_costs(by=by)
+    assert EXTRA in str(caught.value)
+    assert "matplotlib" in str(caught.value)
 
 
 # ----------------------------------------------------------------------------------------------------------- HTML

@@ -85,7 +85,7 @@ BY_VALUES = ("day", "provider", "model")
 def _pandas() -> Any:
     try:
         import pandas  # type: ignore[import-untyped]
-    except ImportError as exc:  # pragma: no cover - the extra is installed wherever the tests run
+    except ImportError as exc:
         raise ImportError(f"DataFrames need pandas: {_EXTRA}") from exc
     return pandas
 
@@ -227,16 +227,21 @@ def cost_figure(
     ``totals`` are ``(label, cost)`` pairs (by model or provider): a horizontal bar chart of the ``top`` dearest,
     the rest summed as "other". ``daily`` (``by="day"``) are ``(day, model, cost)`` triples: one stacked bar per
     day, one colour per model among the ``top`` dearest over the period, the rest stacked as "other". Drawn on
-    ``ax`` when given (its figure is returned), else on a new figure made without pyplot (no global state)."""
+    ``ax`` when given (its root figure is returned), else on a new figure made without pyplot (no global state).
+    Raises :class:`InvalidUsageError` when ``ax`` is not a matplotlib ``Axes``."""
     try:
+        from matplotlib.axes import Axes
         from matplotlib.figure import Figure
-    except ImportError as exc:  # pragma: no cover - the extra is installed wherever the tests run
+    except ImportError as exc:
         raise ImportError(f"plots need matplotlib: {_EXTRA}") from exc
+    if ax is not None and not isinstance(ax, Axes):
+        raise InvalidUsageError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
     if ax is None:
         figure = Figure(figsize=(8, 4.5), dpi=100, layout="constrained")
         ax = figure.subplots()
     else:
-        figure = ax.figure
+        parent = ax.figure
+        figure = parent if isinstance(parent, Figure) else parent.figure  # an Axes of a SubFigure: its root Figure
     unit = f"Cost ({currency})"
     if by == "day":
         assert daily is not None

@@ -276,12 +276,13 @@ class Queries:
         """A pandas DataFrame with one row per model, indexed by key: provider, name, version, status, context
         window, prices per 1M tokens by kind, limits, request and token counts, and cost (columns:
         :data:`noa_ai_provider.notebook.MODEL_COLUMNS`). Money is ``float64``, or exact ``Decimal`` values with
-        ``exact=True``. Needs the ``notebook`` extra (pandas); raises ``ImportError`` naming it otherwise.
+        ``exact=True``. Raises :class:`InvalidUsageError` when ``exact`` is not a bool. Needs the ``notebook`` extra
+        (pandas); raises ``ImportError`` naming it otherwise.
 
         .. versionadded:: 0.2.0"""
         from . import notebook
 
-        return notebook.models_frame(self.list_models(), exact=bool(exact))
+        return notebook.models_frame(self.list_models(), exact=_flag("exact", exact))
 
     def usage_dataframe(
         self,
@@ -295,27 +296,29 @@ class Queries:
         ``by="provider"``: one row per provider per day; ``by="model"``: one row per model over the period.
         ``since`` and ``until`` (dates, inclusive) bound the days. With ``exact=True`` costs are ``Decimal`` and
         their sum over every row equals the history's exactly (and :meth:`get_statistics`'s ``total_cost`` when
-        the history covers every recorded day). Raises :class:`InvalidUsageError` for a bad ``by``, a bad date or
-        ``since`` after ``until``; ``ImportError`` naming the extra without pandas.
+        the history covers every recorded day). Raises :class:`InvalidUsageError` for a bad ``by``, a bad date,
+        ``since`` after ``until`` or an ``exact`` that is not a bool; ``ImportError`` naming the extra without pandas.
 
         .. versionadded:: 0.2.0"""
         from . import notebook
 
         notebook.check_by(by, notebook.BY_VALUES)
+        exact = _flag("exact", exact)
         first, last = _day("since", since), _day("until", until)
         if first is not None and last is not None and first > last:
             raise InvalidUsageError(f"since ({first}) is after until ({last})")
         rows = [e for e in self.get_usage_history(since=first) if last is None or e.date <= last]
         providers, currencies = self._labels()
-        return notebook.usage_frame(rows, providers, currencies, by=by, exact=bool(exact))
+        return notebook.usage_frame(rows, providers, currencies, by=by, exact=exact)
 
     def plot_costs(self, by: str = "model", top: int = 10, ax: Any = None, *, currency: str | None = None) -> Any:
         """A matplotlib ``Figure`` of costs: ``by="model"`` or ``"provider"``, horizontal bars of the ``top``
         dearest (the rest as "other"); ``by="day"``, one bar per day of the usage history stacked by model (the
         ``top`` dearest models, the rest as "other"). Axes carry titles, units and the currency. Drawn on ``ax``
         when given. Costs in several currencies are not added up: pass ``currency`` to plot one of them
-        (otherwise :class:`InvalidUsageError` names them). Raises :class:`InvalidUsageError` for a bad ``by`` or
-        ``top`` < 1; ``ImportError`` naming the extra without matplotlib.
+        (otherwise :class:`InvalidUsageError` names them). Raises :class:`InvalidUsageError` for a bad ``by``,
+        ``top`` < 1, an ``ax`` that is not a matplotlib ``Axes`` or a ``currency`` that is not a str; ``ImportError``
+        naming the extra without matplotlib.
 
         .. versionadded:: 0.2.0"""
         from . import notebook
@@ -323,6 +326,8 @@ class Queries:
         notebook.check_by(by, ("model", "provider", "day"))
         if isinstance(top, bool) or not isinstance(top, int) or top < 1:
             raise InvalidUsageError(f"top must be an int >= 1, got {top!r}")
+        if currency is not None and not isinstance(currency, str):
+            raise InvalidUsageError(f"currency must be a str or None, got {type(currency).__name__}")
         entries = self.list_models()
         used = sorted({e.usage_stats.currency for e in entries if e.usage_stats.total_cost})
         if currency is None:
@@ -355,6 +360,13 @@ class Queries:
             key, _ = self._catalog.lookup(key)
             self._store.reset_usage(key, self._now())
         self._events.emit(self, "usage-reset", key=key)
+
+
+def _flag(name: str, value: object) -> bool:
+    # A yes/no argument: a bool, not anything truthy (exact="no" must not mean exact).
+    if not isinstance(value, bool):
+        raise InvalidUsageError(f"{name} must be a bool, got {type(value).__name__}")
+    return value
 
 
 def _day(name: str, value: object) -> date | None:
