@@ -33,6 +33,7 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 
 from noa_ai_provider import EnhancedModelRegistry
+from noa_ai_provider.notebook import MODEL_COLUMNS, USAGE_COLUMNS
 
 from .docblocks import _Checks
 
@@ -129,10 +130,36 @@ def test_the_plot_cells_show_one_image(executed: Any, tag: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("tag", ["registry-html", "statistics", "to-dataframe", "usage-dataframe"])
+@pytest.mark.parametrize(
+    "tag",
+    [
+        "registry-html",
+        "statistics",
+        "entry-html",
+        "history-html",
+        "budget-html",
+        "to-dataframe",
+        "top-models",
+        "usage-dataframe",
+        "cost-per-day",
+        "cached-share",
+        "second-week",
+    ],
+)
 def test_the_tables_show_as_html(executed: Any, tag: str) -> None:
     (html,) = _data(_tagged(executed, tag), "text/html")
     assert "<table" in html
+
+
+@pytest.mark.slow
+def test_the_history_and_budget_views_show_the_files_figures(executed: Any) -> None:
+    (history,) = _data(_tagged(executed, "history-html"), "text/html")
+    assert "<caption>Usage history (8 rows)</caption>" in history  # 4 models, 14 and 15 June
+    assert "claude:claude-sonnet-4-5" in history
+    (budget,) = _data(_tagged(executed, "budget-html"), "text/html")
+    # the whole history's spend, exact, and what remains of 25
+    assert '<td style="text-align:right">10.51905695</td>' in budget
+    assert '<td style="text-align:right">14.48094305</td>' in budget
 
 
 @pytest.mark.slow
@@ -224,6 +251,21 @@ def test_every_python_block_of_docs_notebooks_md_runs_or_says_why_not() -> None:
     text = DOC.read_text()
     python = [fence for fence in FENCE.finditer(text) if fence.group(1) == "python"]
     assert len(_doc_blocks(text)) + len(re.findall(r"<!-- not run: [^>]+-->\s*```python", text)) == len(python)
+
+
+def _column_table(text: str, heading: str) -> list[str]:
+    # The first column's names (in backticks) of the first table after ``heading``, in order.
+    section = text[text.index(heading) :]
+    table = re.search(r"^\|.*?(?=^[^|])", section, flags=re.MULTILINE | re.DOTALL)
+    assert table is not None, f"no table after {heading!r}"
+    rows = table.group(0).splitlines()[2:]  # after the header and the |---| line
+    return [name for row in rows for name in re.findall(r"`(\w+)`", row.split("|")[1])]
+
+
+def test_the_column_tables_of_docs_notebooks_md_are_the_helpers_columns() -> None:
+    text = DOC.read_text()
+    assert _column_table(text, "## One row per model") == ["key", *MODEL_COLUMNS]
+    assert _column_table(text, "## One row per model and day") == list(USAGE_COLUMNS)
 
 
 def test_the_page_shows_the_committed_images() -> None:
