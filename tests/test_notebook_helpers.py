@@ -181,6 +181,27 @@ def test_plot_costs_never_adds_currencies(reg: EnhancedModelRegistry) -> None:
     assert "Cost (EUR)" in texts(reg.plot_costs(currency="EUR"))
 
 
+def test_plot_costs_by_day_reads_currencies_from_the_history_not_the_counters(reg: EnhancedModelRegistry) -> None:
+    # reset_usage_stats zeroes the counters; the history keeps its days, and the daily plot shows the history.
+    reg.register_model(
+        model("euro", "mistral", {"inputTokens": "1", "outputTokens": "1", "currency": "EUR", "per": 1000})
+    )
+    reg.record_usage("mistral:euro", 1000, 0)
+    reg.reset_usage_stats("mistral:euro")
+    with pytest.raises(InvalidUsageError, match="EUR, USD"):  # still two currencies in the history
+        reg.plot_costs(by="day")
+    euro = reg.plot_costs(by="day", currency="EUR")
+    assert {"Cost (EUR)", "mistral:euro"} <= texts(euro)
+    assert "openai:gpt" not in texts(euro)
+    only = EnhancedModelRegistry(auto_save=False, clock=FakeClock(START))
+    only.register_model(
+        model("euro", "mistral", {"inputTokens": "1", "outputTokens": "1", "currency": "EUR", "per": 1000})
+    )
+    only.record_usage("mistral:euro", 1000, 0)
+    only.reset_usage_stats("mistral:euro")
+    assert {"Cost (EUR)", "mistral:euro", "2025-06-02"} <= texts(only.plot_costs(by="day"))
+
+
 def test_html_views_are_tables_with_escaped_values(reg: EnhancedModelRegistry) -> None:
     reg.register_model(model("evil", "openai", None, name="<script>alert(1)</script> & co"))
     reg.set_budget("5", period="day")

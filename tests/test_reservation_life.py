@@ -197,6 +197,24 @@ def test_auto_advancing_clock_with_async_waiters(tmp_path: Path, store: str) -> 
     assert asyncio.run(main()) == [0, 60, 120]
 
 
+def test_auto_advance_switched_on_or_off_after_the_registry_exists(tmp_path: Path, store: str) -> None:
+    # It used to be read once, when the registry was made: switched on later, a waiter slept its real timeout.
+    clock = FakeClock(1_700_000_000)
+    registry = make(tmp_path, clock, store)
+    key = registry.register_model(limited({"requestsPerMinute": 1}))
+    registry.acquire(key, 0).commit(0)
+    clock.auto_advance = True
+    started = time.monotonic()
+    reservation = registry.acquire(key, 0, wait=True, timeout=3_600)
+    assert reservation.timestamp == 1_700_000_060
+    reservation.commit(0)
+    assert time.monotonic() - started < 5
+    clock.auto_advance = False  # and off again: the clock stays put, the wait ends at its real-time timeout
+    with pytest.raises(RateLimitTimeout):
+        registry.acquire(key, 0, wait=True, timeout=0.3)
+    assert clock() == 1_700_000_060
+
+
 def test_auto_advance_times_out_on_the_registry_clock(tmp_path: Path, store: str) -> None:
     clock = FakeClock(1_700_000_000, auto_advance=True)
     registry = make(tmp_path, clock, store)

@@ -255,10 +255,11 @@ class Queries:
         """Every budget: spend and reservations in its current period, the limit and the period's end."""
         return self._store.budget_status(self._now())
 
-    def get_usage_history(self, key: str | None = None, *, since: date | datetime | None = None) -> UsageHistory:
+    def get_usage_history(self, key: str | None = None, *, since: date | datetime | str | None = None) -> UsageHistory:
         """Per model and UTC day: tokens, requests and cost, oldest day first (for ``key``, or every model in
-        registration order within a day). ``since`` (a date, inclusive) drops earlier days. Kept across save and
-        load; at most :data:`~noa_ai_provider.cost.MAX_HISTORY_DAYS` days per model. The list is a
+        registration order within a day). ``since`` (a date, a datetime's UTC day or an ISO date string such as
+        ``"2025-06-09"``, inclusive) drops earlier days; a bad one raises :class:`InvalidUsageError`. Kept across
+        save and load; at most :data:`~noa_ai_provider.cost.MAX_HISTORY_DAYS` days per model. The list is a
         :class:`~noa_ai_provider.schemas.UsageHistory`, which notebooks show as a table.
 
         .. versionchanged:: 0.2.0 returns a :class:`UsageHistory` (a ``list`` subclass) instead of a plain list."""
@@ -328,17 +329,16 @@ class Queries:
             raise InvalidUsageError(f"top must be an int >= 1, got {top!r}")
         if currency is not None and not isinstance(currency, str):
             raise InvalidUsageError(f"currency must be a str or None, got {type(currency).__name__}")
-        entries = self.list_models()
-        used = sorted({e.usage_stats.currency for e in entries if e.usage_stats.total_cost})
-        if currency is None:
-            if len(used) > 1:
-                raise InvalidUsageError(f"costs are in several currencies ({', '.join(used)}): pass currency=")
-            currency = used[0] if used else "USD"
-        chosen = [e for e in entries if e.usage_stats.currency == currency]
         if by == "day":
-            keys = {e.key for e in chosen}
-            daily = [(h.date, h.key, h.cost) for h in self.get_usage_history() if h.key in keys]
+            # The history, not the counters: a day stays in it after reset_usage_stats zeroes the counters.
+            _, currencies = self._labels()
+            history = [h for h in self.get_usage_history() if h.cost and h.key in currencies]
+            currency = _one_currency(currency, {currencies[h.key] for h in history})
+            daily = [(h.date, h.key, h.cost) for h in history if currencies[h.key] == currency]
             return notebook.cost_figure((), daily, by=by, top=top, currency=currency, ax=ax)
+        entries = self.list_models()
+        currency = _one_currency(currency, {e.usage_stats.currency for e in entries if e.usage_stats.total_cost})
+        chosen = [e for e in entries if e.usage_stats.currency == currency]
         totals: dict[str, Decimal] = {}
         for entry in chosen:
             label = entry.key if by == "model" else str(entry.provider)
@@ -360,6 +360,15 @@ class Queries:
             key, _ = self._catalog.lookup(key)
             self._store.reset_usage(key, self._now())
         self._events.emit(self, "usage-reset", key=key)
+
+
+def _one_currency(given: str | None, used: set[str]) -> str:
+    # The currency a plot shows: the one asked for, else the only one costs are in (USD when there are none).
+    if given is not None:
+        return given
+    if len(used) > 1:
+        raise InvalidUsageError(f"costs are in several currencies ({', '.join(sorted(used))}): pass currency=")
+    return next(iter(used), "USD")
 
 
 def _flag(name: str, value: object) -> bool:

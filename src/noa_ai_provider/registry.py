@@ -156,7 +156,8 @@ class EnhancedModelRegistry(Limiting, Queries, ConfigFiles, Saving):
         self._lock = self._catalog.lock  # the catalogue's lock: taken before the store's, never after
         self._events = EventBus()
         # A test clock that jumps to the next wake-up when every waiter sleeps (testing.FakeClock(auto_advance=True)).
-        auto_advance = getattr(clock, "advance_to", None) if getattr(clock, "auto_advance", False) is True else None
+        # Read at every wait, not once here: a test may switch auto_advance on after creating the registry.
+        auto_advance = _advancer(clock) if callable(getattr(clock, "advance_to", None)) else None
         self._queue = WaitQueue(
             store,
             self._now,
@@ -669,3 +670,11 @@ def _store(backend: object) -> Store:
     if not isinstance(store, Store):
         raise ConfigError(f"backend must be a store URL such as 'memory://' or a Store, got {type(backend).__name__}")
     return store
+
+
+def _advancer(clock: Any) -> Callable[[], Callable[[float], None] | None]:
+    # The wait queue's view of a test clock: its advance_to while its auto_advance is True, else None.
+    def current() -> Callable[[float], None] | None:
+        return clock.advance_to if getattr(clock, "auto_advance", False) is True else None
+
+    return current

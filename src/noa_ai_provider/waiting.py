@@ -100,8 +100,10 @@ class WaitQueue:
 
     ``now`` reads the registry's clock; ``ttl`` is how long a reservation may stay open; ``refused(key, check)``
     is called (outside every lock) before a refusal is raised or a wait begins, for the ``rate-limited`` event;
-    ``auto_advance``, when given, moves an injected clock to the earliest wake-up when every waiter sleeps
-    (``testing.FakeClock(auto_advance=True)``); ``real_clock`` says whether ``now`` is the real time.
+    ``auto_advance``, when given, returns the function that moves an injected clock to the earliest wake-up when
+    every waiter sleeps, or None while the clock does not auto-advance (``testing.FakeClock(auto_advance=True)``;
+    read at every wait, so switching it on or off later takes effect); ``real_clock`` says whether ``now`` is the
+    real time.
     """
 
     def __init__(
@@ -111,19 +113,24 @@ class WaitQueue:
         ttl: float,
         refused: Callable[[str, RateLimitCheck], None],
         *,
-        auto_advance: Callable[[float], None] | None = None,
+        auto_advance: Callable[[], Callable[[float], None] | None] | None = None,
         real_clock: bool = True,
     ) -> None:
         self._store = store
         self._now = now
         self._ttl = ttl
         self._refused = refused
-        self._auto_advance = auto_advance
+        self._advancer = auto_advance
         self._real_clock = real_clock
         self._lock = threading.RLock()  # reentrant: the store may announce freed capacity inside an attempt
         self._cond = threading.Condition(self._lock)
         self._queues: dict[str, deque[_Waiter]] = {}
         store.listen(self.wake)
+
+    @property
+    def _auto_advance(self) -> Callable[[float], None] | None:
+        # The clock's jump, while it auto-advances (asked each time: a test may switch it after the registry exists).
+        return None if self._advancer is None else self._advancer()
 
     def after_fork(self) -> None:
         """In a forked child: the waiters belong to threads that did not come along."""
@@ -310,8 +317,9 @@ class WaitQueue:
         # Under the lock, with an auto-advancing clock: every waiter slept through its grace period, so move the
         # clock to the earliest time one of them waits for.
         times = [w.wake_at for queue in self._queues.values() for w in queue if w.wake_at is not None]
-        if times and self._auto_advance is not None:
-            self._auto_advance(min(times))
+        jump = self._auto_advance
+        if times and jump is not None:
+            jump(min(times))
             for queue in self._queues.values():
                 for waiter in queue:
                     waiter.wake_at = None
