@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import json
 import os
 import re
 import subprocess
@@ -32,7 +33,7 @@ DOCS = ROOT / "docs"
 
 # The pages whose blocks this file runs; the other pages have tests of their own (test_docs_stores,
 # test_pricing_rules, integrations/test_integrations_docs, test_notebook, test_cli...).
-PAGES = ["index.md", "getting-started.md", "concepts.md", "rate-limits.md", "budgets.md", "testing.md", "migrating.md"]
+PAGES = ["index.md", "concepts.md", "rate-limits.md", "budgets.md", "testing.md", "migrating.md"]
 
 
 def python_blocks(page: str) -> list[Block]:
@@ -187,3 +188,49 @@ def test_changelog_sections_follow_keep_a_changelog() -> None:
     allowed = {"Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"}
     assert set(re.findall(r"^### (.+)$", text, flags=re.MULTILINE)) <= allowed
     assert "## [Unreleased]" in text
+
+
+# Every code block of the site ---------------------------------------------------------------------------------
+
+# The tests that run each page's python blocks (those not marked ``<!-- not run: reason -->``).
+PYTHON_RUN_BY = {
+    **dict.fromkeys(PAGES, "tests/test_docs_site.py"),
+    "getting-started.md": "tests/integration/test_docs_getting_started.py",
+    "guide.md": "tests/test_docs_guide.py",
+    "pricing.md": "tests/test_pricing.py",
+    "stores.md": "tests/test_docs_stores.py",
+    "redis.md": "tests/integration/test_docs_redis.py",
+    "integrations.md": "tests/integrations/test_integrations_docs.py",
+    "notebooks.md": "tests/test_example_notebook.py",
+}
+# The tests that run a page's shell blocks (cli.md's commands run against the installed script).
+SHELL_RUN_BY = {"cli.md": "tests/test_cli_docs.py"}
+SHELL = {"bash", "sh", "shell", "console"}
+
+
+def site_pages() -> list[Path]:
+    return sorted(p for p in DOCS.rglob("*.md") if "reference" not in p.relative_to(DOCS).parts)
+
+
+@pytest.mark.parametrize("path", site_pages(), ids=lambda p: str(p.relative_to(DOCS)))
+def test_every_code_block_runs_in_a_test_or_says_why_not(path: Path) -> None:
+    """The site's rule: a block of code (python, shell) runs in a test or is marked ``<!-- not run: reason -->``;
+    every fence names its language; JSON blocks parse. ``text`` blocks are output, checked where their page's test
+    compares them."""
+    page = str(path.relative_to(DOCS))
+    for block in blocks_of(path.read_text(), page):
+        where = f"docs/{page}:{block.line - 1}"
+        assert block.info, f"{where}: a fence without a language (python, bash, json, text ...)"
+        language = block.info.split()[0]
+        if language == "python":  # run or not, it is Python
+            compile(block.code, where, "exec")
+        if language == "python" and block.runs:
+            runner = PYTHON_RUN_BY.get(page)
+            assert runner is not None, f"{where}: a python block no test runs: run it, or mark it not run"
+            assert page in (ROOT / runner).read_text(), f"{runner} does not name {page}"
+        elif language in SHELL and block.runs:
+            runner = SHELL_RUN_BY.get(page)
+            assert runner is not None, f"{where}: a shell block no test runs: run it, or mark it not run"
+            assert page in (ROOT / runner).read_text(), f"{runner} does not name {page}"
+        elif language == "json" and block.runs:
+            json.loads(block.code)
