@@ -12,9 +12,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import redis
 import redis.asyncio
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisClusterUnreachableError, RedisError
 
-from ...errors import ConfigError
+from ...errors import BackendError, ConfigError
 
 __all__ = ["Clients", "async_twin", "clients_from_url", "disconnect", "keeper"]
 
@@ -31,7 +31,8 @@ class Clients(NamedTuple):
 
 def clients_from_url(url: str) -> Clients:
     """The clients of a Redis URL. Query options ``namespace`` and ``clock`` are the store's; the others go to
-    redis-py. Raises :class:`ConfigError` (without the password) for a URL that cannot be used."""
+    redis-py. Raises :class:`ConfigError` (without the password) for a URL that cannot be used, and
+    :class:`BackendError` when a cluster (which is reached at once, to learn its slots) has no reachable node."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     options = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -60,7 +61,9 @@ def clients_from_url(url: str) -> Clients:
             raise ConfigError("not a Redis URL")
     except ConfigError as exc:
         raise ConfigError(f"backend {safe!r}: {exc}") from None
-    except (ValueError, RedisError) as exc:
+    except RedisClusterUnreachableError as exc:  # an outage, not a bad URL: the caller may retry
+        raise BackendError(f"{safe}: Redis is unavailable: {redacted(str(exc), url)}") from None
+    except (ValueError, RedisError, RedisClusterException) as exc:
         raise ConfigError(f"backend {safe!r}: {redacted(str(exc), url)}") from None
     return Clients(client, async_factory, namespace, clock, safe)
 
