@@ -99,7 +99,9 @@ def parse_models_config(data: Any, source: str, *, today: date | None = None) ->
     if isinstance(data, dict):
         unknown = set(data) - _TOP_LEVEL
         if unknown:
-            raise ConfigError(f"{source}: unknown top-level field(s) {sorted(unknown)}; expected 'models'")
+            names = ", ".join(_cut_name(name) for name in sorted(unknown)[:10])
+            more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+            raise ConfigError(f"{source}: unknown top-level field(s) {names}{more}; expected 'models'")
         if "models" not in data:
             raise ConfigError(f"{source}: missing field 'models'")
         data = data["models"]
@@ -108,6 +110,12 @@ def parse_models_config(data: Any, source: str, *, today: date | None = None) ->
     where = f"{source}: models"
     models = validate_models(ExtendedModelInfo, data, where)
     return apply_deprecation(models, _utc_today() if today is None else today, where)
+
+
+def _cut_name(name: str) -> str:
+    # A field name as an error shows it: a user's file may hold a name of any length.
+    text = repr(name)
+    return text if len(text) <= 80 else f"{text[:77]}... ({len(name):,} characters)"
 
 
 def read_models_config(

@@ -228,6 +228,14 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return out or "(root)"
 
 
+_MAX_PART = 200  # characters of one field path or one problem in a message: a user's value may be of any length
+_MAX_PROBLEMS = 20  # problems listed in one message; the rest are counted
+
+
+def _cut(text: str, limit: int = _MAX_PART) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 3]}... ({len(text):,} characters)"
+
+
 def short_repr(value: object) -> str:
     """``repr(value)`` cut to 40 characters, for error messages."""
     text = repr(value)
@@ -235,7 +243,9 @@ def short_repr(value: object) -> str:
 
 
 def format_validation_error(exc: ValidationError, where: str = "") -> str:
-    """One readable message for ``exc``: every failing field as ``path: problem``, prefixed by ``where``."""
+    """One readable message for ``exc``: every failing field as ``path: problem``, prefixed by ``where``. Bounded
+    whatever the input: a path or problem over 200 characters is cut (saying how long it was), and past 20 problems
+    the rest are counted."""
     lines = []
     for err in exc.errors(include_url=False):
         msg = err["msg"].removeprefix("Value error, ")
@@ -245,7 +255,9 @@ def format_validation_error(exc: ValidationError, where: str = "") -> str:
             msg = "required field is missing"
         elif err["type"].endswith("_type") or err["type"] in {"enum", "literal_error"}:
             msg = f"{msg} (got {type(err['input']).__name__} {short_repr(err['input'])})"
-        lines.append(f"{_path(err['loc'])}: {msg}")
+        lines.append(f"{_cut(_path(err['loc']))}: {_cut(msg)}")
+    if len(lines) > _MAX_PROBLEMS:
+        lines[_MAX_PROBLEMS:] = [f"and {len(lines) - _MAX_PROBLEMS} more"]
     prefix = f"{where}: " if where else ""
     return prefix + "; ".join(lines)
 
@@ -284,7 +296,7 @@ def item_label(where: str, index: int | None, item: object) -> str:
     """``where[index] (id 'x')``: how errors name one model of a list (``where (id 'x')`` without an index)."""
     ident = item.get("id") if isinstance(item, dict) else getattr(item, "id", None)
     place = where if index is None else f"{where}[{index}]"
-    return place + (f" (id {ident!r})" if ident is not None else "")
+    return place + (f" (id {_cut(repr(ident), 60)})" if ident is not None else "")
 
 
 def validate_or_raise(schema: type[_S], data: object, where: str = "") -> _S:
