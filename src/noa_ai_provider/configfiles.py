@@ -70,6 +70,10 @@ class ConfigFiles:
         All or nothing: an invalid model registers none (:class:`ConfigError` naming file, index, id and field);
         a missing or unreadable file raises :class:`PersistenceError`. Models already registered under the same
         key are replaced and keep their usage; others stay. Emits the model events, then ``config-loaded``.
+
+        .. versionchanged:: 0.2.0
+           Its definitions win whatever the order of :meth:`load` and this call; a key defined twice raises
+           :class:`ConfigError`; a past ``deprecationDate`` deprecates the model; emits ``model-not-in-config``.
         """
         path = Path(config_path) if config_path is not None else self.config.models_config_path
         models = self._read_config(path)
@@ -98,6 +102,9 @@ class ConfigFiles:
         A file that fails validation changes nothing and emits ``config-reload-failed`` (``path, error``); a
         good one emits ``config-reloaded`` (``path, added, updated, removed``). When the file was not loaded
         before, it is loaded now. Stop it with ``.stop()``, a ``with`` block, or :meth:`close`.
+
+        .. versionchanged:: 0.2.0
+           A file that defines a key twice changes nothing (``config-reload-failed``), like any invalid file.
         """
         target = Path(path) if path is not None else self.config.models_config_path
         with self._lock:

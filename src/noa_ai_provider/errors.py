@@ -34,6 +34,9 @@ class ModelNotFoundError(RegistryError, KeyError):
     """No model is registered under the given key.
 
     ``str()`` gives a readable message (``KeyError`` would quote it).
+
+    .. versionchanged:: 0.2.0
+       The ``suggestions`` argument: the closest keys, named in the message; the error pickles with them.
     """
 
     def __init__(self, key: str, suggestions: tuple[str, ...] | list[str] = ()) -> None:
@@ -101,6 +104,9 @@ class RateLimitExceeded(RegistryError):
     ``"tokens per day"``, ``"input tokens per minute"``, ``"output tokens per minute"``, ``"retry-after"``);
     ``retry_after`` is the number of seconds until it would be admitted, ``None`` when it never can be (the request
     alone is over a limit).
+
+    .. versionchanged:: 0.2.0
+       Survives pickling with its attributes (``key``, ``limit``, ``retry_after``, ``message``).
     """
 
     def __init__(self, key: str, limit: str, retry_after: float | None, message: str | None = None) -> None:
@@ -119,7 +125,11 @@ class RateLimitExceeded(RegistryError):
 
 
 class RateLimitTimeout(RateLimitExceeded, TimeoutError):
-    """A waiting ``acquire`` reached its ``timeout`` before it was admitted."""
+    """A waiting ``acquire`` reached its ``timeout`` before it was admitted.
+
+    .. versionchanged:: 0.2.0
+       Survives pickling with its attributes, as :class:`RateLimitExceeded` does.
+    """
 
 
 class UnpricedModelError(RegistryError, ValueError):
@@ -131,6 +141,9 @@ class BudgetExceededError(RegistryError):
 
     ``budget_key`` is the model key of the budget (``None`` for the global one), ``period`` its period, ``limit`` and
     ``spent`` and ``reserved`` the amounts, ``needed`` the worst-case cost of the refused request.
+
+    .. versionchanged:: 0.2.0
+       Survives pickling with its attributes.
     """
 
     def __init__(
@@ -163,9 +176,15 @@ class BudgetExceededError(RegistryError):
 
 class ContextWindowWarning(RegistryError, UserWarning):
     """A request estimated or acquired with more input than the model's context window, or more output than its
-    ``max_tokens``, under ``on_context_overflow="warn"`` (the default raises :class:`InvalidUsageError`)."""
+    ``max_tokens``, under ``on_context_overflow="warn"`` (the default raises :class:`InvalidUsageError`).
+
+    .. versionadded:: 0.2.0
+    """
 
 
 class RateLimitHeaderWarning(RegistryError, UserWarning):
     """A provider's rate-limit header could not be read; ``update_rate_limits_from_headers`` skipped it and applied
-    the rest (a malformed header never fails the caller's request)."""
+    the rest (a malformed header never fails the caller's request).
+
+    .. versionadded:: 0.2.0
+    """

@@ -140,6 +140,8 @@ def read_rate_limit_headers(headers: Mapping[str, str], now: float) -> tuple[Pro
     (naming the header) per dimension that could not, which is left out (``None``). Never raises for a value.
 
     This is what the registry applies: a provider's malformed header must not fail the caller's request.
+
+    .. versionadded:: 0.2.0
     """
     lower = {str(k).lower(): str(v) for k, v in headers.items()}
     out: dict[str, LimitReport | None] = {}

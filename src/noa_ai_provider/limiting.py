@@ -84,6 +84,10 @@ class Limiting:
         With budgets set (:meth:`set_budget`), the worst-case cost of the request (every input token at full price
         plus ``max_output_tokens``) is reserved against each budget that applies, in the same step: when it could
         cross one, :class:`BudgetExceededError` is raised at once (waiting would not help) and nothing is taken.
+
+        .. versionchanged:: 0.2.0
+           A request over the model's context window or ``maxTokens`` is refused (or warned about, per
+           ``on_context_overflow``); ``timeout`` also bounds real time.
         """
         defined = self._catalog.defs.get(key)
         if (  # the common case, checked in place: an exact key, plain counts that fit the model
@@ -113,7 +117,12 @@ class Limiting:
         wait: bool = False,
         timeout: float | None = None,
     ) -> Reservation:
-        """:meth:`acquire` for event loops: waiting awaits instead of blocking the loop (same queue, same order)."""
+        """:meth:`acquire` for event loops: waiting awaits instead of blocking the loop (same queue, same order).
+
+        .. versionchanged:: 0.2.0
+           As for :meth:`acquire`: a request over the context window or ``maxTokens`` is refused (or warned
+           about), and ``timeout`` also bounds real time.
+        """
         inp, out, timeout = acquire_args(input_tokens, max_output_tokens, timeout)
         key, model = self._checked_request(key, inp, out)
         hold = await self._queue.acquire_async(key, inp, out, model.cost, wait=wait, timeout=timeout)
@@ -202,6 +211,10 @@ class Limiting:
         A value that cannot be read (a malformed ``retry-after``, a non-numeric remaining count) is skipped with a
         :class:`RateLimitHeaderWarning` naming the header, and the rest is applied: a provider's odd header never
         fails the caller's request. Raises :class:`ModelNotFoundError` for an unknown key.
+
+        .. versionchanged:: 0.2.0
+           A value that cannot be read is skipped with a :class:`RateLimitHeaderWarning` and the rest applied
+           (it raised before).
         """
         now = self._now()
         report, problems = read_rate_limit_headers(headers, now)

@@ -8,6 +8,8 @@ them. Conventions of every frame: snake_case columns; money as ``float64`` by de
 and ``describe`` need) or, with ``exact=True``, as :class:`~decimal.Decimal` values (``object`` dtype) whose sums
 are exact; token and request counts as ``int64``; a limit or price a model does not state as a missing value
 (``NaN`` / ``<NA>``, or ``None`` with ``exact=True``).
+
+.. versionadded:: 0.2.0
 """
 
 from __future__ import annotations
@@ -62,7 +64,10 @@ MODEL_COLUMNS = (
     *_COUNTS,
     "cost",
 )
-"""The columns of :meth:`~EnhancedModelRegistry.to_dataframe`, in order (the index is ``key``)."""
+"""The columns of :meth:`~EnhancedModelRegistry.to_dataframe`, in order (the index is ``key``).
+
+.. versionadded:: 0.2.0
+"""
 
 USAGE_COLUMNS = (
     "date",
@@ -77,7 +82,10 @@ USAGE_COLUMNS = (
     "cost",
 )
 """The columns of :meth:`~EnhancedModelRegistry.usage_dataframe` with ``by="day"``, in order (``by="provider"``
-has no ``key``; ``by="model"`` has no ``date``)."""
+has no ``key``; ``by="model"`` has no ``date``).
+
+.. versionadded:: 0.2.0
+"""
 
 BY_VALUES = ("day", "provider", "model")
 
@@ -101,7 +109,10 @@ def _per_million(price: Decimal | None, per: int) -> Decimal | None:
 
 
 def models_frame(entries: Sequence[EnhancedModelRegistryEntry], *, exact: bool = False) -> Any:
-    """One row per model, indexed by key: see :data:`MODEL_COLUMNS`."""
+    """One row per model, indexed by key: see :data:`MODEL_COLUMNS`.
+
+    .. versionadded:: 0.2.0
+    """
     pd = _pandas()
     columns: dict[str, Any] = {}
     columns["provider"] = pd.Series([str(e.provider) for e in entries], dtype=object)
@@ -148,7 +159,10 @@ def usage_frame(
 ) -> Any:
     """The usage history as a frame: ``by="day"`` one row per model per day (:data:`USAGE_COLUMNS`),
     ``by="provider"`` one row per provider (and currency) per day, ``by="model"`` one row per model over the
-    whole period. Rows sorted by date, then key or provider; a default integer index."""
+    whole period. Rows sorted by date, then key or provider; a default integer index.
+
+    .. versionadded:: 0.2.0
+    """
     pd = _pandas()
     rows = [
         {
@@ -228,7 +242,10 @@ def cost_figure(
     the rest summed as "other". ``daily`` (``by="day"``) are ``(day, model, cost)`` triples: one stacked bar per
     day, one colour per model among the ``top`` dearest over the period, the rest stacked as "other". Drawn on
     ``ax`` when given (its root figure is returned), else on a new figure made without pyplot (no global state).
-    Raises :class:`InvalidUsageError` when ``ax`` is not a matplotlib ``Axes``."""
+    Raises :class:`InvalidUsageError` when ``ax`` is not a matplotlib ``Axes``.
+
+    .. versionadded:: 0.2.0
+    """
     try:
         from matplotlib.axes import Axes
         from matplotlib.figure import Figure

@@ -90,6 +90,12 @@ class EnhancedModelRegistry(Limiting, Queries, ConfigFiles, Saving):
     seconds when something changed, and :meth:`close` (also on leaving a ``with`` block and at interpreter exit)
     saves what is pending. With ``auto_load_config`` the models-config file is loaded here, and a missing or
     invalid file raises.
+
+    .. versionchanged:: 0.2.0
+       The ``backend``, ``on_backend_error``, ``on_context_overflow``, ``reservation_timeout`` and
+       ``max_snapshot_bytes`` keywords; every ``key`` argument takes any name :meth:`resolve_key` resolves; a
+       ``clock`` reading outside 1970-9999 raises :class:`ConfigError` before anything changes; a
+       ``persistence_path`` that is not a regular file is refused at once.
     """
 
     def __init__(
@@ -377,7 +383,11 @@ class EnhancedModelRegistry(Limiting, Queries, ConfigFiles, Saving):
         """Register several models, all or nothing: one invalid model registers none. Returns their keys.
 
         The garbage collector is paused while a thousand models or more are registered (see
-        :meth:`import_litellm_catalog`)."""
+        :meth:`import_litellm_catalog`).
+
+        .. versionchanged:: 0.2.0
+           A batch that defines a key twice raises :class:`ConfigError` naming both entries.
+        """
         items = as_list(models)
         with gc_paused() if len(items) >= 1000 else contextlib.nullcontext():
             validated = [
@@ -497,6 +507,9 @@ class EnhancedModelRegistry(Limiting, Queries, ConfigFiles, Saving):
         ``id`` and ``provider`` cannot change (they make the key); other fields are validated like a new model.
         Raises :class:`ModelNotFoundError` for an unknown key and :class:`ConfigError` for invalid updates, which
         change nothing.
+
+        .. versionchanged:: 0.2.0
+           A rate limit lowered and raised again still counts the traffic already in its windows.
         """
         if not isinstance(updates, Mapping):
             raise ConfigError(f"updates must be a mapping, got {type(updates).__name__}")
@@ -534,7 +547,11 @@ class EnhancedModelRegistry(Limiting, Queries, ConfigFiles, Saving):
         self._events.emit(self, "model-updated", key=key, model=snapshot)
 
     def unregister_model(self, key: str) -> bool:
-        """Remove ``key``; ``True`` (and ``model-unregistered``) when something was removed."""
+        """Remove ``key``; ``True`` (and ``model-unregistered``) when something was removed.
+
+        .. versionchanged:: 0.2.0
+           A model removed and defined again within a day takes its rate-limit windows back.
+        """
         return bool(self._change(removals=lambda: (key,))[1])
 
     def clear_registry(self) -> None:
@@ -570,6 +587,10 @@ class EnhancedModelRegistry(Limiting, Queries, ConfigFiles, Saving):
         ``budget-warning`` / ``budget-exceeded`` when a budget crosses a threshold.
         Raises :class:`ModelNotFoundError` for an unknown key, :class:`UnpricedModelError` for a model without
         a price, and :class:`InvalidUsageError` for bad token counts or tiers, recording nothing.
+
+        .. versionchanged:: 0.2.0
+           The ``cache_write_1h_tokens`` parameter; ``service_tier`` takes the names providers report; a failed
+           journal append raises with the request taken back; counts beyond ``2**63 - 1`` are refused here.
         """
         usage = usage_args(
             input_tokens,
@@ -637,7 +658,12 @@ class EnhancedModelRegistry(Limiting, Queries, ConfigFiles, Saving):
     ) -> Decimal:
         """The exact cost of a request, without recording it: ``(input * input price + output * output price) /
         per`` in the simple case; cache reads and writes, long-context tiers and service tiers as for
-        :meth:`record_usage`. Raises :class:`UnpricedModelError` for a model without a price (never $0)."""
+        :meth:`record_usage`. Raises :class:`UnpricedModelError` for a model without a price (never $0).
+
+        .. versionchanged:: 0.2.0
+           The ``cache_write_1h_tokens`` parameter; ``service_tier`` takes the names providers report; a
+           request over the context window or ``maxTokens`` is refused (or warned about, per ``on_context_overflow``).
+        """
         usage = usage_args(
             input_tokens,
             output_tokens,

@@ -75,6 +75,10 @@ class Reservation:
     clock's seconds when admitted) and ``reserved_at`` (the same as a UTC datetime), ``expires_at`` (the registry
     clock's seconds when it expires if still open), ``state`` (``"open"``, ``"committed"``, ``"cancelled"``,
     ``"expired"``) and ``cost`` (after commit). Its state changes under its store's lock.
+
+    .. versionchanged:: 0.2.0
+       Expires after the registry's ``reservation_timeout`` (state ``"expired"``); released with a
+       ``ResourceWarning`` when garbage-collected while open; ``async with`` works.
     """
 
     __slots__ = ("_hold", "_owner", "cost", "input_tokens", "max_output_tokens")
@@ -123,7 +127,10 @@ class Reservation:
 
     @property
     def expires_at(self) -> float:
-        """The registry clock's seconds at which the reservation expires if it is still open."""
+        """The registry clock's seconds at which the reservation expires if it is still open.
+
+        .. versionadded:: 0.2.0
+        """
         return self._hold.expires_at
 
     def __del__(self) -> None:
@@ -162,6 +169,10 @@ class Reservation:
         nothing; committing an expired reservation records the usage, counted in the windows now. Raises
         :class:`InvalidUsageError` after :meth:`cancel`, and ``ModelNotFoundError`` when the model was unregistered
         meanwhile (the reservation is then released).
+
+        .. versionchanged:: 0.2.0
+           The ``cache_write_1h_tokens`` parameter; ``service_tier`` takes the names providers report; a failed
+           journal append raises with the request taken back.
         """
         return self._owner._settle_reservation(
             self,
@@ -182,7 +193,10 @@ class Reservation:
         """Give the reservation back and count a failed request at $0: the call failed before the provider billed
         it (an exception, a 429). On a model without a price nothing is counted (its cost cannot be stated, and is
         never taken as $0): the reservation is only given back. No-op unless open. Raises ``ModelNotFoundError``
-        when the model was unregistered meanwhile (the reservation is then released)."""
+        when the model was unregistered meanwhile (the reservation is then released).
+
+        .. versionadded:: 0.2.0
+        """
         self._owner._release_reservation(self, failed=True)
 
     def __enter__(self) -> Reservation:

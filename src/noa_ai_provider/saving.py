@@ -46,6 +46,9 @@ class Saving:
         totals (plus what was recorded meanwhile). The state lock is held only to capture; reading, merging,
         serialising and writing happen outside it. Raises :class:`PersistenceError` when the file cannot be read
         or written: the old file is then untouched and nothing recorded is dropped (the next save writes it).
+
+        .. versionchanged:: 0.2.0
+           The snapshot, ``.bak`` and journal files get the umask's mode.
         """
         version = self._sync.save(self._version)
         with self._lock:
@@ -72,6 +75,10 @@ class Saving:
         does it raise; the next save then replaces the corrupt file. Emits ``registry-loaded`` with
         ``path, model_count``. The garbage collector is paused while the file is read (it would otherwise walk
         the new objects again and again: about 45% of the time of a large file).
+
+        .. versionchanged:: 0.2.0
+           Writes nothing; a loaded models-config file's definitions win over the saved ones; ``registry-loaded``
+           is emitted after the save lock is released; a file over ``max_snapshot_bytes`` is refused.
         """
         with gc_paused(), self._sync.save_lock:  # (a save in between would see a half-taken file state)
             with self._lock:

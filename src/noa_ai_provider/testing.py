@@ -43,6 +43,9 @@ class FakeClock:
     >>> clock.advance(59.9)
     >>> clock()
     1059.9
+
+    .. versionchanged:: 0.2.0
+       The ``auto_advance`` argument: the clock jumps to the next wake-up when every waiter sleeps.
     """
 
     def __init__(self, start: float = 1_700_000_000.0, auto_advance: bool = False) -> None:
@@ -62,7 +65,10 @@ class FakeClock:
             self._now += seconds
 
     def advance_to(self, when: float) -> None:
-        """Move forward to ``when`` (no change when the clock is already there or past it)."""
+        """Move forward to ``when`` (no change when the clock is already there or past it).
+
+        .. versionadded:: 0.2.0
+        """
         with self._lock:
             self._now = max(self._now, float(when))
 
@@ -130,14 +136,20 @@ class EventRecorder:
 
 def waiting(registry: EnhancedModelRegistry) -> dict[str, int]:
     """How many callers wait in ``acquire(wait=True)`` (or ``acquire_async``) per model key; models nobody waits
-    for are left out, so ``{}`` means no waiter is queued (none leaked after a timeout or a cancellation)."""
+    for are left out, so ``{}`` means no waiter is queued (none leaked after a timeout or a cancellation).
+
+    .. versionadded:: 0.2.0
+    """
     return registry._queue.waiting()
 
 
 def window_totals(registry: EnhancedModelRegistry, key: str) -> dict[str, int]:
     """What each enforced rate-limit window of ``key`` counts now, by limit name (``requests_per_minute``,
     ``tokens_per_minute``...): recorded traffic, open reservations and provider reports, at the registry's clock.
-    Limits learned from headers are included; a model without limits gives ``{}``."""
+    Limits learned from headers are included; a model without limits gives ``{}``.
+
+    .. versionadded:: 0.2.0
+    """
     key = registry.resolve_key(key)
     return registry._store.window_totals(key)
 
@@ -145,7 +157,10 @@ def window_totals(registry: EnhancedModelRegistry, key: str) -> dict[str, int]:
 def window_entries(registry: EnhancedModelRegistry, key: str) -> int:
     """How many entries the in-memory windows of ``key`` hold (shadows of removed limits included): the memory a
     model's rate limiting uses, for tests that bound it. The memory and Redis stores count them (a store that does
-    not: ``TypeError``)."""
+    not: ``TypeError``).
+
+    .. versionadded:: 0.2.0
+    """
     store = registry._store
     count = getattr(store, "entry_count", None)
     if count is None:
@@ -155,14 +170,20 @@ def window_entries(registry: EnhancedModelRegistry, key: str) -> int:
 
 def writer_id(registry: EnhancedModelRegistry) -> str:
     """The id under which ``registry`` writes its snapshot file (its watermark in the file's ``writers``) and
-    journal records; unique per registry and process (a forked child gets its own)."""
+    journal records; unique per registry and process (a forked child gets its own).
+
+    .. versionadded:: 0.2.0
+    """
     return registry._writer_id
 
 
 @contextlib.contextmanager
 def busy(registry: EnhancedModelRegistry) -> Iterator[None]:
     """Hold ``registry``'s locks for the block, as a thread halfway through a change would (tests of what a fork
-    or a concurrent caller meets). Calling the registry from the same thread inside the block deadlocks."""
+    or a concurrent caller meets). Calling the registry from the same thread inside the block deadlocks.
+
+    .. versionadded:: 0.2.0
+    """
     locks = registry._fork_locks()
     for lock in locks:
         lock.acquire()

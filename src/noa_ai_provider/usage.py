@@ -125,6 +125,9 @@ def usage_from_openai(obj: Any) -> dict[str, Any]:
     Traceback (most recent call last):
     ...
     noa_ai_provider.errors.InvalidUsageError: OpenAI usage: completion_tokens must be a non-negative integer, got '2'
+
+    .. versionchanged:: 0.2.0
+       Takes a whole response or its ``usage``; returns ``service_tier`` and ``cache_write_tokens`` when reported.
     """
     usage, response = _split(obj, "OpenAI")
     if _get(usage, "prompt_tokens") is not None or _get(usage, "completion_tokens") is not None:
@@ -192,6 +195,10 @@ def usage_from_anthropic(obj: Any) -> dict[str, Any]:
     Traceback (most recent call last):
     ...
     noa_ai_provider.errors.InvalidUsageError: Anthropic usage: cache_creation.ephemeral_5m_input_tokens (0) + cache_creation.ephemeral_1h_input_tokens (150) exceed cache_creation_input_tokens (100)
+
+    .. versionchanged:: 0.2.0
+       Takes a whole response or its ``usage``; splits cache writes into 5-minute and 1-hour parts
+       and returns ``service_tier`` when reported.
     """  # noqa: E501
     usage, response = _split(obj, "Anthropic")
     if _get(usage, "input_tokens") is None and _get(usage, "output_tokens") is None:

@@ -71,6 +71,9 @@ def load_genai_prices_catalog(*, at: datetime | None = None, providers: Iterable
     :class:`~noa_ai_provider.importers.CatalogImport` (a list of models) whose ``skipped`` names every model left
     out as ``provider/model`` with the reason. Raises :class:`ImportError` naming the ``genai-prices`` extra when
     the package is not installed.
+
+    .. versionchanged:: 0.2.0
+       Follows the 0.2.0 pricing rules (prices a tier leaves out carry upward) and reads 1-hour cache-write prices.
     """
     try:
         from genai_prices import data_snapshot, types

@@ -41,6 +41,8 @@ or (``create(stream=True)``) is dropped unclosed, then from a short-lived thread
 Not metered (delegated unchanged, with the SDK's own retries): ``messages.with_raw_response``,
 ``messages.with_streaming_response``, ``messages.parse``, ``messages.count_tokens``, ``messages.batches``, ``beta``
 and every other resource.
+
+.. versionadded:: 0.2.0
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ def estimate_input_tokens(request: Mapping[str, Any]) -> int:
 
     >>> estimate_input_tokens({"system": "Be brief.", "messages": [{"role": "user", "content": "Hello there"}]})
     6
+
+    .. versionadded:: 0.2.0
     """
     return estimate_characters(request, media_tokens=_MEDIA_TOKENS)
 

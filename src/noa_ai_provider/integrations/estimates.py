@@ -12,6 +12,8 @@ Both SDKs' requests are read the same way: the text of ``system``, ``messages``,
 
 An inline image, audio clip or document (base64 data) counts a fixed number of tokens, not its encoded bytes
 (which would count ~100 times too many); a list of token ids (embeddings) counts its length.
+
+.. versionadded:: 0.2.0
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ from typing import Any
 __all__ = ["Estimate", "RequestParts", "estimate_characters", "request_parts", "tokenizer_estimate"]
 
 Estimate = Callable[[Mapping[str, Any]], int]
-"""The input-token estimate of a request, from the keyword arguments of the metered ``create``."""
+"""The input-token estimate of a request, from the keyword arguments of the metered ``create``.
+
+.. versionadded:: 0.2.0
+"""
 
 FIELDS = ("system", "messages", "input", "instructions", "tools", "functions")
 """The request fields an estimate reads (whichever the endpoint has)."""
@@ -34,7 +39,10 @@ _SKIPPED = ("type", "cache_control")
 
 
 class RequestParts:
-    """What an estimate counts in a request: its texts, inline media, token ids, and messages."""
+    """What an estimate counts in a request: its texts, inline media, token ids, and messages.
+
+    .. versionadded:: 0.2.0
+    """
 
     __slots__ = ("media", "messages", "texts", "token_ids")
 
@@ -72,7 +80,10 @@ class RequestParts:
 
 
 def request_parts(request: Mapping[str, Any]) -> RequestParts:
-    """The texts, inline media, token ids and messages of ``request`` (the keyword arguments of ``create``)."""
+    """The texts, inline media, token ids and messages of ``request`` (the keyword arguments of ``create``).
+
+    .. versionadded:: 0.2.0
+    """
     parts = RequestParts()
     for name in FIELDS:
         value = request.get(name)

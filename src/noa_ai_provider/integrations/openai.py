@@ -45,6 +45,8 @@ A reservation taken by this module is never left open.
 Not metered (delegated unchanged, with the SDK's own retries): the resources' ``with_raw_response`` /
 ``with_streaming_response``, ``chat.completions.parse`` / ``.stream``, ``responses.parse`` / ``.stream`` /
 ``.retrieve``, ``completions``, ``audio``, ``images``, ``batches``, ``beta`` and every other resource.
+
+.. versionadded:: 0.2.0
 """
 
 from __future__ import annotations
@@ -88,6 +90,8 @@ def estimate_input_tokens(request: Mapping[str, Any]) -> int:
     4
     >>> estimate_input_tokens({"input": [[1, 2, 3], [4, 5]]})
     5
+
+    .. versionadded:: 0.2.0
     """
     return estimate_characters(request, media_tokens=_MEDIA_TOKENS)
 

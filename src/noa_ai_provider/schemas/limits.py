@@ -18,6 +18,9 @@ class RateLimitConfig(_Schema):
     count them apart (as Anthropic does). ``count_cache_reads=False`` (JSON ``countCacheReads``) leaves the tokens
     read from the provider's cache out of every token limit, as Anthropic's input-tokens-per-minute limit does on
     current models; cache writes always count.
+
+    .. versionchanged:: 0.2.0
+       The ``count_cache_reads`` field (JSON ``countCacheReads``).
     """
 
     requests_per_minute: PositiveInt | None = None

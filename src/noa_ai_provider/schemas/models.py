@@ -49,6 +49,9 @@ class ExtendedModelInfo(_Schema):
 
     ``aliases`` are other names the registry resolves to this model (a dated snapshot name, a catalogue's name);
     see :meth:`~noa_ai_provider.EnhancedModelRegistry.resolve_key`.
+
+    .. versionchanged:: 0.2.0
+       The ``aliases`` field; ``metadata`` that JSON cannot hold or that nests too deep is refused.
     """
 
     id: NonEmptyStr
@@ -146,7 +149,11 @@ class ModelInfo(_Schema):
 
 
 class EnhancedModelRegistryEntry(ExtendedModelInfo):
-    """A registered model: its definition plus the registry's bookkeeping. Handed out as a snapshot."""
+    """A registered model: its definition plus the registry's bookkeeping. Handed out as a snapshot.
+
+    .. versionchanged:: 0.2.0
+       Carries ``aliases`` (see :class:`ExtendedModelInfo`); shown as HTML in Jupyter.
+    """
 
     key: NonEmptyStr
     registered_at: UtcDatetime

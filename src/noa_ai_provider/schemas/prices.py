@@ -23,7 +23,11 @@ class PriceTier(_Schema):
     """Long-context prices: when a request's input exceeds ``above_input_tokens`` (strictly), its tokens bill at
     these prices. A tier may change only some prices: each price it leaves out is the one in force below it (the
     base price, or that of the highest lower tier the request also crosses), so each kind of price carries upward
-    across every threshold the request crosses. A tier states at least one price."""
+    across every threshold the request crosses. A tier states at least one price.
+
+    .. versionchanged:: 0.2.0
+       A tier may leave prices out (each carries upward from below); the ``cache_write_1h_tokens`` price.
+    """
 
     above_input_tokens: NonNegativeInt
     input_tokens: Price | None = None
@@ -63,6 +67,9 @@ class ServiceTierPrices(_Schema):
 
     A price the service tier leaves out, at its base or at a long-context threshold, is the standard one (see
     :func:`noa_ai_provider.cost.request_rates`; ``batch`` has rules of its own). At least one price is stated.
+
+    .. versionchanged:: 0.2.0
+       Prices may be left out (the standard ones apply, per threshold); the ``cache_write_1h_tokens`` price.
     """
 
     input_tokens: Price | None = None
@@ -95,6 +102,10 @@ class ModelCost(_Schema):
     (an explicit 0 means free); ``cache_write_1h_tokens`` (Anthropic's 1-hour cache writes) defaults to the cache
     write price; ``tiers`` are long-context prices; ``service_tiers`` prices for ``batch``, ``flex`` and
     ``priority``. The rules are those of :func:`noa_ai_provider.cost.request_rates`.
+
+    .. versionchanged:: 0.2.0
+       The ``cache_write_1h_tokens`` price; prices carry upward across long-context tiers, service tiers fall
+       back to the standard prices per threshold and batch to half of them; prices are bounded.
     """
 
     input_tokens: Price

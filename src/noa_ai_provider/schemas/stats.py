@@ -52,6 +52,9 @@ class EnhancedRegistryStatistics(_Schema):
 
     ``total_cost`` adds every model's cost whatever its currency (as the seed does); ``cost_by_currency`` keeps
     them apart.
+
+    .. versionchanged:: 0.2.0
+       Shown as HTML in Jupyter.
     """
 
     total_models: int
@@ -94,7 +97,11 @@ class EnhancedRegistryStatistics(_Schema):
 
 
 class BudgetStatus(_Schema):
-    """Where a budget stands: ``spent`` in the current period, ``reserved`` by open reservations (worst case)."""
+    """Where a budget stands: ``spent`` in the current period, ``reserved`` by open reservations (worst case).
+
+    .. versionchanged:: 0.2.0
+       Shown as HTML in Jupyter.
+    """
 
     key: str | None  # the model key, or None for the global budget
     period: Literal["day", "week", "month", "total"]

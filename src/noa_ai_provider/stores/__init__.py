@@ -3,6 +3,8 @@
 :data:`SCHEMES` is the explicit table of URL schemes and the store each makes; :func:`store_from_url` is the one
 function that reads it (as ``limits.storage.storage_from_string`` does). A store's module, and the optional
 package it needs, are imported only when its scheme is used, so ``import noa_ai_provider`` never imports one.
+
+.. versionadded:: 0.2.0
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ __all__ = ["SCHEMES", "Live", "Recorded", "RequestUsage", "Scheme", "Store", "st
 
 class Scheme(NamedTuple):
     """How to make the store of one URL scheme: ``module:attribute`` of a factory taking the URL, and the
-    optional packages it needs with the extra that installs them."""
+    optional packages it needs with the extra that installs them.
+
+    .. versionadded:: 0.2.0
+    """
 
     factory: str
     requires: tuple[str, ...] = ()
@@ -35,13 +40,19 @@ SCHEMES: dict[str, Scheme] = {
 }
 """URL scheme -> :class:`Scheme`. ``memory://`` (the default) keeps the state in this process; ``redis://``,
 ``rediss://`` (TLS), ``redis+sentinel://`` and ``redis+cluster://`` in Redis or Valkey, shared by every registry
-pointing at the same namespace (:mod:`noa_ai_provider.stores.redis`)."""
+pointing at the same namespace (:mod:`noa_ai_provider.stores.redis`).
+
+.. versionadded:: 0.2.0
+"""
 
 
 def store_from_url(url: str) -> Store:
     """The store ``url`` names (``memory://``). Raises :class:`ConfigError` for a URL that is not a string, an
     unknown scheme (naming the known ones), or a store whose optional package is missing (naming the
-    ``pip install`` that adds it)."""
+    ``pip install`` that adds it).
+
+    .. versionadded:: 0.2.0
+    """
     if not isinstance(url, str):
         raise ConfigError(f"backend must be a store URL such as 'memory://' or a Store, got {type(url).__name__}")
     parts = urlsplit(url)

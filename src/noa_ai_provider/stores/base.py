@@ -52,7 +52,10 @@ __all__ = ["Live", "Recorded", "RequestUsage", "Store"]
 
 
 class RequestUsage(NamedTuple):
-    """One request's usage, checked by the registry. ``input_tokens`` includes the cache reads and writes."""
+    """One request's usage, checked by the registry. ``input_tokens`` includes the cache reads and writes.
+
+    .. versionadded:: 0.2.0
+    """
 
     input_tokens: int
     output_tokens: int
@@ -70,7 +73,10 @@ FAILED = RequestUsage(0, 0, False)
 class Recorded(NamedTuple):
     """What recording one request did: the model's new total cost, the budget events it triggered (name and
     payload, for the registry to emit), when it was recorded, and the store's sequence number of the record (0 when
-    not numbered)."""
+    not numbered).
+
+    .. versionadded:: 0.2.0
+    """
 
     total: Decimal
     budget_events: list[tuple[str, dict[str, Any]]]
@@ -80,7 +86,10 @@ class Recorded(NamedTuple):
 
 
 class Live(NamedTuple):
-    """The live part of one model's entry: bookkeeping, usage counters (as stats) and metrics."""
+    """The live part of one model's entry: bookkeeping, usage counters (as stats) and metrics.
+
+    .. versionadded:: 0.2.0
+    """
 
     last_accessed: Any
     access_count: int
@@ -89,7 +98,10 @@ class Live(NamedTuple):
 
 
 class Store(ABC):
-    """Where the live state of a registry's models is kept. See the module docstring for the guarantees."""
+    """Where the live state of a registry's models is kept. See the module docstring for the guarantees.
+
+    .. versionadded:: 0.2.0
+    """
 
     url: str = ""
     """The URL the store was made from (``memory://``), for messages and ``repr``."""

@@ -61,6 +61,8 @@ class MemoryStore(SnapshotUsage, Store):
 
     ``memory://`` makes one (:func:`noa_ai_provider.stores.store_from_url`). State lasts as long as the process,
     and the registry's snapshot file (``persistence_path``) saves and merges its usage.
+
+    .. versionadded:: 0.2.0
     """
 
     url = "memory://"

@@ -88,6 +88,10 @@ def load_litellm_catalog(
     in catalogue order as a :class:`~noa_ai_provider.importers.CatalogImport` (a list) whose ``skipped`` names
     every entry left out and why. Raises :class:`~noa_ai_provider.errors.PersistenceError` when the file cannot be
     read and :class:`~noa_ai_provider.errors.ConfigError` when it is not a JSON object.
+
+    .. versionchanged:: 0.2.0
+       Follows the 0.2.0 pricing rules: each price kind starts its own long-context tier, service tiers keep
+       only the prices they state, and 1-hour cache-write prices are read.
     """
     if today is None:
         today = datetime.now(UTC).date()

@@ -23,6 +23,8 @@ and redis-py's errors translated), ``outage`` (records waiting for Redis under `
 ``connect`` (clients from URLs), ``follow`` (the thread that hears other processes free capacity) and ``wire`` (the
 script's text and packed arguments). ``redis`` (redis-py) is imported by this package only:
 ``pip install 'noa-ai-provider[redis]'``.
+
+.. versionadded:: 0.2.0
 """
 
 from .store import BACKEND, RedisStore
