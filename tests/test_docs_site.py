@@ -234,3 +234,12 @@ def test_every_code_block_runs_in_a_test_or_says_why_not(path: Path) -> None:
             assert page in (ROOT / runner).read_text(), f"{runner} does not name {page}"
         elif language == "json" and block.runs:
             json.loads(block.code)
+
+
+def test_version_directives_render_as_notes(site: Path) -> None:
+    """``.. versionadded::`` / ``.. versionchanged::`` in docstrings show as "New in" / "Changed in" notes, never
+    as the raw directive; the names new in 0.2.0 carry one."""
+    reference = "".join(p.read_text() for p in (site / "reference").rglob("index.html"))
+    assert ".. version" not in reference
+    assert reference.count("New in 0.2.0") >= 30
+    assert "Changed in 0.2.0</p><p>Survives pickling with its attributes.</p>" in reference
