@@ -256,15 +256,28 @@ def request_cost(
             _CTX.multiply(input_tokens, cost.input_tokens), _CTX.multiply(output_tokens, cost.output_tokens)
         )
         return _CTX.divide(total, cost.per)
-    rates = request_rates(cost, input_tokens, billed_service_tier(cost, service_tier))
+    if not cost.tiers and service_tier is None:
+        # Standard prices without long-context tiers (a cached request to most models): the base prices with the
+        # cache fallbacks of request_rates' rule 3, read directly instead of climbing an empty ladder.
+        price_in, price_out = cost.input_tokens, cost.output_tokens
+        read = price_in if cost.cached_input_tokens is None else cost.cached_input_tokens
+        write = price_in if cost.cache_write_tokens is None else cost.cache_write_tokens
+        write_1h = write if cost.cache_write_1h_tokens is None else cost.cache_write_1h_tokens
+    else:
+        rates = request_rates(cost, input_tokens, billed_service_tier(cost, service_tier))
+        price_in, price_out, read, write, write_1h = (
+            rates.input,
+            rates.output,
+            rates.cache_read,
+            rates.cache_write,
+            rates.cache_write_1h,
+        )
+    # The same sum, in the same order, on both paths: the result's digits do not depend on the path taken.
     total = _CTX.add(
-        _CTX.add(_CTX.multiply(uncached, rates.input), _CTX.multiply(output_tokens, rates.output)),
+        _CTX.add(_CTX.multiply(uncached, price_in), _CTX.multiply(output_tokens, price_out)),
         _CTX.add(
-            _CTX.multiply(cached_input_tokens, rates.cache_read),
-            _CTX.add(
-                _CTX.multiply(cache_write_tokens, rates.cache_write),
-                _CTX.multiply(cache_write_1h_tokens, rates.cache_write_1h),
-            ),
+            _CTX.multiply(cached_input_tokens, read),
+            _CTX.add(_CTX.multiply(cache_write_tokens, write), _CTX.multiply(cache_write_1h_tokens, write_1h)),
         ),
     )
     return _CTX.divide(total, cost.per)
